@@ -1,0 +1,57 @@
+# tend — see README.md. `make test` is what CI runs (.ci/run).
+CARGO      ?= cargo
+MUSL       := x86_64-unknown-linux-musl
+STATIC_BIN := target/$(MUSL)/release/tend
+FUZZ_SECONDS ?= 60
+
+.PHONY: all build static test check lint man-lint unit bench fuzz deps deps-bench clean example
+
+all: build
+
+deps:
+	./scripts/deps.sh test
+
+deps-bench:
+	./scripts/deps.sh bench
+
+build:
+	$(CARGO) build --release
+
+# The static, stripped musl binary; fails unless `file` calls it statically linked.
+static:
+	@rustup target list --installed | grep -qx $(MUSL) || rustup target add $(MUSL)
+	$(CARGO) build --release --target $(MUSL)
+	@file -L $(STATIC_BIN) | tee /dev/stderr | grep -Eq 'static(ally linked|-pie linked)'
+	@ls -l $(STATIC_BIN) | awk '{ printf "static binary: %d bytes\n", $$5 }'
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+man-lint:
+	@out=$$(mandoc -Tlint -W warning man/*.[1-9] 2>&1); \
+	  if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; echo "mandoc -Tlint: clean"
+
+unit:
+	TEND_STATIC_BIN=$(CURDIR)/$(STATIC_BIN) $(CARGO) test --all-targets
+
+# Everything CI checks. The static binary is built first: the container tests run it.
+test: deps static lint man-lint unit
+
+bench: deps-bench static
+	./bench/run.sh $(STATIC_BIN)
+
+fuzz:
+	./scripts/deps.sh fuzz
+	@if [ -d fuzz/fuzz_targets ]; then \
+	  for t in $$(ls fuzz/fuzz_targets | sed 's/\.rs$$//'); do \
+	    (cd fuzz && $(CARGO) +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) -malloc_limit_mb=512) || exit 1; \
+	  done; \
+	else echo "fuzz: no targets yet"; fi
+
+# The README's quick start: the bundled example under tend.
+example: build
+	./target/release/tend init -- ./examples/hello.sh
+
+clean:
+	$(CARGO) clean

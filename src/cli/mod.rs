@@ -1,0 +1,99 @@
+//! Command-line dispatch: tini names and tini-style arguments go to `init`, everything
+//! else is parsed by argh into one subcommand.
+
+use std::ffi::{OsStr, OsString};
+use std::path::Path;
+
+use argh::FromArgs;
+
+use crate::diag;
+use crate::init;
+
+/// Names under which tend behaves as tini (symlinks, hard links, or where Docker's and
+/// podman's `--init` mount it: `/sbin/docker-init`, `/run/podman-init`).
+pub const INIT_NAMES: [&str; 3] = ["tini", "docker-init", "podman-init"];
+
+/// Exit code for a command line tend cannot parse (its own subcommands; the tini
+/// command line keeps tini's code, 1).
+pub const EXIT_USAGE: i32 = 2;
+
+#[derive(FromArgs, Debug)]
+/// tend: a container init, process supervisor and control plane in one binary.
+/// See tend(1).
+struct Top {
+    #[argh(subcommand)]
+    cmd: Sub,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+enum Sub {
+    Init(#[allow(dead_code)] InitCmd),
+    Version(VersionCmd),
+}
+
+#[derive(FromArgs, Debug)]
+/// Run one command as a tini-compatible init: tend init [-s] [-g] [-p SIG] [-e CODE]...
+/// [-v] [-w] -- CMD ARGS...
+#[argh(subcommand, name = "init")]
+struct InitCmd {
+    /// tini options, then the command to run (see tend(1))
+    #[argh(positional, greedy)]
+    _args: Vec<String>,
+}
+
+#[derive(FromArgs, Debug)]
+/// Print tend's version.
+#[argh(subcommand, name = "version")]
+struct VersionCmd {}
+
+fn basename(p: &OsStr) -> String {
+    Path::new(p).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// Run tend with its full argv (argv[0] included); returns the process exit code.
+pub fn main(argv: Vec<OsString>) -> i32 {
+    let name = argv.first().map(|a| basename(a)).unwrap_or_else(|| "tend".into());
+    let rest = argv.get(1..).unwrap_or(&[]);
+    if INIT_NAMES.contains(&name.as_str()) {
+        return init::main(&name, rest);
+    }
+    match rest.first().and_then(|a| a.to_str()) {
+        Some("init") => return init::main("tend init", &rest[1..]),
+        Some(a) if a != "-h" && init::args::is_tini_flag(a) => return init::main(&name, rest),
+        _ => {}
+    }
+    let mut strs = Vec::with_capacity(rest.len());
+    for a in rest {
+        match a.to_str() {
+            Some(s) => strs.push(s),
+            None => {
+                diag::err(&format!("tend: argument is not valid UTF-8: {}\n", a.to_string_lossy()));
+                return EXIT_USAGE;
+            }
+        }
+    }
+    let top = match Top::from_args(&["tend"], &strs) {
+        Ok(t) => t,
+        Err(early) => {
+            return match early.status {
+                Ok(()) => {
+                    diag::out(&early.output);
+                    0
+                }
+                Err(()) => {
+                    diag::err(&format!("{}\nRun 'tend help' for usage.\n", early.output.trim_end()));
+                    EXIT_USAGE
+                }
+            };
+        }
+    };
+    match top.cmd {
+        // Reached only through argh's help machinery; `init` is dispatched above.
+        Sub::Init(_) => init::main("tend init", &rest[1..]),
+        Sub::Version(_) => {
+            diag::out(&format!("tend {}\n", crate::VERSION));
+            0
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! The `tend` binary: collects argv and hands it to `tend::cli::main`.
+//!
+//! `no_main` on purpose: Rust's runtime start-up sets SIGPIPE to SIG_IGN before `main`,
+//! which would lose whether tend was *started* with SIGPIPE ignored. An init must hand
+//! its child exactly the dispositions it was given (tini does), so tend takes over at
+//! the C `main` and leaves every disposition as the kernel delivered it.
+#![no_main]
+
+use std::ffi::{CStr, OsString};
+use std::os::raw::{c_char, c_int};
+use std::os::unix::ffi::OsStringExt;
+
+/// The C entry point.
+///
+/// # Safety
+/// Called once by the C runtime with `argc` valid NUL-terminated strings in `argv`.
+#[no_mangle]
+pub unsafe extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
+    let mut args = Vec::with_capacity(argc.max(0) as usize);
+    for i in 0..argc.max(0) as usize {
+        // SAFETY: the C runtime passes argc valid, NUL-terminated strings in argv.
+        let arg = unsafe { CStr::from_ptr(*argv.add(i)) };
+        args.push(OsString::from_vec(arg.to_bytes().to_vec()));
+    }
+    tend::cli::main(args)
+}
