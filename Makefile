@@ -51,7 +51,8 @@ fuzz:
 
 # The README's quick start: the bundled example under tend.
 example: build
-	./target/release/tend init -- ./examples/hello.sh
+	@./target/release/tend init -s -- ./examples/hello.sh; echo "tend exited with status $$? (the child's)"
+
 
 clean:
 	$(CARGO) clean

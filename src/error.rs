@@ -9,6 +9,10 @@ pub mod exit {
     pub const OK: i32 = 0;
     /// Usage error, or tend failed before or around its child (tini's code for the same).
     pub const FAILURE: i32 = 1;
+    /// `tend run`: every service finished and at least one of them failed (no `main`).
+    pub const SERVICE_FAILED: i32 = 3;
+    /// `tend run`: the configuration file is missing or invalid (sysexits' EX_CONFIG).
+    pub const CONFIG: i32 = 78;
     /// The command was found but could not be executed (EACCES and friends).
     pub const NOT_EXECUTABLE: i32 = 126;
     /// The command was not found (ENOENT).

@@ -11,10 +11,12 @@
 )]
 
 pub mod cli;
+pub mod config;
 pub mod daemon;
 pub mod diag;
 pub mod error;
 pub mod init;
+pub mod timefmt;
 
 /// The version printed by `tend version` and `tini --version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

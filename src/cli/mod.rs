@@ -29,6 +29,7 @@ struct Top {
 #[argh(subcommand)]
 enum Sub {
     Init(#[allow(dead_code)] InitCmd),
+    Run(RunCmd),
     Version(VersionCmd),
 }
 
@@ -40,6 +41,15 @@ struct InitCmd {
     /// tini options, then the command to run (see tend(1))
     #[argh(positional, greedy)]
     _args: Vec<String>,
+}
+
+#[derive(FromArgs, Debug)]
+/// Supervise the services of a configuration file, in the foreground.
+#[argh(subcommand, name = "run")]
+struct RunCmd {
+    /// the configuration file (default: ./tend.toml)
+    #[argh(option, short = 'c', default = "String::from(\"tend.toml\")")]
+    config: String,
 }
 
 #[derive(FromArgs, Debug)]
@@ -91,6 +101,7 @@ pub fn main(argv: Vec<OsString>) -> i32 {
     match top.cmd {
         // Reached only through argh's help machinery; `init` is dispatched above.
         Sub::Init(_) => init::main("tend init", &rest[1..]),
+        Sub::Run(r) => crate::daemon::supervisor::run(Path::new(&r.config)),
         Sub::Version(_) => {
             diag::out(&format!("tend {}\n", crate::VERSION));
             0

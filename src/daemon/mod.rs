@@ -1,6 +1,10 @@
 //! Mechanisms shared by every mode of tend: the signal mask and signalfd, the one
 //! reaper, the one fork/exec site. Each mode's loop is built from these.
 
+pub mod output;
 pub mod reap;
+pub mod service;
 pub mod signals;
 pub mod spawn;
+pub mod supervisor;
+pub mod timers;

@@ -52,17 +52,18 @@ impl Status {
 }
 
 /// Reap every child whose state changed; `on` is called for each. With `job_control`,
-/// stops and continues are reported too (WUNTRACED|WCONTINUED).
-pub fn reap_all(job_control: bool, mut on: impl FnMut(i32, Status)) -> Result<(), Errno> {
+/// stops and continues are reported too (WUNTRACED|WCONTINUED). Returns whether any
+/// child is left (false once waitpid says ECHILD).
+pub fn reap_all(job_control: bool, mut on: impl FnMut(i32, Status)) -> Result<bool, Errno> {
     let flags = libc::WNOHANG | if job_control { libc::WUNTRACED | libc::WCONTINUED } else { 0 };
     loop {
         let mut st: libc::c_int = 0;
         // SAFETY: `st` is a valid out-pointer; waitpid has no other memory effects.
         let pid = unsafe { libc::waitpid(-1, &mut st, flags) };
         match pid {
-            0 => return Ok(()),
+            0 => return Ok(true),
             -1 => match Errno::last() {
-                Errno::ECHILD => return Ok(()),
+                Errno::ECHILD => return Ok(false),
                 Errno::EINTR => continue,
                 e => return Err(e),
             },

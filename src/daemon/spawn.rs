@@ -98,14 +98,29 @@ pub enum Step {
     Setuid = 8,
     Sigaction = 9,
     Sigprocmask = 10,
+    /// Parent side: creating the output pipes.
+    Pipe = 11,
 }
 
 impl Step {
     fn from_i32(n: i32) -> Option<Step> {
         use Step::*;
-        [Exec, Setsid, Setpgid, Tcsetpgrp, Pdeathsig, Setrlimit, Setgroups, Setgid, Setuid, Sigaction, Sigprocmask]
-            .into_iter()
-            .find(|s| *s as i32 == n)
+        [
+            Exec,
+            Setsid,
+            Setpgid,
+            Tcsetpgrp,
+            Pdeathsig,
+            Setrlimit,
+            Setgroups,
+            Setgid,
+            Setuid,
+            Sigaction,
+            Sigprocmask,
+            Pipe,
+        ]
+        .into_iter()
+        .find(|s| *s as i32 == n)
     }
 
     fn name(self) -> &'static str {
@@ -121,6 +136,7 @@ impl Step {
             Step::Setuid => "setuid",
             Step::Sigaction => "sigaction",
             Step::Sigprocmask => "sigprocmask",
+            Step::Pipe => "pipe",
         }
     }
 }
@@ -134,6 +150,11 @@ pub struct SpawnError {
 }
 
 impl SpawnError {
+    /// A failure on the parent's side before the fork (creating pipes).
+    pub fn parent(_what: &'static str, io: io::Error) -> Self {
+        SpawnError { step: Step::Pipe, errno: io.raw_os_error().map(Errno::from_raw), io }
+    }
+
     fn from_io(io: io::Error) -> Self {
         match io.raw_os_error() {
             Some(code) => {

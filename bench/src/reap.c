@@ -1,0 +1,279 @@
+/*
+ * reap [-n] RUNS DIR ::: LABEL CMD ARGS... [::: LABEL CMD ARGS...]...
+ *
+ * Time for an init to reap N waiting zombies. CMD is an init whose main child is
+ * `reap_helper N DIR` (see reap_helper.c for the helper's side). Per sample, groups
+ * interleaved round-robin:
+ *   - fork CMD as PID 1 of a new pid namespace (clone(CLONE_NEWPID)); with -n, as a plain
+ *     child (the init must then be a child subreaper, e.g. tini -s);
+ *   - wait for the helper's "ready": its N grandchildren are now orphans of the init;
+ *   - SIGSTOP the init (forced even for a namespace's PID 1, since we are outside it) and
+ *     wait for state T; send "go": the helper releases the N grandchildren, which exit and
+ *     stay zombies;
+ *   - wait until /proc/INIT/task/INIT/children lists N+1 children (the helper and the N)
+ *     and all N are in state Z;
+ *   - t0 = CLOCK_MONOTONIC; SIGCONT the init; send "c"; read t1 from the helper, taken
+ *     when kill(pid, 0) gives ESRCH for all N; record t1 - t0.
+ *   - waitpid the init; it must exit 0.
+ * We are a child subreaper, so nothing can escape; on failure the init (and with it the
+ * namespace) is SIGKILLed and everything reaped.
+ * Prints one line per group: LABEL median_ms p90_ms min_ms n bad
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+struct group { const char *label; char **argv; double *ms; int n, bad; };
+
+static const char *dir;
+static int newns = 1, burst = 0;
+
+/* The init now running, so a TERM/INT/HUP to us (e.g. from timeout(1)) cleans up:
+ * killing a namespace's PID 1 kills the namespace; without one, the helper sees EOF on
+ * its FIFO, exits, and that releases its grandchildren. */
+static volatile pid_t cur_init;
+
+static void on_fatal(int sig) {
+    (void)sig;
+    if (cur_init > 0) { kill(cur_init, SIGKILL); kill(cur_init, SIGCONT); }
+    _exit(1);
+}
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void nap_ms(double ms) {
+    struct timespec ts = { (time_t)(ms / 1000), (long)((ms - (time_t)(ms / 1000) * 1000) * 1e6) };
+    nanosleep(&ts, NULL);
+}
+
+/* Whole file into a growing buffer; NUL-terminated. NULL if it cannot be read. */
+static char *slurp(const char *path, size_t *len) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (cap - n < 4096) buf = realloc(buf, cap *= 2);
+        ssize_t r = read(fd, buf + n, cap - n - 1);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        n += r;
+    }
+    close(fd);
+    buf[n] = 0;
+    if (len) *len = n;
+    return buf;
+}
+
+static char state_of(pid_t pid) {
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return '?';
+    ssize_t r = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (r <= 0) return '?';
+    buf[r] = 0;
+    char *p = strrchr(buf, ')');
+    return p && p[1] && p[2] ? p[2] : '?';
+}
+
+/* Children of pid into *out (malloc'd); returns the count. */
+static long children(pid_t pid, pid_t **out) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", pid, pid);
+    char *buf = slurp(path, NULL);
+    long n = 0, cap = 1024;
+    pid_t *v = malloc(cap * sizeof(pid_t));
+    for (char *t = buf ? strtok(buf, " \n") : NULL; t; t = strtok(NULL, " \n")) {
+        if (n == cap) v = realloc(v, (cap *= 2) * sizeof(pid_t));
+        v[n++] = atoi(t);
+    }
+    free(buf);
+    *out = v;
+    return n;
+}
+
+/* One token from the FIFO: "r", or a line. Gives up after timeout_ms. */
+static int read_token(int fd, char *buf, size_t cap, int timeout_ms) {
+    size_t n = 0;
+    double end = now_ms() + timeout_ms;
+    while (n + 1 < cap) {
+        struct pollfd pfd = { fd, POLLIN, 0 };
+        int left = (int)(end - now_ms());
+        if (left <= 0 || poll(&pfd, 1, left) <= 0) break;
+        ssize_t r = read(fd, buf + n, 1);
+        if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (r <= 0) break;
+        if (buf[n] == '\n' || (n == 0 && buf[0] == 'r')) { n++; break; }
+        n++;
+    }
+    buf[n] = 0;
+    return (int)n;
+}
+
+static void kill_all(pid_t init) {
+    kill(init, SIGKILL);
+    kill(init, SIGCONT);
+    waitpid(init, NULL, 0);
+    /* Without a namespace, orphans come to us (we are a subreaper). */
+    pid_t *kids;
+    long k;
+    for (int round = 0; round < 50 && (k = children(getpid(), &kids)) > 0; round++) {
+        for (long i = 0; i < k; i++) kill(kids[i], SIGKILL);
+        free(kids);
+        while (waitpid(-1, NULL, WNOHANG) > 0) {}
+        nap_ms(20);
+    }
+}
+
+static double sample(struct group *g, long nz) {
+    char up_path[4096], down_path[4096];
+    snprintf(up_path, sizeof up_path, "%s/up", dir);
+    snprintf(down_path, sizeof down_path, "%s/down", dir);
+    pid_t init = newns ? (pid_t)syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, NULL) : fork();
+    if (init < 0) { perror("reap: clone/fork"); exit(1); }
+    if (init == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0); /* if we die, so does it */
+        execvp(g->argv[0], g->argv);
+        perror("reap: exec");
+        _exit(127);
+    }
+    cur_init = init;
+    const char *why = NULL;
+    char tok[64];
+    /* Non-blocking, so a helper that never comes cannot hang us; poll() in read_token
+     * reports no hang-up before a writer has been there. */
+    int up = open(up_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    int down = -1;
+    double t0 = 0, t1 = 0;
+    if (up < 0 || read_token(up, tok, sizeof tok, 60000) != 1 || tok[0] != 'r') { why = "no ready from the helper"; goto fail; }
+    if (burst) {
+        /* Release the N and time from there: no stop, no zombie wait. */
+        nap_ms(200); /* let the orphans settle into read() */
+        goto open_down;
+    }
+    kill(init, SIGSTOP);
+    for (double s = now_ms(); state_of(init) != 'T'; nap_ms(0.2))
+        if (now_ms() - s > 5000) { why = "init never stopped"; goto fail; }
+open_down:
+    /* O_NONBLOCK: ENXIO until the helper has opened its end; retry rather than hang. */
+    for (double s = now_ms(); (down = open(down_path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)) < 0; nap_ms(0.2))
+        if (errno != ENXIO || now_ms() - s > 5000) { why = "helper never opened down"; goto fail; }
+    if (burst) {
+        t0 = now_ms();
+        if (write(down, "gc", 2) != 2) { why = "cannot send go"; goto fail; }
+        goto wait_t1;
+    }
+    if (write(down, "g", 1) != 1) { why = "cannot send go"; goto fail; }
+    /* All N+1 children present, then every one but the helper in state Z; once seen
+     * as Z a pid stays Z (the init is stopped), so only the rest are checked again. */
+    pid_t *kids = NULL;
+    long k = 0;
+    for (double s = now_ms();; nap_ms(5)) {
+        if (now_ms() - s > 30000) { free(kids); why = "zombies never appeared"; goto fail; }
+        if (!kids) {
+            k = children(init, &kids);
+            if (k != nz + 1) { free(kids); kids = NULL; continue; }
+        }
+        long left = 0;
+        for (long i = 0; i < k; i++)
+            if (state_of(kids[i]) != 'Z') kids[left++] = kids[i];
+        k = left;
+        if (k <= 1) break; /* only the helper, which is running, is not a zombie */
+    }
+    free(kids);
+    t0 = now_ms();
+    kill(init, SIGCONT);
+    if (write(down, "c", 1) != 1) { why = "cannot send c"; goto fail; }
+wait_t1:
+    if (read_token(up, tok, sizeof tok, 60000) <= 1) { why = "no t1 from the helper"; goto fail; }
+    t1 = atof(tok);
+    int st;
+    while (waitpid(init, &st, 0) < 0 && errno == EINTR) {}
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) g->bad++;
+    close(up);
+    close(down);
+    cur_init = 0;
+    return t1 - t0;
+fail:
+    fprintf(stderr, "reap: %s: %s\n", g->label, why);
+    if (up >= 0) close(up);
+    if (down >= 0) close(down);
+    kill_all(init);
+    cur_init = 0;
+    g->bad++;
+    return -1;
+}
+
+static int cmp(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv) {
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-' && argv[i][1] && !argv[i][2]; i++) {
+        if (argv[i][1] == 'n') newns = 0;
+        else if (argv[i][1] == 'b') burst = 1;
+        else break;
+    }
+    if (argc - i < 5) { fprintf(stderr, "usage: reap [-n] [-b] RUNS N DIR ::: LABEL CMD... [::: LABEL CMD...]\n"); return 2; }
+    int runs = atoi(argv[i]);
+    long nz = atol(argv[i + 1]);
+    dir = argv[i + 2];
+    i += 3;
+    struct group gs[32];
+    int ng = 0;
+    while (i < argc) {
+        if (strcmp(argv[i], ":::") != 0 || i + 2 >= argc || ng == 32) { fprintf(stderr, "reap: bad arguments\n"); return 2; }
+        argv[i] = NULL;
+        gs[ng] = (struct group){ argv[i + 1], argv + i + 2, calloc(runs, sizeof(double)), 0, 0 };
+        ng++;
+        i += 2;
+        while (i < argc && strcmp(argv[i], ":::") != 0) i++;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/up", dir);
+    unlink(path);
+    if (mkfifo(path, 0600) < 0) { perror("reap: mkfifo up"); return 1; }
+    snprintf(path, sizeof path, "%s/down", dir);
+    unlink(path);
+    if (mkfifo(path, 0600) < 0) { perror("reap: mkfifo down"); return 1; }
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGTERM, on_fatal);
+    signal(SIGINT, on_fatal);
+    signal(SIGHUP, on_fatal);
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    for (int r = 0; r < runs; r++) {
+        for (int k = 0; k < ng; k++) {
+            struct group *g = &gs[(r + k) % ng];
+            double ms = sample(g, nz);
+            if (ms >= 0) g->ms[g->n++] = ms;
+        }
+    }
+    for (int k = 0; k < ng; k++) {
+        struct group *g = &gs[k];
+        if (g->n == 0) { printf("%s n/a n/a n/a 0 %d\n", g->label, g->bad); continue; }
+        qsort(g->ms, g->n, sizeof(double), cmp);
+        double med = g->n % 2 ? g->ms[g->n / 2] : (g->ms[g->n / 2 - 1] + g->ms[g->n / 2]) / 2;
+        printf("%s %.2f %.2f %.2f %d %d\n", g->label, med, g->ms[(int)(0.9 * (g->n - 1))], g->ms[0], g->n, g->bad);
+    }
+    return 0;
+}

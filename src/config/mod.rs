@@ -1,0 +1,175 @@
+//! The supervisor's configuration: a TOML file (`tend.toml`, see tend.toml(5)) parsed
+//! and validated once into an immutable [`Config`]. Everything here is plain data;
+//! `parse.rs` turns text into it, with errors naming file, line and key.
+
+mod parse;
+pub mod units;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use parse::{load, parse_str, ConfigError};
+
+/// The whole validated configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// The file it was read from (for messages and reload).
+    pub path: PathBuf,
+    /// The service whose exit ends tend with its status.
+    pub main: Option<String>,
+    /// Deadline for an orderly shutdown; after it everything left is SIGKILLed.
+    pub shutdown_timeout: Duration,
+    /// Directory for log files (used by later features; created if missing).
+    pub log_dir: Option<PathBuf>,
+    /// Services in file order, `instances` already expanded (`web.0`, `web.1`, ...).
+    pub services: Vec<ServiceConfig>,
+}
+
+/// What to do when a service exits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Restart {
+    Always,
+    OnFailure,
+    Never,
+}
+
+/// Restart delay: `initial * factor^n`, capped at `max`, optionally jittered, reset to
+/// `initial` once a run lasted `reset_after`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+    pub factor: f64,
+    /// Fraction 0.0..=1.0: the delay is multiplied by a random value in [1-j, 1+j].
+    pub jitter: f64,
+    pub reset_after: Duration,
+}
+
+/// More than `burst` starts within `interval` make the service `failed`. burst 0 = no limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StartLimit {
+    pub burst: u32,
+    pub interval: Duration,
+}
+
+/// Where a service's stdout or stderr goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Captured into the ring buffer and written to tend's own stream as `NAME | line`.
+    Passthrough,
+    /// Captured into the ring buffer only.
+    Capture,
+    /// The child writes straight to tend's own fd (not captured).
+    Inherit,
+    /// /dev/null.
+    Null,
+    /// stderr only: merged into the stdout pipe.
+    Stdout,
+}
+
+/// Per-service capture settings (`[service.NAME.log]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogOptions {
+    /// Ring buffer size per stream, bytes.
+    pub buffer: usize,
+    /// Prefix passthrough lines with `NAME | `.
+    pub prefix: bool,
+    /// Color the prefix: None = only when tend's stream is a TTY.
+    pub color: Option<bool>,
+    /// Block (stop reading the child) instead of dropping when the passthrough queue is full.
+    pub backpressure: bool,
+}
+
+/// What to do when a service's RSS exceeds `max_rss`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnMaxRss {
+    Restart,
+    Signal(i32),
+    Log,
+}
+
+/// A resolved user to run as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunAs {
+    /// As written in the file, for messages.
+    pub user: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups (from the group database for a named user; empty for a
+    /// bare uid), always including `gid`.
+    pub groups: Vec<u32>,
+    /// The user's home directory, if known (HOME/USER/LOGNAME are set from it).
+    pub home: Option<PathBuf>,
+}
+
+/// One resource limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rlimit {
+    pub resource: crate::daemon::spawn::RlimitResource,
+    /// The name as written (`nofile`), for messages.
+    pub name: &'static str,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// One service, validated. For `instances = N` there is one of these per instance.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServiceConfig {
+    /// `NAME`, or `NAME.i` for an instance.
+    pub name: String,
+    /// The `[service.NAME]` table this came from (same as `name` without instances).
+    pub base: String,
+    /// Instance number when `instances` is set.
+    pub instance: Option<u32>,
+    /// argv; a string command becomes `["/bin/sh", "-c", STRING]`.
+    pub command: Vec<String>,
+    /// Added to (or, with `clear_env`, replacing) tend's environment; sorted by key.
+    pub env: Vec<(String, String)>,
+    pub clear_env: bool,
+    pub cwd: Option<PathBuf>,
+    /// `user` (and optionally `group`) resolved to ids.
+    pub run_as: Option<RunAs>,
+    pub umask: Option<u32>,
+    pub rlimits: Vec<Rlimit>,
+    pub restart: Restart,
+    pub backoff: Backoff,
+    pub start_limit: StartLimit,
+    pub stop_signal: i32,
+    pub stop_timeout: Duration,
+    pub kill_group: bool,
+    pub stdout: Output,
+    pub stderr: Output,
+    pub log: LogOptions,
+    pub autostart: bool,
+    /// Exit codes counted as success (default `[0]`).
+    pub success_exit_codes: Vec<i32>,
+    pub max_rss: Option<u64>,
+    pub on_max_rss: OnMaxRss,
+    /// Its failure ends tend with its status (implied for `main`).
+    pub essential: bool,
+}
+
+impl ServiceConfig {
+    /// True if an exit status counts as success for this service.
+    pub fn is_success(&self, status: crate::daemon::reap::Status) -> bool {
+        match status {
+            crate::daemon::reap::Status::Exited(c) => self.success_exit_codes.contains(&c),
+            _ => false,
+        }
+    }
+}
+
+/// Defaults, shared by the parser and the manual (tend.toml(5) quotes these).
+pub mod defaults {
+    use std::time::Duration;
+    pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+    pub const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+    pub const BACKOFF_INITIAL: Duration = Duration::from_millis(100);
+    pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
+    pub const BACKOFF_FACTOR: f64 = 2.0;
+    pub const BACKOFF_RESET_AFTER: Duration = Duration::from_secs(10);
+    pub const START_LIMIT_BURST: u32 = 5;
+    pub const START_LIMIT_INTERVAL: Duration = Duration::from_secs(10);
+    pub const LOG_BUFFER: usize = 1 << 20;
+    pub const MAX_INSTANCES: u32 = 1000;
+}

@@ -1,0 +1,967 @@
+//! tend.toml text -> validated [`Config`], with errors that name file, line, column and
+//! key (`tend.toml:7:11: service.web.restart: unknown value "sometimes", ...`).
+//!
+//! How: `toml::de::DeTable::parse` keeps the byte span of every key and value. We walk
+//! that tree by hand instead of deriving serde structs, so that every table rejects
+//! unknown keys with the full dotted path, every type error points at the value, and the
+//! cross-key checks (`group` needs `user`, `initial <= max`, `main` names a service) can
+//! point at the right line too. Tables are walked in file order (entries sorted by their
+//! key's span), so the first error reported is the first one in the file.
+//!
+//! The only I/O besides reading the file is the user and group lookup for `user` and
+//! `group` (getpwnam/getgrnam/getgrouplist), done once here so that a typo in a user name
+//! is a config error with a line number rather than a failed start later.
+
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::fmt;
+use std::io;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::unistd::{Gid, Group, Uid, User};
+use toml::de::{DeString, DeTable, DeValue};
+use toml::Spanned;
+
+use super::units::{parse_duration, parse_size};
+use super::{
+    defaults, Backoff, Config, LogOptions, OnMaxRss, Output, Restart, Rlimit, RunAs, ServiceConfig, StartLimit,
+};
+use crate::daemon::signals::parse_signal;
+use crate::daemon::spawn::RlimitResource;
+
+type Key<'i> = Spanned<DeString<'i>>;
+type Value<'i> = Spanned<DeValue<'i>>;
+type Result<T> = std::result::Result<T, ConfigError>;
+
+/// A configuration error. Displayed as `FILE:LINE:COL: KEY: MESSAGE`; the position and
+/// the key are left out only when there is none (an unreadable file has no line; a TOML
+/// syntax error outside any key has no key).
+#[derive(Debug)]
+pub struct ConfigError {
+    file: PathBuf,
+    /// 1-based line and column (in characters) of the offending key or value.
+    pos: Option<(usize, usize)>,
+    /// Dotted path of the offending key, as `service.web.backoff.factor`.
+    key: Option<String>,
+    message: String,
+    io: Option<io::Error>,
+}
+
+impl ConfigError {
+    /// The file, as it was given to [`load`] or [`parse_str`].
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+
+    /// 1-based line of the offending key or value.
+    pub fn line(&self) -> Option<usize> {
+        self.pos.map(|(l, _)| l)
+    }
+
+    /// 1-based column (counted in characters) of the offending key or value.
+    pub fn column(&self) -> Option<usize> {
+        self.pos.map(|(_, c)| c)
+    }
+
+    /// Full dotted key path, such as `service.web.restart`.
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
+    /// What is wrong, without file, position or key.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some((line, col)) = self.pos {
+            write!(f, ":{line}:{col}")?;
+        }
+        f.write_str(": ")?;
+        if let Some(key) = &self.key {
+            write!(f, "{key}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.io.as_ref().map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Read and parse a config file. An unreadable file is an error naming the path and the
+/// OS error; a file that is not UTF-8 is an error at the first bad byte.
+pub fn load(path: &Path) -> Result<Config> {
+    let bytes = std::fs::read(path).map_err(|e| ConfigError {
+        file: path.to_path_buf(),
+        pos: None,
+        key: None,
+        message: format!("cannot read: {e}"),
+        io: Some(e),
+    })?;
+    match std::str::from_utf8(&bytes) {
+        Ok(text) => parse_str(text, path),
+        Err(e) => {
+            let good = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default();
+            let cx = Cx { text: good, path };
+            Err(cx.at(good.len(), None, "the file is not valid UTF-8".into()))
+        }
+    }
+}
+
+/// Parse config text; `path` is used for messages and kept in [`Config::path`].
+pub fn parse_str(text: &str, path: &Path) -> Result<Config> {
+    let cx = Cx { text, path };
+    let doc = DeTable::parse(text).map_err(|e| cx.syntax_error(&e))?;
+    let mut main = None;
+    let mut shutdown_timeout = defaults::SHUTDOWN_TIMEOUT;
+    let mut log_dir = None;
+    let mut service_table = None;
+    for (k, v) in entries(doc.get_ref()) {
+        match k.get_ref().as_ref() {
+            "main" => main = Some(v),
+            "shutdown_timeout" => shutdown_timeout = duration(&cx, "shutdown_timeout", v)?,
+            "log_dir" => log_dir = Some(path_value(&cx, "log_dir", v)?),
+            "service" => service_table = Some(v),
+            _ => return Err(unknown_key(&cx, "", k, TOP_KEYS)),
+        }
+    }
+
+    let no_services = "no services defined: add at least one [service.NAME] table";
+    let Some(sv) = service_table else {
+        return Err(cx.error(0..0, "service", no_services));
+    };
+    let table = table(&cx, "service", sv)?;
+    if table.is_empty() {
+        return Err(cx.error(sv.span(), "service", no_services));
+    }
+    let mut services = Vec::new();
+    // (name, instances) of each [service.NAME] table, for `main`.
+    let mut bases: Vec<(&str, Option<u32>)> = Vec::new();
+    for (k, v) in entries(table) {
+        let name = k.get_ref().as_ref();
+        let path = child("service", name);
+        check_service_name(&cx, &path, k)?;
+        let parsed = service(&cx, &path, name, k, v)?;
+        bases.push((name, parsed.instances));
+        parsed.expand(&mut services);
+    }
+
+    let main = match main {
+        None => None,
+        Some(v) => {
+            let name = string(&cx, "main", v)?;
+            match bases.iter().find(|(b, _)| *b == name) {
+                None => {
+                    let known: Vec<&str> = bases.iter().map(|(b, _)| *b).collect();
+                    let msg = format!("unknown service \"{name}\", expected one of {}", quoted_list(&known));
+                    return Err(cx.error(v.span(), "main", msg));
+                }
+                Some((_, Some(_))) => {
+                    let msg = format!(
+                        "service \"{name}\" has instances: main must name a service without `instances`, \
+                         since only one process's exit can end tend"
+                    );
+                    return Err(cx.error(v.span(), "main", msg));
+                }
+                Some((_, None)) => {
+                    for s in services.iter_mut().filter(|s| s.base == name) {
+                        s.essential = true;
+                    }
+                    Some(name.to_string())
+                }
+            }
+        }
+    };
+
+    Ok(Config { path: path.to_path_buf(), main, shutdown_timeout, log_dir, services })
+}
+
+const TOP_KEYS: &[&str] = &["main", "shutdown_timeout", "log_dir", "service"];
+
+const SERVICE_KEYS: &[&str] = &[
+    "command",
+    "env",
+    "clear_env",
+    "cwd",
+    "user",
+    "group",
+    "umask",
+    "rlimits",
+    "restart",
+    "backoff",
+    "start_limit",
+    "stop_signal",
+    "stop_timeout",
+    "kill_group",
+    "stdout",
+    "stderr",
+    "log",
+    "autostart",
+    "instances",
+    "success_exit_codes",
+    "max_rss",
+    "on_max_rss",
+    "essential",
+];
+
+const BACKOFF_KEYS: &[&str] = &["initial", "max", "factor", "jitter", "reset_after"];
+const START_LIMIT_KEYS: &[&str] = &["burst", "interval"];
+const LOG_KEYS: &[&str] = &["buffer", "prefix", "color", "backpressure"];
+const RLIMIT_TABLE_KEYS: &[&str] = &["soft", "hard"];
+
+const RESTARTS: &[(&str, Restart)] =
+    &[("always", Restart::Always), ("on-failure", Restart::OnFailure), ("never", Restart::Never)];
+
+const STDOUTS: &[(&str, Output)] = &[
+    ("passthrough", Output::Passthrough),
+    ("capture", Output::Capture),
+    ("inherit", Output::Inherit),
+    ("null", Output::Null),
+];
+
+const STDERRS: &[(&str, Output)] = &[
+    ("passthrough", Output::Passthrough),
+    ("capture", Output::Capture),
+    ("inherit", Output::Inherit),
+    ("null", Output::Null),
+    ("stdout", Output::Stdout),
+];
+
+/// `rlimits` keys and the setrlimit(2) resources they name.
+const RLIMITS: [(&str, RlimitResource); 15] = [
+    ("nofile", libc::RLIMIT_NOFILE as RlimitResource),
+    ("nproc", libc::RLIMIT_NPROC as RlimitResource),
+    ("core", libc::RLIMIT_CORE as RlimitResource),
+    ("memlock", libc::RLIMIT_MEMLOCK as RlimitResource),
+    ("stack", libc::RLIMIT_STACK as RlimitResource),
+    ("data", libc::RLIMIT_DATA as RlimitResource),
+    ("fsize", libc::RLIMIT_FSIZE as RlimitResource),
+    ("as", libc::RLIMIT_AS as RlimitResource),
+    ("cpu", libc::RLIMIT_CPU as RlimitResource),
+    ("rss", libc::RLIMIT_RSS as RlimitResource),
+    ("locks", libc::RLIMIT_LOCKS as RlimitResource),
+    ("msgqueue", libc::RLIMIT_MSGQUEUE as RlimitResource),
+    ("nice", libc::RLIMIT_NICE as RlimitResource),
+    ("rtprio", libc::RLIMIT_RTPRIO as RlimitResource),
+    ("sigpending", libc::RLIMIT_SIGPENDING as RlimitResource),
+];
+
+const UNLIMITED: u64 = libc::RLIM_INFINITY;
+
+/// Bounds of `log.buffer`.
+const LOG_BUFFER_MIN: u64 = 4 << 10;
+const LOG_BUFFER_MAX: u64 = 256 << 20;
+
+/// Longest service name (without the `.i` instance suffix).
+const MAX_NAME_LEN: usize = 64;
+
+/// The text being parsed and its file name, to turn spans into positioned errors.
+struct Cx<'a> {
+    text: &'a str,
+    path: &'a Path,
+}
+
+impl Cx<'_> {
+    fn at(&self, offset: usize, key: Option<String>, message: String) -> ConfigError {
+        ConfigError { file: self.path.to_path_buf(), pos: Some(line_col(self.text, offset)), key, message, io: None }
+    }
+
+    fn error(&self, span: Range<usize>, key: &str, message: impl Into<String>) -> ConfigError {
+        self.at(span.start, Some(key.to_string()), message.into())
+    }
+
+    /// A TOML syntax error. The parser gives no key, so take a best guess from the text:
+    /// the last `[table]` header above the error and the `key =` on its line.
+    fn syntax_error(&self, e: &toml::de::Error) -> ConfigError {
+        let offset = e.span().map_or(0, |s| s.start);
+        let key = guess_key(self.text, offset);
+        self.at(offset, key, format!("invalid TOML: {}", e.message()))
+    }
+}
+
+/// 1-based (line, column) of a byte offset; the column counts characters.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = before.matches('\n').count() + 1;
+    let col = before[line_start..].chars().count() + 1;
+    (line, col)
+}
+
+/// Best-effort key path for a syntax error at `offset`: `HEADER.KEY` from the nearest
+/// `[HEADER]` line above and a `KEY =` on the error's line. None if the error is in a
+/// header line itself or nothing looks like a key.
+fn guess_key(text: &str, offset: usize) -> Option<String> {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    let line = &text[line_start..line_end];
+    if line.trim_start().starts_with('[') {
+        return None;
+    }
+    let header = text[..line_start].lines().rev().map(str::trim).find(|l| l.starts_with('[')).and_then(header_key);
+    let key = line.split_once('=').and_then(|(k, _)| normalize_key(k));
+    match (header, key) {
+        (Some(h), Some(k)) => Some(format!("{h}.{k}")),
+        (h, k) => h.or(k),
+    }
+}
+
+fn header_key(line: &str) -> Option<String> {
+    let inner = line.trim_start_matches('[');
+    let end = inner.find(']')?;
+    normalize_key(&inner[..end])
+}
+
+/// `a . "b" .c` -> `a."b".c`, or None if it does not look like a TOML key.
+fn normalize_key(k: &str) -> Option<String> {
+    let k = k.trim();
+    let ok = |c: char| c.is_ascii_alphanumeric() || "_-.\"' ".contains(c);
+    if k.is_empty() || !k.chars().all(ok) {
+        return None;
+    }
+    Some(k.split('.').map(str::trim).collect::<Vec<_>>().join("."))
+}
+
+/// A table's entries in file order (the map itself is sorted by key).
+fn entries<'t, 'i>(t: &'t DeTable<'i>) -> Vec<(&'t Key<'i>, &'t Value<'i>)> {
+    let mut v: Vec<_> = t.iter().collect();
+    v.sort_by_key(|(k, _)| k.span().start);
+    v
+}
+
+/// True for a TOML bare key: it can be written in a path without quotes.
+fn is_bare(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// `parent.name`, quoting `name` if it is not a bare key.
+fn child(parent: &str, name: &str) -> String {
+    let name = if is_bare(name) { name.to_string() } else { format!("{name:?}") };
+    if parent.is_empty() {
+        name
+    } else {
+        format!("{parent}.{name}")
+    }
+}
+
+fn quoted_list(names: &[&str]) -> String {
+    names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")
+}
+
+/// An unknown key in the table at `table_path`: suggest the closest known key, or list them.
+fn unknown_key(cx: &Cx, table_path: &str, k: &Key, allowed: &[&str]) -> ConfigError {
+    let name = k.get_ref().as_ref();
+    let msg = match closest(name, allowed) {
+        Some(s) => format!("unknown key \"{name}\"; did you mean \"{s}\"?"),
+        None => format!("unknown key \"{name}\", expected one of {}", quoted_list(allowed)),
+    };
+    cx.error(k.span(), &child(table_path, name), msg)
+}
+
+/// The allowed name closest to `name` by edit distance, if it is close enough to be a typo.
+fn closest<'a>(name: &str, allowed: &[&'a str]) -> Option<&'a str> {
+    let (d, best) = allowed.iter().map(|a| (edit_distance(name, a), *a)).min_by_key(|(d, _)| *d)?;
+    (d > 0 && d * 3 <= name.chars().count()).then_some(best)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// How a value is described in "expected X, found Y".
+fn found(v: &Value) -> String {
+    match v.get_ref() {
+        DeValue::String(s) => format!("the string {:?}", s.as_ref()),
+        DeValue::Integer(i) => format!("the integer {i}"),
+        DeValue::Float(f) => format!("the float {f}"),
+        DeValue::Boolean(b) => format!("the boolean {b}"),
+        DeValue::Datetime(d) => format!("the datetime {d}"),
+        DeValue::Array(_) => "an array".into(),
+        DeValue::Table(_) => "a table".into(),
+    }
+}
+
+fn type_error(cx: &Cx, key: &str, v: &Value, expected: &str) -> ConfigError {
+    cx.error(v.span(), key, format!("expected {expected}, found {}", found(v)))
+}
+
+fn table<'t, 'i>(cx: &Cx, key: &str, v: &'t Value<'i>) -> Result<&'t DeTable<'i>> {
+    match v.get_ref() {
+        DeValue::Table(t) => Ok(t),
+        _ => Err(type_error(cx, key, v, "a table")),
+    }
+}
+
+fn string<'v>(cx: &Cx, key: &str, v: &'v Value) -> Result<&'v str> {
+    match v.get_ref() {
+        DeValue::String(s) => Ok(s.as_ref()),
+        _ => Err(type_error(cx, key, v, "a string")),
+    }
+}
+
+/// A string that will become part of a C string (argv, env, a path): no NUL bytes.
+fn c_string<'v>(cx: &Cx, key: &str, v: &'v Value) -> Result<&'v str> {
+    let s = string(cx, key, v)?;
+    if s.contains('\0') {
+        return Err(cx.error(v.span(), key, "must not contain a NUL character"));
+    }
+    Ok(s)
+}
+
+fn boolean(cx: &Cx, key: &str, v: &Value) -> Result<bool> {
+    match v.get_ref() {
+        DeValue::Boolean(b) => Ok(*b),
+        _ => Err(type_error(cx, key, v, "a boolean (true or false)")),
+    }
+}
+
+fn integer(cx: &Cx, key: &str, v: &Value) -> Result<i64> {
+    match v.get_ref() {
+        DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
+            .map_err(|_| cx.error(v.span(), key, format!("the integer {i} is out of range"))),
+        _ => Err(type_error(cx, key, v, "an integer")),
+    }
+}
+
+fn integer_in(cx: &Cx, key: &str, v: &Value, lo: i64, hi: i64) -> Result<i64> {
+    let n = integer(cx, key, v)?;
+    if !(lo..=hi).contains(&n) {
+        return Err(cx.error(v.span(), key, format!("{n} is out of range: expected an integer from {lo} to {hi}")));
+    }
+    Ok(n)
+}
+
+/// A float; an integer is accepted too (`factor = 2`).
+fn float(cx: &Cx, key: &str, v: &Value) -> Result<f64> {
+    let f = match v.get_ref() {
+        DeValue::Float(f) => f.as_str().parse::<f64>().ok(),
+        DeValue::Integer(_) => Some(integer(cx, key, v)? as f64),
+        _ => return Err(type_error(cx, key, v, "a number")),
+    };
+    match f {
+        Some(f) if f.is_finite() => Ok(f),
+        _ => Err(cx.error(v.span(), key, "expected a finite number")),
+    }
+}
+
+fn duration(cx: &Cx, key: &str, v: &Value) -> Result<Duration> {
+    match v.get_ref() {
+        DeValue::String(s) => parse_duration(s).map_err(|m| cx.error(v.span(), key, m)),
+        _ => Err(type_error(cx, key, v, "a duration string such as \"10s\" or \"250ms\"")),
+    }
+}
+
+/// A size: a string with a unit (`"64MiB"`) or an integer number of bytes.
+fn size(cx: &Cx, key: &str, v: &Value) -> Result<u64> {
+    match v.get_ref() {
+        DeValue::String(s) => parse_size(s).map_err(|m| cx.error(v.span(), key, m)),
+        DeValue::Integer(_) => Ok(integer_in(cx, key, v, 0, i64::MAX)?.unsigned_abs()),
+        _ => Err(type_error(cx, key, v, "a size such as \"64MiB\" or a number of bytes")),
+    }
+}
+
+fn path_value(cx: &Cx, key: &str, v: &Value) -> Result<PathBuf> {
+    let s = c_string(cx, key, v)?;
+    if s.is_empty() {
+        return Err(cx.error(v.span(), key, "the path must not be empty"));
+    }
+    Ok(PathBuf::from(s))
+}
+
+/// One of a fixed set of strings.
+fn choice<T: Copy>(cx: &Cx, key: &str, v: &Value, options: &[(&str, T)]) -> Result<T> {
+    let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+    let s = match v.get_ref() {
+        DeValue::String(s) => s.as_ref(),
+        _ => return Err(type_error(cx, key, v, &format!("one of {}", quoted_list(&names)))),
+    };
+    match options.iter().find(|(n, _)| *n == s) {
+        Some(&(_, t)) => Ok(t),
+        None => Err(cx.error(v.span(), key, format!("unknown value {s:?}, expected one of {}", quoted_list(&names)))),
+    }
+}
+
+fn check_service_name(cx: &Cx, path: &str, k: &Key) -> Result<()> {
+    let name = k.get_ref().as_ref();
+    if !is_bare(name) || name.len() > MAX_NAME_LEN {
+        let msg = format!(
+            "invalid service name {name:?}: expected 1 to {MAX_NAME_LEN} letters, digits, \"_\" or \"-\" \
+             (dots are reserved for instance names such as NAME.0)"
+        );
+        return Err(cx.error(k.span(), path, msg));
+    }
+    Ok(())
+}
+
+/// One `[service.NAME]` table, before `instances` expansion.
+struct Parsed {
+    cfg: ServiceConfig,
+    env: BTreeMap<String, String>,
+    instances: Option<u32>,
+}
+
+impl Parsed {
+    /// Push the service, or its instances, with TEND_SERVICE / TEND_INSTANCE set.
+    fn expand(self, out: &mut Vec<ServiceConfig>) {
+        let Parsed { cfg, env, instances } = self;
+        let finish = |mut s: ServiceConfig, instance: Option<u32>| {
+            let mut env = env.clone();
+            if let Some(i) = instance {
+                s.name = format!("{}.{i}", s.base);
+                s.instance = Some(i);
+                env.insert("TEND_INSTANCE".into(), i.to_string());
+            }
+            env.insert("TEND_SERVICE".into(), s.name.clone());
+            s.env = env.into_iter().collect();
+            s
+        };
+        match instances {
+            None => out.push(finish(cfg, None)),
+            Some(n) => out.extend((0..n).map(|i| finish(cfg.clone(), Some(i)))),
+        }
+    }
+}
+
+fn default_service(name: &str) -> ServiceConfig {
+    ServiceConfig {
+        name: name.to_string(),
+        base: name.to_string(),
+        instance: None,
+        command: Vec::new(),
+        env: Vec::new(),
+        clear_env: false,
+        cwd: None,
+        run_as: None,
+        umask: None,
+        rlimits: Vec::new(),
+        restart: Restart::OnFailure,
+        backoff: Backoff {
+            initial: defaults::BACKOFF_INITIAL,
+            max: defaults::BACKOFF_MAX,
+            factor: defaults::BACKOFF_FACTOR,
+            jitter: 0.0,
+            reset_after: defaults::BACKOFF_RESET_AFTER,
+        },
+        start_limit: StartLimit { burst: defaults::START_LIMIT_BURST, interval: defaults::START_LIMIT_INTERVAL },
+        stop_signal: libc::SIGTERM,
+        stop_timeout: defaults::STOP_TIMEOUT,
+        kill_group: false,
+        stdout: Output::Passthrough,
+        stderr: Output::Passthrough,
+        log: LogOptions { buffer: defaults::LOG_BUFFER, prefix: true, color: None, backpressure: false },
+        autostart: true,
+        success_exit_codes: vec![0],
+        max_rss: None,
+        on_max_rss: OnMaxRss::Restart,
+        essential: false,
+    }
+}
+
+fn service(cx: &Cx, path: &str, name: &str, name_key: &Key, v: &Value) -> Result<Parsed> {
+    let t = table(cx, path, v)?;
+    let mut s = default_service(name);
+    let mut env = BTreeMap::new();
+    let mut has_command = false;
+    let mut user = None;
+    let mut group = None;
+    let mut on_max_rss = None;
+    let mut instances = None;
+    for (k, v) in entries(t) {
+        let key = &child(path, k.get_ref().as_ref());
+        match k.get_ref().as_ref() {
+            "command" => {
+                s.command = command(cx, key, v)?;
+                has_command = true;
+            }
+            "env" => env = env_table(cx, key, v)?,
+            "clear_env" => s.clear_env = boolean(cx, key, v)?,
+            "cwd" => s.cwd = Some(path_value(cx, key, v)?),
+            "user" => user = Some((key.clone(), v)),
+            "group" => group = Some((key.clone(), v)),
+            "umask" => s.umask = Some(umask(cx, key, v)?),
+            "rlimits" => s.rlimits = rlimits(cx, key, v)?,
+            "restart" => s.restart = choice(cx, key, v, RESTARTS)?,
+            "backoff" => s.backoff = backoff(cx, key, v, s.backoff)?,
+            "start_limit" => s.start_limit = start_limit(cx, key, v, s.start_limit)?,
+            "stop_signal" => s.stop_signal = signal(cx, key, v)?,
+            "stop_timeout" => s.stop_timeout = duration(cx, key, v)?,
+            "kill_group" => s.kill_group = boolean(cx, key, v)?,
+            "stdout" => s.stdout = choice(cx, key, v, STDOUTS)?,
+            "stderr" => s.stderr = choice(cx, key, v, STDERRS)?,
+            "log" => s.log = log_options(cx, key, v, s.log)?,
+            "autostart" => s.autostart = boolean(cx, key, v)?,
+            "instances" => {
+                let n = integer_in(cx, key, v, 1, i64::from(defaults::MAX_INSTANCES))?;
+                instances = u32::try_from(n).ok();
+            }
+            "success_exit_codes" => s.success_exit_codes = exit_codes(cx, key, v)?,
+            "max_rss" => {
+                let n = size(cx, key, v)?;
+                if n == 0 {
+                    return Err(cx.error(v.span(), key, "max_rss must be greater than 0"));
+                }
+                s.max_rss = Some(n);
+            }
+            "on_max_rss" => {
+                s.on_max_rss = on_max_rss_value(cx, key, v)?;
+                on_max_rss = Some((key.clone(), k.span()));
+            }
+            "essential" => s.essential = boolean(cx, key, v)?,
+            _ => return Err(unknown_key(cx, path, k, SERVICE_KEYS)),
+        }
+    }
+    if !has_command {
+        return Err(cx.error(name_key.span(), path, "missing required key \"command\""));
+    }
+    if let (Some((key, span)), None) = (on_max_rss, s.max_rss) {
+        return Err(cx.error(span, &key, "on_max_rss requires max_rss"));
+    }
+    s.run_as = run_as(cx, user, group)?;
+    Ok(Parsed { cfg: s, env, instances })
+}
+
+/// `command`: an array of strings (argv), or a string run by `/bin/sh -c`.
+fn command(cx: &Cx, key: &str, v: &Value) -> Result<Vec<String>> {
+    match v.get_ref() {
+        DeValue::String(_) => {
+            let s = c_string(cx, key, v)?;
+            if s.trim().is_empty() {
+                return Err(cx.error(v.span(), key, "the command must not be empty"));
+            }
+            Ok(vec!["/bin/sh".into(), "-c".into(), s.into()])
+        }
+        DeValue::Array(items) => {
+            if items.is_empty() {
+                return Err(cx.error(v.span(), key, "the command must not be empty"));
+            }
+            let mut argv = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let ikey = format!("{key}[{i}]");
+                argv.push(c_string(cx, &ikey, item)?.to_string());
+            }
+            if argv[0].is_empty() {
+                return Err(cx.error(items[0].span(), &format!("{key}[0]"), "the program name must not be empty"));
+            }
+            Ok(argv)
+        }
+        _ => Err(type_error(cx, key, v, "an array of strings (argv) or a string (run with /bin/sh -c)")),
+    }
+}
+
+fn env_table(cx: &Cx, key: &str, v: &Value) -> Result<BTreeMap<String, String>> {
+    let mut env = BTreeMap::new();
+    for (k, v) in entries(table(cx, key, v)?) {
+        let name = k.get_ref().as_ref();
+        let vkey = child(key, name);
+        if name.is_empty() || name.contains('=') || name.contains('\0') {
+            let msg = format!("invalid environment variable name {name:?}: it must be non-empty, without '=' or NUL");
+            return Err(cx.error(k.span(), &vkey, msg));
+        }
+        let value = match v.get_ref() {
+            DeValue::String(_) => c_string(cx, &vkey, v)?,
+            _ => return Err(type_error(cx, &vkey, v, "a string (quote numbers and booleans)")),
+        };
+        env.insert(name.to_string(), value.to_string());
+    }
+    Ok(env)
+}
+
+/// `umask`: a string of 3 or 4 octal digits, at most `0777`.
+fn umask(cx: &Cx, key: &str, v: &Value) -> Result<u32> {
+    let expected = "a string of 3 or 4 octal digits such as \"022\" or \"0027\"";
+    let s = match v.get_ref() {
+        DeValue::String(s) => s.as_ref(),
+        _ => return Err(type_error(cx, key, v, expected)),
+    };
+    let octal = (3..=4).contains(&s.len()) && s.bytes().all(|b| (b'0'..=b'7').contains(&b));
+    match u32::from_str_radix(s, 8) {
+        Ok(n) if octal && n <= 0o777 => Ok(n),
+        _ => Err(cx.error(v.span(), key, format!("invalid umask {s:?}: expected {expected}, at most \"0777\""))),
+    }
+}
+
+fn rlimits(cx: &Cx, key: &str, v: &Value) -> Result<Vec<Rlimit>> {
+    let mut out = Vec::new();
+    for (k, v) in entries(table(cx, key, v)?) {
+        let name = k.get_ref().as_ref();
+        let rkey = child(key, name);
+        let Some(&(name, resource)) = RLIMITS.iter().find(|(n, _)| *n == name) else {
+            let names: Vec<&str> = RLIMITS.iter().map(|(n, _)| *n).collect();
+            return Err(unknown_key(cx, key, k, &names));
+        };
+        let (soft, hard) = match v.get_ref() {
+            DeValue::Table(t) => {
+                let mut soft = None;
+                let mut hard = None;
+                for (lk, lv) in entries(t) {
+                    let lkey = child(&rkey, lk.get_ref().as_ref());
+                    match lk.get_ref().as_ref() {
+                        "soft" => soft = Some((rlimit_value(cx, &lkey, lv)?, lkey, lv.span())),
+                        "hard" => hard = Some(rlimit_value(cx, &lkey, lv)?),
+                        _ => return Err(unknown_key(cx, &rkey, lk, RLIMIT_TABLE_KEYS)),
+                    }
+                }
+                let (Some((soft, skey, sspan)), Some(hard)) = (soft, hard) else {
+                    let msg = "expected both \"soft\" and \"hard\" (or a single integer or \"unlimited\" for both)";
+                    return Err(cx.error(v.span(), &rkey, msg));
+                };
+                if soft > hard {
+                    let msg = format!(
+                        "the soft limit ({}) is greater than the hard limit ({})",
+                        show_limit(soft),
+                        show_limit(hard)
+                    );
+                    return Err(cx.error(sspan, &skey, msg));
+                }
+                (soft, hard)
+            }
+            _ => {
+                let n = rlimit_value(cx, &rkey, v)?;
+                (n, n)
+            }
+        };
+        out.push(Rlimit { resource, name, soft, hard });
+    }
+    Ok(out)
+}
+
+/// A limit: a non-negative integer or "unlimited".
+fn rlimit_value(cx: &Cx, key: &str, v: &Value) -> Result<u64> {
+    match v.get_ref() {
+        DeValue::Integer(_) => Ok(integer_in(cx, key, v, 0, i64::MAX)?.unsigned_abs()),
+        DeValue::String(s) if s.as_ref() == "unlimited" => Ok(UNLIMITED),
+        _ => Err(type_error(cx, key, v, "a non-negative integer or \"unlimited\"")),
+    }
+}
+
+fn show_limit(n: u64) -> String {
+    if n == UNLIMITED {
+        "unlimited".into()
+    } else {
+        n.to_string()
+    }
+}
+
+fn backoff(cx: &Cx, key: &str, v: &Value, mut b: Backoff) -> Result<Backoff> {
+    let mut initial_at = None;
+    let mut max_at = None;
+    for (k, v) in entries(table(cx, key, v)?) {
+        let bkey = child(key, k.get_ref().as_ref());
+        match k.get_ref().as_ref() {
+            "initial" => {
+                b.initial = duration(cx, &bkey, v)?;
+                initial_at = Some((bkey, v.span()));
+            }
+            "max" => {
+                b.max = duration(cx, &bkey, v)?;
+                max_at = Some((bkey, v.span()));
+            }
+            "factor" => {
+                b.factor = float(cx, &bkey, v)?;
+                if b.factor < 1.0 {
+                    return Err(cx.error(v.span(), &bkey, format!("factor {} is less than 1.0", b.factor)));
+                }
+            }
+            "jitter" => {
+                b.jitter = float(cx, &bkey, v)?;
+                if !(0.0..=1.0).contains(&b.jitter) {
+                    let msg = format!("jitter {} is out of range: expected a number from 0.0 to 1.0", b.jitter);
+                    return Err(cx.error(v.span(), &bkey, msg));
+                }
+            }
+            "reset_after" => b.reset_after = duration(cx, &bkey, v)?,
+            _ => return Err(unknown_key(cx, key, k, BACKOFF_KEYS)),
+        }
+    }
+    if b.initial > b.max {
+        let msg = format!("initial ({:?}) is greater than max ({:?})", b.initial, b.max);
+        if let Some((k, span)) = initial_at.or(max_at) {
+            return Err(cx.error(span, &k, msg));
+        }
+    }
+    Ok(b)
+}
+
+fn start_limit(cx: &Cx, key: &str, v: &Value, mut l: StartLimit) -> Result<StartLimit> {
+    for (k, v) in entries(table(cx, key, v)?) {
+        let lkey = child(key, k.get_ref().as_ref());
+        match k.get_ref().as_ref() {
+            "burst" => {
+                l.burst = u32::try_from(integer_in(cx, &lkey, v, 0, i64::from(u32::MAX))?).unwrap_or(u32::MAX);
+            }
+            "interval" => l.interval = duration(cx, &lkey, v)?,
+            _ => return Err(unknown_key(cx, key, k, START_LIMIT_KEYS)),
+        }
+    }
+    Ok(l)
+}
+
+/// A signal: a name (`TERM`, `SIGTERM`, `RTMIN+1`) or a number, as a string or an integer.
+fn signal(cx: &Cx, key: &str, v: &Value) -> Result<i32> {
+    let text = match v.get_ref() {
+        DeValue::String(s) => s.to_string(),
+        DeValue::Integer(_) => integer(cx, key, v)?.to_string(),
+        _ => return Err(type_error(cx, key, v, "a signal name such as \"TERM\" or a signal number")),
+    };
+    parse_signal(&text).map_err(|m| cx.error(v.span(), key, m))
+}
+
+fn log_options(cx: &Cx, key: &str, v: &Value, mut l: LogOptions) -> Result<LogOptions> {
+    for (k, v) in entries(table(cx, key, v)?) {
+        let lkey = child(key, k.get_ref().as_ref());
+        match k.get_ref().as_ref() {
+            "buffer" => {
+                let n = size(cx, &lkey, v)?;
+                let buffer = usize::try_from(n).ok().filter(|_| (LOG_BUFFER_MIN..=LOG_BUFFER_MAX).contains(&n));
+                let Some(buffer) = buffer else {
+                    let msg = format!("{n} bytes is out of range: expected 4KiB to 256MiB");
+                    return Err(cx.error(v.span(), &lkey, msg));
+                };
+                l.buffer = buffer;
+            }
+            "prefix" => l.prefix = boolean(cx, &lkey, v)?,
+            "color" => {
+                l.color = match v.get_ref() {
+                    DeValue::Boolean(b) => Some(*b),
+                    DeValue::String(s) if s.as_ref() == "auto" => None,
+                    _ => return Err(type_error(cx, &lkey, v, "true, false or \"auto\"")),
+                }
+            }
+            "backpressure" => l.backpressure = boolean(cx, &lkey, v)?,
+            _ => return Err(unknown_key(cx, key, k, LOG_KEYS)),
+        }
+    }
+    Ok(l)
+}
+
+fn exit_codes(cx: &Cx, key: &str, v: &Value) -> Result<Vec<i32>> {
+    let DeValue::Array(items) = v.get_ref() else {
+        return Err(type_error(cx, key, v, "an array of exit codes (integers from 0 to 255)"));
+    };
+    let mut codes = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let n = integer_in(cx, &format!("{key}[{i}]"), item, 0, 255)?;
+        codes.push(i32::try_from(n).unwrap_or(0));
+    }
+    Ok(codes)
+}
+
+/// `on_max_rss`: "restart", "log" or "signal:NAME".
+fn on_max_rss_value(cx: &Cx, key: &str, v: &Value) -> Result<OnMaxRss> {
+    let expected = "\"restart\", \"log\" or \"signal:NAME\" (such as \"signal:TERM\")";
+    let s = match v.get_ref() {
+        DeValue::String(s) => s.as_ref(),
+        _ => return Err(type_error(cx, key, v, &format!("one of {expected}"))),
+    };
+    match s {
+        "restart" => Ok(OnMaxRss::Restart),
+        "log" => Ok(OnMaxRss::Log),
+        _ => match s.strip_prefix("signal:") {
+            Some(sig) => parse_signal(sig).map(OnMaxRss::Signal).map_err(|m| cx.error(v.span(), key, m)),
+            None => Err(cx.error(v.span(), key, format!("unknown value {s:?}, expected one of {expected}"))),
+        },
+    }
+}
+
+/// A user or group as written: a name, or a numeric id (a string of digits or an integer).
+enum Who {
+    Name(String),
+    Id(u32),
+}
+
+fn who(cx: &Cx, key: &str, v: &Value, what: &str) -> Result<(String, Who)> {
+    let expected = format!("a {what} name or a numeric id");
+    // (uid_t)-1 means "no change" to setresuid(2), so it is not a valid id.
+    let id = |n: i64| u32::try_from(n).ok().filter(|&n| n != u32::MAX);
+    let bad_id = || cx.error(v.span(), key, format!("invalid {what} id: expected 0 to {}", u32::MAX - 1));
+    match v.get_ref() {
+        DeValue::String(s) if s.is_empty() => Err(cx.error(v.span(), key, format!("the {what} must not be empty"))),
+        DeValue::String(s) if s.bytes().all(|b| b.is_ascii_digit()) => {
+            let n = s.parse::<i64>().ok().and_then(id).ok_or_else(bad_id)?;
+            Ok((s.to_string(), Who::Id(n)))
+        }
+        DeValue::String(s) => Ok((s.to_string(), Who::Name(s.to_string()))),
+        DeValue::Integer(_) => {
+            let n = integer(cx, key, v)?;
+            Ok((n.to_string(), Who::Id(id(n).ok_or_else(bad_id)?)))
+        }
+        _ => Err(type_error(cx, key, v, &expected)),
+    }
+}
+
+/// Resolve `user` and `group` against the passwd and group databases.
+fn run_as(cx: &Cx, user: Option<(String, &Value)>, group: Option<(String, &Value)>) -> Result<Option<RunAs>> {
+    let Some((ukey, uv)) = user else {
+        return match group {
+            Some((gkey, gv)) => Err(cx.error(gv.span(), &gkey, "group requires user")),
+            None => Ok(None),
+        };
+    };
+    let (written, who_user) = who(cx, &ukey, uv, "user")?;
+    let lookup_failed = |e: nix::Error| cx.error(uv.span(), &ukey, format!("cannot look up user {written:?}: {e}"));
+    let (uid, entry) = match who_user {
+        Who::Name(name) => match User::from_name(&name).map_err(lookup_failed)? {
+            Some(u) => (u.uid.as_raw(), Some(u)),
+            None => return Err(cx.error(uv.span(), &ukey, format!("unknown user {name:?}"))),
+        },
+        Who::Id(id) => (id, User::from_uid(Uid::from_raw(id)).map_err(lookup_failed)?),
+    };
+    let gid_override = match group {
+        None => None,
+        Some((gkey, gv)) => Some(match who(cx, &gkey, gv, "group")?.1 {
+            Who::Id(gid) => gid,
+            Who::Name(name) => match Group::from_name(&name) {
+                Ok(Some(g)) => g.gid.as_raw(),
+                Ok(None) => return Err(cx.error(gv.span(), &gkey, format!("unknown group {name:?}"))),
+                Err(e) => return Err(cx.error(gv.span(), &gkey, format!("cannot look up group {name:?}: {e}"))),
+            },
+        }),
+    };
+    let run_as = match entry {
+        Some(u) => {
+            let gid = gid_override.unwrap_or(u.gid.as_raw());
+            let failed =
+                |e: String| cx.error(uv.span(), &ukey, format!("cannot list the groups of user {:?}: {e}", u.name));
+            let cname = CString::new(u.name.as_str()).map_err(|e| failed(e.to_string()))?;
+            let list = nix::unistd::getgrouplist(&cname, Gid::from_raw(gid)).map_err(|e| failed(e.to_string()))?;
+            let mut groups = vec![gid];
+            for g in list.into_iter().map(Gid::as_raw) {
+                if !groups.contains(&g) {
+                    groups.push(g);
+                }
+            }
+            RunAs { user: written, uid, gid, groups, home: Some(u.dir) }
+        }
+        None => {
+            let gid = gid_override.unwrap_or(uid);
+            RunAs { user: written, uid, gid, groups: vec![gid], home: None }
+        }
+    };
+    Ok(Some(run_as))
+}

@@ -1,0 +1,265 @@
+//! Service output: child pipes read by the loop into bounded ring buffers, and passed
+//! through to tend's own stdout/stderr as `NAME | line` by a writer thread per stream.
+//!
+//! What must hold (PITFALLS §7, §14):
+//! - A child never blocks because tend is slow: pipes are drained until WouldBlock; the
+//!   passthrough queue is bounded in bytes and overflow is dropped and counted, unless
+//!   the service asked for backpressure (then tend stops reading that pipe until the
+//!   writer catches up, and the writer wakes the loop).
+//! - tend's inherited stdout/stderr are written by a thread with blocking writes, never
+//!   switched to O_NONBLOCK (the flag would be shared with the container runtime).
+//! - Memory is bounded: rings grow only as output arrives, up to their capacity.
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::mem::ManuallyDrop;
+use std::os::fd::FromRawFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+
+/// A byte ring holding the last `cap` bytes written to it.
+pub struct Ring {
+    buf: VecDeque<u8>,
+    cap: usize,
+    /// Bytes ever pushed.
+    pub total: u64,
+}
+
+impl Ring {
+    pub fn new(cap: usize) -> Self {
+        Ring { buf: VecDeque::new(), cap: cap.max(1), total: 0 }
+    }
+
+    pub fn push(&mut self, data: &[u8]) {
+        self.total += data.len() as u64;
+        if data.len() >= self.cap {
+            self.buf.clear();
+            self.buf.extend(&data[data.len() - self.cap..]);
+            return;
+        }
+        let over = (self.buf.len() + data.len()).saturating_sub(self.cap);
+        if over > 0 {
+            self.buf.drain(..over);
+        }
+        self.buf.extend(data);
+    }
+
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// The retained bytes, oldest first.
+    pub fn contents(&self) -> Vec<u8> {
+        let (a, b) = self.buf.as_slices();
+        [a, b].concat()
+    }
+}
+
+/// Longest line passed through before it is split (a child that never writes '\n').
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// Splits a byte stream into prefixed lines for passthrough. Keeps a partial line.
+pub struct LineFramer {
+    prefix: Vec<u8>,
+    partial: Vec<u8>,
+}
+
+impl LineFramer {
+    pub fn new(prefix: Vec<u8>) -> Self {
+        LineFramer { prefix, partial: Vec::new() }
+    }
+
+    /// Append the complete lines in `data` (with the prefix) to `out`.
+    pub fn feed(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        if self.prefix.is_empty() {
+            out.extend_from_slice(data);
+            return;
+        }
+        let mut rest = data;
+        while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+            out.extend_from_slice(&self.prefix);
+            if !self.partial.is_empty() {
+                out.append(&mut self.partial);
+            }
+            out.extend_from_slice(&rest[..=i]);
+            rest = &rest[i + 1..];
+        }
+        self.partial.extend_from_slice(rest);
+        if self.partial.len() >= MAX_LINE {
+            self.flush(out);
+        }
+    }
+
+    /// Emit a pending partial line (at EOF), terminated.
+    pub fn flush(&mut self, out: &mut Vec<u8>) {
+        if self.partial.is_empty() {
+            return;
+        }
+        out.extend_from_slice(&self.prefix);
+        out.append(&mut self.partial);
+        out.push(b'\n');
+    }
+}
+
+/// Counters shared between the loop and a writer thread.
+struct Shared {
+    queued: AtomicUsize,
+    waiting: AtomicBool,
+    write_errors: AtomicU64,
+}
+
+/// A bounded queue to one of tend's own output fds, drained by a thread.
+pub struct Sink {
+    tx: Option<Sender<Vec<u8>>>,
+    shared: Arc<Shared>,
+    limit: usize,
+    handle: Option<JoinHandle<()>>,
+    pub is_tty: bool,
+}
+
+impl Sink {
+    /// Start the writer thread for `fd` (1 or 2). `wake` is called when a producer that
+    /// found the queue full may continue. Signals must already be blocked (threads
+    /// inherit the mask).
+    pub fn spawn(fd: i32, limit: usize, wake: Arc<dyn Fn() + Send + Sync>) -> std::io::Result<Sink> {
+        let (tx, rx): (Sender<Vec<u8>>, Receiver<Vec<u8>>) = bounded(4096);
+        let shared = Arc::new(Shared {
+            queued: AtomicUsize::new(0),
+            waiting: AtomicBool::new(false),
+            write_errors: AtomicU64::new(0),
+        });
+        let sh = Arc::clone(&shared);
+        let handle = std::thread::Builder::new().name(format!("tend-out{fd}")).spawn(move || {
+            // SAFETY: fd 1/2 stay open for the life of the process; ManuallyDrop keeps
+            // this File from closing it.
+            let mut f = ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) });
+            for chunk in rx {
+                if f.write_all(&chunk).is_err() {
+                    sh.write_errors.fetch_add(1, Ordering::Relaxed);
+                }
+                sh.queued.fetch_sub(chunk.len(), Ordering::AcqRel);
+                if sh.waiting.swap(false, Ordering::AcqRel) {
+                    wake();
+                }
+            }
+        })?;
+        // SAFETY: isatty only inspects the fd.
+        let is_tty = unsafe { libc::isatty(fd) } == 1;
+        Ok(Sink { tx: Some(tx), shared, limit, handle: Some(handle), is_tty })
+    }
+
+    /// True if `n` more bytes fit.
+    pub fn has_room(&self, n: usize) -> bool {
+        self.shared.queued.load(Ordering::Acquire) + n <= self.limit
+    }
+
+    /// Queue `chunk`, or give it back if the queue is full.
+    pub fn try_send(&self, chunk: Vec<u8>) -> Result<(), Vec<u8>> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        if !self.has_room(chunk.len()) {
+            self.shared.waiting.store(true, Ordering::Release);
+            return Err(chunk);
+        }
+        let n = chunk.len();
+        self.shared.queued.fetch_add(n, Ordering::AcqRel);
+        let Some(tx) = &self.tx else { return Err(chunk) };
+        match tx.try_send(chunk) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.shared.queued.fetch_sub(n, Ordering::AcqRel);
+                self.shared.waiting.store(true, Ordering::Release);
+                Err(e.into_inner())
+            }
+        }
+    }
+
+    /// Ask to be woken when the writer has made room.
+    pub fn want_wake(&self) {
+        self.shared.waiting.store(true, Ordering::Release);
+    }
+
+    /// Close the queue and wait (up to `limit`) for the writer to finish.
+    pub fn finish(&mut self, limit: Duration) {
+        self.tx = None;
+        let deadline = Instant::now() + limit;
+        while self.shared.queued.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        if self.shared.queued.load(Ordering::Acquire) == 0 {
+            if let Some(h) = self.handle.take() {
+                let _ = h.join();
+            }
+        }
+    }
+}
+
+/// The colored or plain `NAME | ` prefix.
+pub fn prefix(name: &str, width: usize, color: bool, stderr: bool) -> Vec<u8> {
+    const COLORS: [u8; 6] = [32, 33, 34, 35, 36, 92];
+    let pad = width.saturating_sub(name.len());
+    // One separator for both streams, as docker compose does; `stderr` is kept for
+    // callers that will want to mark the stream.
+    let _ = stderr;
+    let sep = "|";
+    if color {
+        let h = name.bytes().fold(0usize, |a, b| a.wrapping_mul(31).wrapping_add(b as usize));
+        format!("\x1b[{}m{name}{:pad$} {sep}\x1b[0m ", COLORS[h % COLORS.len()], "").into_bytes()
+    } else {
+        format!("{name}{:pad$} {sep} ", "").into_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_keeps_the_last_bytes() {
+        let mut r = Ring::new(5);
+        r.push(b"abc");
+        r.push(b"def");
+        assert_eq!(r.contents(), b"bcdef");
+        r.push(b"0123456789");
+        assert_eq!(r.contents(), b"56789");
+        assert_eq!(r.total, 16);
+        assert_eq!(r.len(), 5);
+    }
+
+    #[test]
+    fn framer_prefixes_complete_lines() {
+        let mut f = LineFramer::new(b"web | ".to_vec());
+        let mut out = Vec::new();
+        f.feed(b"hel", &mut out);
+        assert!(out.is_empty());
+        f.feed(b"lo\nwor", &mut out);
+        f.feed(b"ld\n\n", &mut out);
+        assert_eq!(out, b"web | hello\nweb | world\nweb | \n");
+        out.clear();
+        f.feed(b"tail", &mut out);
+        f.flush(&mut out);
+        assert_eq!(out, b"web | tail\n");
+    }
+
+    #[test]
+    fn framer_splits_endless_lines() {
+        let mut f = LineFramer::new(b"x | ".to_vec());
+        let mut out = Vec::new();
+        f.feed(&vec![b'a'; MAX_LINE + 10], &mut out);
+        assert_eq!(out.len(), 4 + MAX_LINE + 10 + 1);
+    }
+
+    #[test]
+    fn prefix_pads_names() {
+        assert_eq!(prefix("ab", 4, false, false), b"ab   | ");
+    }
+}

@@ -1,0 +1,946 @@
+//! `tend run`: the supervisor loop.
+//!
+//! One thread runs a mio `Poll` over the signalfd, every service's stdout/stderr pipe
+//! and a `Waker` (for the output writer threads), with the timer heap as its timeout.
+//! Each service's behaviour is its [`Machine`]; this module only turns I/O into events
+//! for it and performs the actions it returns. Nothing here blocks.
+//!
+//! Stop semantics: a service is stopped only when its whole process group is gone (the
+//! leader reaped and `killpg(pgid, 0)` says ESRCH). tend is PID 1 or a child subreaper,
+//! so every descendant that outlives its parent is re-parented to tend and reaped here;
+//! at the end of a shutdown whatever is left (daemons that left their group with
+//! setsid) is sent SIGTERM, then SIGKILL, and reaped before tend exits.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use mio::unix::pipe::Receiver;
+use mio::{Events, Interest, Poll, Token, Waker};
+use nix::errno::Errno;
+
+use crate::config::{Config, OnMaxRss, Output, ServiceConfig};
+use crate::daemon::output::{prefix, LineFramer, Ring, Sink};
+use crate::daemon::reap::{self, Status};
+use crate::daemon::service::{describe, Action, Event, Machine, State};
+use crate::daemon::signals::{self, Received, SignalSource};
+use crate::daemon::spawn::{self, ChildSetup, Group, UserSwitch};
+use crate::daemon::timers::{Timer, Timers};
+use crate::error::{exit, Error, Result};
+
+const SIGNALS: Token = Token(0);
+const WAKER: Token = Token(1);
+const FIRST_PIPE: usize = 16;
+
+/// Bytes read from one pipe per wake-up before the others get a turn.
+const READ_BUDGET: usize = 256 * 1024;
+/// Bound of each passthrough queue (tend's stdout, tend's stderr).
+const SINK_LIMIT: usize = 4 << 20;
+/// How often leftover process groups are re-checked while a stop waits for them.
+const GROUP_POLL: Duration = Duration::from_millis(50);
+/// How long orphans get between SIGTERM and SIGKILL at the end of a shutdown.
+const ORPHAN_GRACE: Duration = Duration::from_secs(2);
+
+/// One supervised service: its configuration, state machine and captured output.
+pub struct Svc {
+    pub cfg: ServiceConfig,
+    /// A changed configuration from a reload, applied at the next spawn.
+    pub next_cfg: Option<ServiceConfig>,
+    pub m: Machine,
+    pub out: Ring,
+    pub err: Ring,
+    /// Passthrough bytes dropped because tend's own output was not keeping up.
+    pub dropped: u64,
+    dropped_unreported: u64,
+    /// Removed by a reload; kept as a tombstone so indices stay valid.
+    pub removed: bool,
+    rss_over: bool,
+}
+
+/// One child pipe registered with the loop.
+struct Pipe {
+    svc: usize,
+    is_err: bool,
+    rx: Receiver,
+    framer: LineFramer,
+    passthrough: bool,
+    backpressure: bool,
+    /// A chunk waiting for room in the sink (backpressure).
+    held: Option<Vec<u8>>,
+}
+
+struct Shutdown {
+    code: i32,
+    orphans_signalled: bool,
+}
+
+pub struct Supervisor {
+    cfg: Config,
+    svcs: Vec<Svc>,
+    by_pid: HashMap<u32, usize>,
+    pipes: HashMap<Token, Pipe>,
+    next_token: usize,
+    poll: Poll,
+    sig: SignalSource,
+    _waker: Arc<Waker>,
+    timers: Timers,
+    stdout: Sink,
+    stderr: Sink,
+    pending_reads: VecDeque<Token>,
+    shutdown: Option<Shutdown>,
+    group_poll_armed: bool,
+    children_remain: bool,
+    is_pid1: bool,
+    name_width: usize,
+    exit: Option<i32>,
+    rbuf: Vec<u8>,
+    seed: u64,
+    /// Event lines that could not be queued (stderr not keeping up).
+    pub events_dropped: u64,
+}
+
+fn io_err(what: &str, e: std::io::Error) -> Error {
+    Error::Io(what.to_string(), e)
+}
+
+/// Mark every inherited fd above 2 close-on-exec so no child inherits what tend was
+/// given (PITFALLS §8).
+fn cloexec_inherited() {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only changes fd flags.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    if r == 0 {
+        return;
+    }
+    if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+        let fds: Vec<i32> = dir.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect();
+        for fd in fds.into_iter().filter(|&fd| fd > 2) {
+            // SAFETY: F_SETFD on a possibly stale fd fails harmlessly with EBADF.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+    }
+}
+
+/// Children of tend still alive (or zombies), from /proc.
+fn list_children() -> Vec<i32> {
+    let me = std::process::id();
+    if let Ok(s) = std::fs::read_to_string(format!("/proc/self/task/{me}/children")) {
+        return s.split_whitespace().filter_map(|p| p.parse().ok()).collect();
+    }
+    let mut out = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+            if let Some((_, ppid, _, _)) = read_stat(pid) {
+                if ppid == me as i32 {
+                    out.push(pid);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// (state, ppid, pgrp, rss pages) from /proc/PID/stat.
+fn read_stat(pid: i32) -> Option<(char, i32, i32, u64)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = after.split(' ').collect();
+    let state = f.first()?.chars().next()?;
+    Some((state, f.get(1)?.parse().ok()?, f.get(2)?.parse().ok()?, f.get(21)?.parse().ok()?))
+}
+
+fn kill(target: i32, signo: i32) -> std::result::Result<(), Errno> {
+    // SAFETY: kill with integer arguments only.
+    if unsafe { libc::kill(target, signo) } < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+/// True if no process of group `pgid` exists (zombies count as existing).
+fn group_empty(pgid: u32) -> bool {
+    kill(-(pgid as i32), 0) == Err(Errno::ESRCH)
+}
+
+impl Svc {
+    fn new(cfg: ServiceConfig, seed: u64) -> Svc {
+        let cap = cfg.log.buffer;
+        Svc {
+            cfg,
+            next_cfg: None,
+            m: Machine::new(seed),
+            out: Ring::new(cap),
+            err: Ring::new(cap),
+            dropped: 0,
+            dropped_unreported: 0,
+            removed: false,
+            rss_over: false,
+        }
+    }
+}
+
+impl Supervisor {
+    /// Set up everything: call with signals already taken over (before any thread).
+    pub fn new(cfg: Config) -> Result<Supervisor> {
+        cloexec_inherited();
+        let is_pid1 = std::process::id() == 1;
+        if !is_pid1 {
+            nix::sys::prctl::set_child_subreaper(true).map_err(|e| Error::Sys("registering as child subreaper", e))?;
+        }
+        let poll = Poll::new().map_err(|e| io_err("creating the poll instance", e))?;
+        let sig = SignalSource::new()?;
+        sig.register(poll.registry(), SIGNALS)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(|e| io_err("creating the waker", e))?);
+        let w1 = Arc::clone(&waker);
+        let wake: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+            let _ = w1.wake();
+        });
+        let stdout = Sink::spawn(1, SINK_LIMIT, Arc::clone(&wake)).map_err(|e| io_err("starting a writer", e))?;
+        let stderr = Sink::spawn(2, SINK_LIMIT, wake).map_err(|e| io_err("starting a writer", e))?;
+        let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
+        let mut s = Supervisor {
+            cfg: cfg.clone(),
+            svcs: Vec::new(),
+            by_pid: HashMap::new(),
+            pipes: HashMap::new(),
+            next_token: FIRST_PIPE,
+            poll,
+            sig,
+            _waker: waker,
+            timers: Timers::default(),
+            stdout,
+            stderr,
+            pending_reads: VecDeque::new(),
+            shutdown: None,
+            group_poll_armed: false,
+            children_remain: false,
+            is_pid1,
+            name_width: 0,
+            exit: None,
+            rbuf: vec![0; 64 * 1024],
+            seed,
+            events_dropped: 0,
+        };
+        for c in cfg.services {
+            let seed = s.next_seed();
+            s.svcs.push(Svc::new(c, seed));
+        }
+        s.update_width();
+        Ok(s)
+    }
+
+    fn next_seed(&mut self) -> u64 {
+        self.seed = self.seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.seed
+    }
+
+    fn update_width(&mut self) {
+        self.name_width = self.svcs.iter().filter(|s| !s.removed).map(|s| s.cfg.name.len()).max().unwrap_or(0).max(4);
+    }
+
+    /// One line of tend's own events on stderr: `tend | TIME message`.
+    fn note(&mut self, msg: &str) {
+        let line = format!(
+            "{}{} {msg}\n",
+            String::from_utf8_lossy(&prefix("tend", self.name_width, self.stderr.is_tty, true)),
+            crate::timefmt::rfc3339(SystemTime::now())
+        );
+        if self.stderr.try_send(line.into_bytes()).is_err() {
+            self.events_dropped += 1;
+        }
+    }
+
+    /// Run until tend should exit; returns the exit code.
+    pub fn run(mut self) -> i32 {
+        self.note(&format!(
+            "tend {} supervising {} service(s) from {} (pid {})",
+            crate::VERSION,
+            self.svcs.len(),
+            self.cfg.path.display(),
+            std::process::id()
+        ));
+        for idx in 0..self.svcs.len() {
+            if self.svcs[idx].cfg.autostart {
+                self.feed(idx, Event::Start);
+            }
+        }
+        if self.svcs.iter().any(|s| s.cfg.max_rss.is_some()) {
+            self.timers.add(Instant::now() + Duration::from_secs(1), Timer::RssTick);
+        }
+        let mut events = Events::with_capacity(256);
+        let mut received: Vec<Received> = Vec::new();
+        loop {
+            self.check_finished();
+            if let Some(code) = self.exit {
+                self.note(&format!("exiting with status {code}"));
+                self.stdout.finish(Duration::from_secs(1));
+                self.stderr.finish(Duration::from_secs(1));
+                return code;
+            }
+            let now = Instant::now();
+            let timeout = if self.pending_reads.is_empty() { self.timers.timeout(now) } else { Some(Duration::ZERO) };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    self.note(&format!("poll failed: {e}"));
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                continue;
+            }
+            let mut sig_ready = false;
+            let mut woken = false;
+            for ev in events.iter() {
+                match ev.token() {
+                    SIGNALS => sig_ready = true,
+                    WAKER => woken = true,
+                    t => self.read_pipe(t),
+                }
+            }
+            for _ in 0..self.pending_reads.len() {
+                if let Some(t) = self.pending_reads.pop_front() {
+                    self.read_pipe(t);
+                }
+            }
+            if woken {
+                self.unblock_pipes();
+            }
+            if sig_ready {
+                received.clear();
+                if let Err(e) = self.sig.drain(&mut received) {
+                    self.note(&format!("reading signals failed: {e}"));
+                }
+                let mut chld = false;
+                for r in &received {
+                    if r.signo == libc::SIGCHLD {
+                        chld = true;
+                    } else {
+                        self.on_signal(r.signo);
+                    }
+                }
+                if chld {
+                    self.reap();
+                }
+            }
+            for t in self.timers.expired(Instant::now()) {
+                self.on_timer(t);
+            }
+        }
+    }
+
+    // --- events into machines, actions out --------------------------------------------
+
+    /// Feed an event to service `idx` and perform the actions, until none are left.
+    fn feed(&mut self, idx: usize, ev: Event) {
+        let mut queue = VecDeque::from([ev]);
+        while let Some(ev) = queue.pop_front() {
+            let now = Instant::now();
+            let svc = &mut self.svcs[idx];
+            let old = svc.m.state;
+            let old_reason = svc.m.reason.clone();
+            let acts = svc.m.step(&svc.cfg, ev, now);
+            let (new, reason, name) = (svc.m.state, svc.m.reason.clone(), svc.cfg.name.clone());
+            if new != old || reason != old_reason {
+                self.note(&format!("{name} {old}->{new}: {reason}"));
+            }
+            for a in acts {
+                match a {
+                    Action::Spawn => {
+                        if let Some(n) = self.svcs[idx].next_cfg.take() {
+                            self.svcs[idx].cfg = n;
+                        }
+                        match self.spawn(idx) {
+                            Ok(pid) => queue.push_back(Event::Spawned { pid }),
+                            Err(e) => {
+                                let name = self.svcs[idx].cfg.name.clone();
+                                let prog = self.svcs[idx].cfg.command.first().cloned().unwrap_or_default();
+                                self.note(&format!("{name}: spawn failed: {} {prog}: {}", e.step_name(), e.reason()));
+                                queue.push_back(Event::SpawnFailed);
+                            }
+                        }
+                    }
+                    Action::Signal { signo, group } => self.signal_service(idx, signo, group),
+                    Action::ArmTimer { after, gen } => self.timers.add(now + after, Timer::Service { idx, gen }),
+                    Action::WatchGroup => self.arm_group_poll(),
+                }
+            }
+        }
+    }
+
+    fn signal_service(&mut self, idx: usize, signo: i32, group: bool) {
+        let m = &self.svcs[idx].m;
+        let target = match (group, m.pgid, m.pid) {
+            (true, Some(pg), _) => -(pg as i32),
+            (_, _, Some(pid)) => pid as i32,
+            _ => return,
+        };
+        match kill(target, signo) {
+            Ok(()) | Err(Errno::ESRCH) => {}
+            Err(e) => {
+                let name = self.svcs[idx].cfg.name.clone();
+                self.note(&format!("{name}: sending {} failed: {}", signals::signal_name(signo), e.desc()));
+            }
+        }
+    }
+
+    fn arm_group_poll(&mut self) {
+        if !self.group_poll_armed {
+            self.group_poll_armed = true;
+            self.timers.add(Instant::now() + GROUP_POLL, Timer::GroupPoll);
+        }
+    }
+
+    /// Feed `GroupEmpty` to every service whose leftover group has gone.
+    fn check_groups(&mut self) -> bool {
+        let mut waiting = false;
+        for idx in 0..self.svcs.len() {
+            let m = &self.svcs[idx].m;
+            if let (None, Some(pg)) = (m.pid, m.pgid) {
+                if group_empty(pg) {
+                    self.feed(idx, Event::GroupEmpty);
+                } else {
+                    waiting = true;
+                }
+            }
+        }
+        waiting
+    }
+
+    // --- spawning -----------------------------------------------------------------------
+
+    fn spawn(&mut self, idx: usize) -> std::result::Result<u32, spawn::SpawnError> {
+        let c = &self.svcs[idx].cfg;
+        let mut cmd = Command::new(&c.command[0]);
+        cmd.args(&c.command[1..]);
+        if c.clear_env {
+            cmd.env_clear();
+        }
+        if let Some(ra) = &c.run_as {
+            if !ra.user.bytes().all(|b| b.is_ascii_digit()) {
+                cmd.env("USER", &ra.user).env("LOGNAME", &ra.user);
+            }
+            if let Some(h) = &ra.home {
+                cmd.env("HOME", h);
+            }
+        }
+        for (k, v) in &c.env {
+            cmd.env(k, v);
+        }
+        if let Some(d) = &c.cwd {
+            cmd.current_dir(d);
+        }
+        cmd.stdin(Stdio::null());
+        let mut readers: Vec<(OwnedFd, bool, bool)> = Vec::new(); // (fd, is_err, passthrough)
+        let pipe_err = |e: std::io::Error| spawn::SpawnError::parent("pipe", e);
+        let mut stdout_writer = None;
+        match c.stdout {
+            Output::Passthrough | Output::Capture | Output::Stdout => {
+                let (r, w) = std::io::pipe().map_err(pipe_err)?;
+                readers.push((r.into(), false, c.stdout != Output::Capture));
+                stdout_writer = Some(w.try_clone().map_err(pipe_err)?);
+                cmd.stdout(w);
+            }
+            Output::Inherit => {
+                cmd.stdout(Stdio::inherit());
+            }
+            Output::Null => {
+                cmd.stdout(Stdio::null());
+            }
+        }
+        match c.stderr {
+            Output::Passthrough | Output::Capture => {
+                let (r, w) = std::io::pipe().map_err(pipe_err)?;
+                readers.push((r.into(), true, c.stderr == Output::Passthrough));
+                cmd.stderr(w);
+            }
+            Output::Stdout => match stdout_writer.take() {
+                Some(w) => {
+                    cmd.stderr(w);
+                }
+                None if c.stdout == Output::Inherit => {
+                    let fd = std::io::stdout().as_fd().try_clone_to_owned().map_err(pipe_err)?;
+                    cmd.stderr(Stdio::from(fd));
+                }
+                None => {
+                    cmd.stderr(Stdio::null());
+                }
+            },
+            Output::Inherit => {
+                cmd.stderr(Stdio::inherit());
+            }
+            Output::Null => {
+                cmd.stderr(Stdio::null());
+            }
+        }
+        drop(stdout_writer);
+        let setup = ChildSetup {
+            group: Group::NewSession,
+            pdeathsig: if self.is_pid1 { None } else { Some(libc::SIGKILL) },
+            rlimits: c.rlimits.iter().map(|r| (r.resource, r.soft as libc::rlim_t, r.hard as libc::rlim_t)).collect(),
+            umask: c.umask.map(|m| m as libc::mode_t),
+            user: c.run_as.as_ref().map(|ra| UserSwitch { uid: ra.uid, gid: ra.gid, groups: ra.groups.clone() }),
+            ..ChildSetup::clean()
+        };
+        let pid = spawn::spawn(&mut cmd, setup)?;
+        drop(cmd); // closes the parent's copies of the write ends (PITFALLS §7)
+        self.children_remain = true;
+        self.by_pid.insert(pid, idx);
+        let name = self.svcs[idx].cfg.name.clone();
+        let (log, color_cfg) = (self.svcs[idx].cfg.log, self.svcs[idx].cfg.log.color);
+        for (fd, is_err, passthrough) in readers {
+            let token = Token(self.next_token);
+            self.next_token += 1;
+            let mut rx = Receiver::from(fd);
+            if let Err(e) = rx.set_nonblocking(true) {
+                self.note(&format!("{name}: cannot make its pipe non-blocking: {e}"));
+                continue;
+            }
+            if let Err(e) = self.poll.registry().register(&mut rx, token, Interest::READABLE) {
+                self.note(&format!("{name}: cannot watch its pipe: {e}"));
+                continue;
+            }
+            let sink_tty = if is_err { self.stderr.is_tty } else { self.stdout.is_tty };
+            let pfx =
+                if log.prefix { prefix(&name, self.name_width, color_cfg.unwrap_or(sink_tty), is_err) } else { vec![] };
+            self.pipes.insert(
+                token,
+                Pipe {
+                    svc: idx,
+                    is_err,
+                    rx,
+                    framer: LineFramer::new(pfx),
+                    passthrough,
+                    backpressure: log.backpressure,
+                    held: None,
+                },
+            );
+        }
+        Ok(pid)
+    }
+
+    // --- output ---------------------------------------------------------------------------
+
+    fn read_pipe(&mut self, token: Token) {
+        let mut buf = std::mem::take(&mut self.rbuf);
+        let mut budget = READ_BUDGET;
+        let mut eof = false;
+        while let Some(p) = self.pipes.get_mut(&token) {
+            if p.held.is_some() {
+                break;
+            }
+            let sink = if p.is_err { &self.stderr } else { &self.stdout };
+            if p.passthrough && p.backpressure && !sink.has_room(buf.len()) {
+                sink.want_wake();
+                break;
+            }
+            match p.rx.read(&mut buf) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => {
+                    self.capture(token, &buf[..n]);
+                    budget = budget.saturating_sub(n);
+                    if budget == 0 {
+                        self.pending_reads.push_back(token);
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    eof = true;
+                    break;
+                }
+            }
+        }
+        self.rbuf = buf;
+        if eof {
+            if let Some(mut p) = self.pipes.remove(&token) {
+                let mut tail = Vec::new();
+                p.framer.flush(&mut tail);
+                if p.passthrough && !tail.is_empty() {
+                    let sink = if p.is_err { &self.stderr } else { &self.stdout };
+                    if sink.try_send(tail).is_err() {
+                        self.svcs[p.svc].dropped += 1;
+                    }
+                }
+                let _ = self.poll.registry().deregister(&mut p.rx);
+            }
+        }
+    }
+
+    /// Put freshly read bytes into the service's ring and passthrough queue.
+    fn capture(&mut self, token: Token, data: &[u8]) {
+        let Some(p) = self.pipes.get_mut(&token) else { return };
+        let svc = &mut self.svcs[p.svc];
+        if p.is_err {
+            svc.err.push(data);
+        } else {
+            svc.out.push(data);
+        }
+        if !p.passthrough {
+            return;
+        }
+        let mut chunk = Vec::with_capacity(data.len() + 64);
+        p.framer.feed(data, &mut chunk);
+        let sink = if p.is_err { &self.stderr } else { &self.stdout };
+        if svc.dropped_unreported > 0 && sink.has_room(chunk.len() + 128) {
+            let note = format!(
+                "{}[tend: dropped {} bytes of output: tend's {} was not keeping up]\n",
+                String::from_utf8_lossy(&prefix(&svc.cfg.name, self.name_width, false, p.is_err)),
+                svc.dropped_unreported,
+                if p.is_err { "stderr" } else { "stdout" }
+            );
+            if sink.try_send(note.into_bytes()).is_ok() {
+                svc.dropped_unreported = 0;
+            }
+        }
+        if let Err(chunk) = sink.try_send(chunk) {
+            if p.backpressure {
+                p.held = Some(chunk);
+                sink.want_wake();
+            } else {
+                svc.dropped += chunk.len() as u64;
+                svc.dropped_unreported += chunk.len() as u64;
+            }
+        }
+    }
+
+    /// The writer made room: resend held chunks and resume reading.
+    fn unblock_pipes(&mut self) {
+        let tokens: Vec<Token> = self.pipes.keys().copied().collect();
+        for t in tokens {
+            let Some(p) = self.pipes.get_mut(&t) else { continue };
+            if !(p.backpressure && p.passthrough) {
+                continue;
+            }
+            let sink = if p.is_err { &self.stderr } else { &self.stdout };
+            if let Some(chunk) = p.held.take() {
+                if let Err(chunk) = sink.try_send(chunk) {
+                    p.held = Some(chunk);
+                    sink.want_wake();
+                    continue;
+                }
+            }
+            self.pending_reads.push_back(t);
+        }
+    }
+
+    // --- reaping ----------------------------------------------------------------------------
+
+    fn reap(&mut self) {
+        let mut changes: Vec<(i32, Status)> = Vec::new();
+        match reap::reap_all(true, |pid, st| changes.push((pid, st))) {
+            Ok(remain) => self.children_remain = remain,
+            Err(e) => self.note(&format!("waitpid failed: {}", e.desc())),
+        }
+        let mut orphan_reaped = false;
+        for (pid, st) in changes {
+            let Some(&idx) = self.by_pid.get(&(pid as u32)) else {
+                orphan_reaped |= st.is_final();
+                continue;
+            };
+            match st {
+                Status::Stopped(sig) => self.feed(idx, Event::KernelStopped(sig)),
+                Status::Continued => self.feed(idx, Event::KernelContinued),
+                Status::Exited(_) | Status::Signaled { .. } => {
+                    self.by_pid.remove(&(pid as u32));
+                    self.on_exit(idx, pid as u32, st);
+                }
+            }
+        }
+        if orphan_reaped {
+            self.check_groups();
+        }
+    }
+
+    fn on_exit(&mut self, idx: usize, pid: u32, status: Status) {
+        let is_main = self.cfg.main.as_deref() == Some(self.svcs[idx].cfg.name.as_str());
+        let deciding = self.shutdown.is_none() && self.svcs[idx].m.state != State::Stopping;
+        if is_main && deciding {
+            // main's exit ends tend: no restart, whatever its policy.
+            self.svcs[idx].m.shutting_down = true;
+        }
+        let empty = group_empty(pid);
+        self.feed(idx, Event::Exited { status, group_empty: empty });
+        if !empty && self.svcs[idx].m.pgid.is_some() {
+            self.arm_group_poll();
+        }
+        if !deciding {
+            return;
+        }
+        let name = self.svcs[idx].cfg.name.clone();
+        let code = status.shell_code().unwrap_or(exit::FAILURE);
+        if is_main {
+            self.note(&format!("main service {name} {}: shutting down", describe(status)));
+            self.begin_shutdown(code);
+        } else if self.svcs[idx].cfg.essential && self.svcs[idx].m.state == State::Failed {
+            self.note(&format!("essential service {name} failed: shutting down"));
+            self.begin_shutdown(code);
+        }
+    }
+
+    // --- signals, timers, shutdown ------------------------------------------------------------
+
+    fn on_signal(&mut self, signo: i32) {
+        match signo {
+            libc::SIGTERM | libc::SIGINT => {
+                if self.shutdown.is_none() {
+                    self.note(&format!("received {}: shutting down", signals::signal_name(signo)));
+                    self.begin_shutdown(exit::OK);
+                } else {
+                    self.note(&format!("received {} again: killing everything now", signals::signal_name(signo)));
+                    self.kill_everything();
+                    self.timers.add(Instant::now() + Duration::from_secs(1), Timer::ForceExit);
+                }
+            }
+            libc::SIGHUP => self.reload(),
+            libc::SIGPIPE | libc::SIGTTIN | libc::SIGTTOU => {}
+            _ => {
+                let main = self.cfg.main.clone();
+                let idx = main.and_then(|m| self.svcs.iter().position(|s| !s.removed && s.cfg.name == m));
+                if let Some(idx) = idx {
+                    let group = self.svcs[idx].cfg.kill_group;
+                    self.signal_service(idx, signo, group);
+                }
+            }
+        }
+    }
+
+    fn on_timer(&mut self, t: Timer) {
+        match t {
+            Timer::Service { idx, gen } => {
+                if idx < self.svcs.len() {
+                    self.feed(idx, Event::Timer { gen });
+                }
+            }
+            Timer::GroupPoll => {
+                self.group_poll_armed = false;
+                if self.check_groups() {
+                    self.arm_group_poll();
+                }
+            }
+            Timer::RssTick => {
+                self.check_rss();
+                self.timers.add(Instant::now() + Duration::from_secs(1), Timer::RssTick);
+            }
+            Timer::ShutdownDeadline => {
+                if self.exit.is_none() {
+                    self.note("shutdown_timeout reached: killing what is left");
+                    self.kill_everything();
+                    self.timers.add(Instant::now() + Duration::from_secs(1), Timer::ForceExit);
+                }
+            }
+            Timer::OrphanKill => {
+                for pid in list_children() {
+                    let _ = kill(pid, libc::SIGKILL);
+                }
+                self.timers.add(Instant::now() + Duration::from_secs(1), Timer::ForceExit);
+            }
+            Timer::ForceExit => {
+                let code = self.shutdown.as_ref().map(|s| s.code).unwrap_or(exit::FAILURE);
+                self.exit = Some(code);
+            }
+        }
+    }
+
+    fn kill_everything(&mut self) {
+        for s in &self.svcs {
+            if let Some(pg) = s.m.pgid {
+                let _ = kill(-(pg as i32), libc::SIGKILL);
+            }
+        }
+        for pid in list_children() {
+            let _ = kill(pid, libc::SIGKILL);
+        }
+    }
+
+    fn begin_shutdown(&mut self, code: i32) {
+        if self.shutdown.is_some() {
+            return;
+        }
+        self.shutdown = Some(Shutdown { code, orphans_signalled: false });
+        self.timers.add(Instant::now() + self.cfg.shutdown_timeout, Timer::ShutdownDeadline);
+        for idx in 0..self.svcs.len() {
+            self.feed(idx, Event::Shutdown);
+        }
+    }
+
+    /// Decide whether tend is done: after a shutdown once every service and orphan is
+    /// gone; without `main`, once every autostarted service has finished.
+    fn check_finished(&mut self) {
+        if self.exit.is_some() {
+            return;
+        }
+        let all_idle = self.svcs.iter().all(|s| !s.m.state.is_active() && s.m.pgid.is_none());
+        if let Some(sd) = &mut self.shutdown {
+            if !all_idle {
+                return;
+            }
+            if !self.children_remain {
+                self.exit = Some(sd.code);
+                return;
+            }
+            if !sd.orphans_signalled {
+                sd.orphans_signalled = true;
+                let kids = list_children();
+                if kids.is_empty() {
+                    // Only zombies or nothing: one more reap decides.
+                    self.reap();
+                    if !self.children_remain {
+                        return;
+                    }
+                }
+                for pid in &kids {
+                    let _ = kill(*pid, libc::SIGTERM);
+                    let _ = kill(*pid, libc::SIGCONT);
+                }
+                let n = kids.len();
+                self.note(&format!("{n} orphaned process(es) left: sent SIGTERM"));
+                self.timers.add(Instant::now() + ORPHAN_GRACE, Timer::OrphanKill);
+            }
+            return;
+        }
+        if self.cfg.main.is_some() {
+            return;
+        }
+        let live: Vec<&Svc> = self.svcs.iter().filter(|s| !s.removed && s.cfg.autostart).collect();
+        if live.is_empty() || !all_idle {
+            return;
+        }
+        if live.iter().all(|s| matches!(s.m.state, State::Exited | State::Failed)) {
+            let failed = live.iter().any(|s| s.m.state == State::Failed);
+            self.note(if failed { "all services finished, some failed" } else { "all services finished" });
+            self.begin_shutdown(if failed { exit::SERVICE_FAILED } else { exit::OK });
+        }
+    }
+
+    // --- memory budgets ----------------------------------------------------------------------
+
+    fn check_rss(&mut self) {
+        let mut by_group: HashMap<i32, u64> = HashMap::new();
+        // SAFETY: sysconf has no memory effects.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64;
+        if let Ok(dir) = std::fs::read_dir("/proc") {
+            for e in dir.flatten() {
+                let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+                if let Some((_, _, pgrp, rss)) = read_stat(pid) {
+                    *by_group.entry(pgrp).or_default() += rss * page;
+                }
+            }
+        }
+        for idx in 0..self.svcs.len() {
+            let s = &self.svcs[idx];
+            let (Some(max), Some(pg), State::Running) = (s.cfg.max_rss, s.m.pgid, s.m.state) else { continue };
+            let rss = by_group.get(&(pg as i32)).copied().unwrap_or(0);
+            if rss <= max {
+                self.svcs[idx].rss_over = false;
+                continue;
+            }
+            if s.rss_over {
+                continue;
+            }
+            let name = s.cfg.name.clone();
+            let action = s.cfg.on_max_rss;
+            self.svcs[idx].rss_over = true;
+            self.note(&format!("{name}: RSS {rss} bytes is over max_rss {max}"));
+            match action {
+                OnMaxRss::Restart => self.feed(idx, Event::Restart),
+                OnMaxRss::Signal(sig) => {
+                    let group = self.svcs[idx].cfg.kill_group;
+                    self.signal_service(idx, sig, group);
+                }
+                OnMaxRss::Log => {}
+            }
+        }
+    }
+
+    // --- reload ------------------------------------------------------------------------------
+
+    fn reload(&mut self) {
+        let path = self.cfg.path.clone();
+        let new = match crate::config::load(&path) {
+            Ok(c) => c,
+            Err(e) => {
+                self.note(&format!("reload failed, keeping the running configuration: {e}"));
+                return;
+            }
+        };
+        if self.shutdown.is_some() {
+            return;
+        }
+        let mut started = 0;
+        let mut changed = 0;
+        let mut removed = 0;
+        for idx in 0..self.svcs.len() {
+            if self.svcs[idx].removed {
+                continue;
+            }
+            let name = self.svcs[idx].cfg.name.clone();
+            match new.services.iter().find(|c| c.name == name) {
+                None => {
+                    removed += 1;
+                    self.svcs[idx].removed = true;
+                    self.feed(idx, Event::Stop);
+                }
+                Some(c) if *c != self.svcs[idx].cfg => {
+                    changed += 1;
+                    if self.svcs[idx].m.state.is_active() {
+                        self.svcs[idx].next_cfg = Some(c.clone());
+                        self.feed(idx, Event::Restart);
+                    } else {
+                        self.svcs[idx].cfg = c.clone();
+                        if c.autostart {
+                            self.feed(idx, Event::Start);
+                        }
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        for c in &new.services {
+            if self.svcs.iter().any(|s| !s.removed && s.cfg.name == c.name) {
+                continue;
+            }
+            started += 1;
+            let seed = self.next_seed();
+            self.svcs.push(Svc::new(c.clone(), seed));
+            let idx = self.svcs.len() - 1;
+            if c.autostart {
+                self.feed(idx, Event::Start);
+            }
+        }
+        self.cfg.main = new.main.clone();
+        self.cfg.shutdown_timeout = new.shutdown_timeout;
+        self.cfg.log_dir = new.log_dir.clone();
+        self.update_width();
+        self.note(&format!("reloaded {}: {started} added, {changed} changed, {removed} removed", path.display()));
+    }
+}
+
+/// `tend run`: load the config, take over signals, supervise. Returns the exit code.
+pub fn run(config_path: &std::path::Path) -> i32 {
+    // Signals first: before the config is read (user lookups may start nothing, but
+    // the writer threads below must inherit the blocked mask).
+    if let Err(e) = signals::take_over() {
+        crate::fatal!("{e}");
+        return exit::FAILURE;
+    }
+    let cfg = match crate::config::load(config_path) {
+        Ok(c) => c,
+        Err(e) => {
+            crate::diag::err(&format!("tend: {e}\n"));
+            return exit::CONFIG;
+        }
+    };
+    match Supervisor::new(cfg) {
+        Ok(s) => s.run(),
+        Err(e) => {
+            crate::fatal!("{e}");
+            e.exit_code()
+        }
+    }
+}

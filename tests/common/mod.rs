@@ -1,0 +1,586 @@
+//! Shared helpers for the black-box `tend init` tests.
+//!
+//! Every test runs the built binary with real processes and real signals. The rules
+//! these helpers enforce:
+//! - Each test works in its own directory under the system temp dir (removed when the
+//!   test passes, kept and named when it fails).
+//! - Every process a test starts is killed when the test ends, pass or fail: [`Spawned`]
+//!   kills tend and everything below it on drop, plus any pid handed to
+//!   [`Spawned::track`] (orphans that no longer hang below tend).
+//! - The test process's own signal state is never touched (tests run as threads of one
+//!   process): the state tend starts with is set up between fork and exec, in a
+//!   `pre_exec` hook ([`Start`]).
+//! - Waits poll for a condition with a generous deadline instead of sleeping.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub const TEND: &str = env!("CARGO_BIN_EXE_tend");
+
+/// The deadline for anything that should happen "at once".
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// The first line of tend's warning when it can neither reap as PID 1 nor as subreaper
+/// (tini's wording: "... so zombie reaping won't work").
+pub const REAPER_WARNING: &str = "zombie reaping won't work";
+
+// ---------------------------------------------------------------------------------
+// Temp dirs
+
+/// A per-test scratch directory: `$TMPDIR/tend-it-<pid>-<name>`.
+pub struct TestDir {
+    path: PathBuf,
+}
+
+impl TestDir {
+    pub fn new(name: &str) -> TestDir {
+        let path = std::env::temp_dir().join(format!("tend-it-{}-{}", std::process::id(), name));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path).unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
+        TestDir { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn join(&self, p: impl AsRef<Path>) -> PathBuf {
+        self.path.join(p)
+    }
+
+    /// The directory as a string, for shell scripts.
+    pub fn s(&self) -> String {
+        self.path.to_str().expect("temp dir is UTF-8").to_string()
+    }
+
+    /// Read a file of this directory, or "" if it does not exist.
+    pub fn read(&self, p: impl AsRef<Path>) -> String {
+        fs::read_to_string(self.join(p)).unwrap_or_default()
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("test failed: keeping {}", self.path.display());
+        } else {
+            let _ = fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Polling
+
+/// Poll `cond` every few milliseconds until it holds; panic with `what` after `timeout`.
+pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if cond() {
+            return;
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for: {what}");
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// Wait until `path` exists and return its contents.
+pub fn wait_for_file(path: &Path) -> String {
+    wait_until(DEADLINE, &format!("file {}", path.display()), || path.exists());
+    // The writer may still be writing: re-read until two reads agree and end in a newline.
+    let mut last = String::new();
+    wait_until(DEADLINE, &format!("a complete line in {}", path.display()), || {
+        let now = fs::read_to_string(path).unwrap_or_default();
+        let done = now == last && now.ends_with('\n');
+        last = now;
+        done
+    });
+    last
+}
+
+// ---------------------------------------------------------------------------------
+// /proc
+
+/// The fields of /proc/PID/stat the tests use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stat {
+    pub pid: i32,
+    pub comm: String,
+    pub state: char,
+    pub ppid: i32,
+    pub pgrp: i32,
+    pub session: i32,
+    pub tty_nr: i32,
+    pub tpgid: i32,
+    pub starttime: u64,
+}
+
+/// Parse a /proc/PID/stat line (the comm field may contain spaces and parentheses).
+pub fn parse_stat(line: &str) -> Option<Stat> {
+    let open = line.find('(')?;
+    let close = line.rfind(')')?;
+    let pid = line[..open].trim().parse().ok()?;
+    let comm = line[open + 1..close].to_string();
+    let f: Vec<&str> = line[close + 1..].split_whitespace().collect();
+    // f[0] is field 3 (state); field N is f[N - 3].
+    Some(Stat {
+        pid,
+        comm,
+        state: f.first()?.chars().next()?,
+        ppid: f.get(1)?.parse().ok()?,
+        pgrp: f.get(2)?.parse().ok()?,
+        session: f.get(3)?.parse().ok()?,
+        tty_nr: f.get(4)?.parse().ok()?,
+        tpgid: f.get(5)?.parse().ok()?,
+        starttime: f.get(19)?.parse().ok()?,
+    })
+}
+
+/// /proc/PID/stat, or None once the process is gone (reaped).
+pub fn stat(pid: i32) -> Option<Stat> {
+    parse_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// Every pid in /proc.
+pub fn all_pids() -> Vec<i32> {
+    let Ok(rd) = fs::read_dir("/proc") else { return Vec::new() };
+    rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect()
+}
+
+/// The live tree below `root` (not including it), from a /proc scan.
+pub fn descendants(root: i32) -> Vec<Stat> {
+    let all: Vec<Stat> = all_pids().into_iter().filter_map(stat).collect();
+    let mut kids: HashMap<i32, Vec<&Stat>> = HashMap::new();
+    for s in &all {
+        kids.entry(s.ppid).or_default().push(s);
+    }
+    let mut out = Vec::new();
+    let mut todo = vec![root];
+    while let Some(p) = todo.pop() {
+        for s in kids.get(&p).into_iter().flatten() {
+            todo.push(s.pid);
+            out.push((*s).clone());
+        }
+    }
+    out
+}
+
+/// The direct children of `pid`, zombies included (the kernel's own list).
+pub fn children(pid: i32) -> Vec<i32> {
+    fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|s| s.parse().ok())
+        .collect()
+}
+
+/// Processes in state Z whose parent is `ppid`.
+pub fn zombies_of(ppid: i32) -> Vec<i32> {
+    all_pids().into_iter().filter_map(stat).filter(|s| s.ppid == ppid && s.state == 'Z').map(|s| s.pid).collect()
+}
+
+/// A field of /proc/PID/status ("SigBlk", "ShdPnd", ...), or None once the process is gone.
+pub fn status_field(pid: i32, name: &str) -> Option<String> {
+    let text = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_status_field(&text, name)
+}
+
+/// A field of a /proc/PID/status text.
+pub fn parse_status_field(text: &str, name: &str) -> Option<String> {
+    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':').map(|v| v.trim().to_string()))
+}
+
+/// A signal-set field of /proc/PID/status ("SigBlk", "SigIgn", "ShdPnd") as a bit set.
+pub fn sigset_field(text: &str, name: &str) -> u64 {
+    let v = parse_status_field(text, name).unwrap_or_else(|| panic!("no {name} in status:\n{text}"));
+    u64::from_str_radix(&v, 16).unwrap_or_else(|e| panic!("{name}: {v}: {e}"))
+}
+
+/// The bit of signal `sig` in a /proc signal set.
+pub fn sigbit(sig: i32) -> u64 {
+    1u64 << (sig - 1)
+}
+
+/// Signals of a /proc signal set, by name, for messages.
+pub fn sigset_names(set: u64) -> Vec<String> {
+    (1..=64).filter(|&s| set & sigbit(s) != 0).map(signame).collect()
+}
+
+/// The process-wide pending set of `pid` (signals sent with kill(2) to the process).
+pub fn shared_pending(pid: i32) -> Option<u64> {
+    let text = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    Some(sigset_field(&text, "ShdPnd"))
+}
+
+/// The short name of a signal ("TERM"), or "RTMIN+n".
+pub fn signame(sig: i32) -> String {
+    let names = [
+        "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2", "PIPE", "ALRM",
+        "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG", "XCPU", "XFSZ", "VTALRM", "PROF",
+        "WINCH", "IO", "PWR", "SYS",
+    ];
+    match usize::try_from(sig - 1).ok().and_then(|i| names.get(i)) {
+        Some(n) => n.to_string(),
+        None => format!("RTMIN+{}", sig - libc::SIGRTMIN()),
+    }
+}
+
+/// kill(2); true if the signal was sent.
+pub fn kill(pid: i32, sig: i32) -> bool {
+    // SAFETY: kill with integer arguments only.
+    unsafe { libc::kill(pid, sig) == 0 }
+}
+
+/// True if `pid` exists and is not a zombie.
+pub fn alive(pid: i32) -> bool {
+    stat(pid).is_some_and(|s| s.state != 'Z')
+}
+
+// ---------------------------------------------------------------------------------
+// Starting tend
+
+/// The signal state and terminal tend is started with, applied between fork and exec.
+///
+/// Whatever the test process inherited, tend starts from a known state: every
+/// disposition SIG_DFL, an empty mask, then `ignore` and `block` applied. Inherited fds
+/// above 2 (from cargo, the shell...) are marked close-on-exec so they don't reach tend,
+/// and core dumps are off.
+#[derive(Clone, Debug, Default)]
+pub struct Start {
+    /// Signals set to SIG_IGN.
+    pub ignore: Vec<i32>,
+    /// Signals blocked.
+    pub block: Vec<i32>,
+    /// Block every signal (the C library's reserved ones aside).
+    pub block_all: bool,
+    /// Start a new session and make stdin (a terminal) its controlling terminal.
+    pub controlling_tty: bool,
+}
+
+impl Start {
+    /// Install the pre_exec hook on `cmd`.
+    pub fn apply(&self, cmd: &mut Command) {
+        let s = self.clone();
+        // SAFETY: the closure only makes async-signal-safe system calls, with memory
+        // prepared before the fork (the vectors are moved in, not allocated there).
+        unsafe {
+            cmd.pre_exec(move || {
+                for sig in 1..=libc::SIGRTMAX() {
+                    if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                        set_default_raw(sig);
+                    }
+                }
+                for &sig in &s.ignore {
+                    if libc::signal(sig, libc::SIG_IGN) == libc::SIG_ERR {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                if s.block_all {
+                    libc::sigfillset(&mut set);
+                } else {
+                    libc::sigemptyset(&mut set);
+                }
+                for &sig in &s.block {
+                    libc::sigaddset(&mut set, sig);
+                }
+                if libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                let zero = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+                libc::setrlimit(libc::RLIMIT_CORE, &zero);
+                // std's own error pipe is close-on-exec already, so this keeps it working.
+                libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
+                if s.controlling_tty {
+                    if libc::setsid() < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                    if libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+    }
+}
+
+/// The kernel's `struct sigaction` (x86_64 layout), for rt_sigaction(2) directly.
+#[repr(C)]
+struct KernelSigaction {
+    handler: libc::sighandler_t,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+/// Set `sig` to SIG_DFL with the raw system call. The C library refuses to touch its own
+/// two real-time signals (32, 33), yet glibc's posix_spawn leaves them *ignored* in the
+/// children of a multi-threaded parent, cargo included, and SIG_IGN survives exec: the
+/// test process itself starts with signal 32 ignored.
+fn set_default_raw(sig: i32) {
+    let act = KernelSigaction { handler: libc::SIG_DFL, flags: 0, restorer: 0, mask: 0 };
+    // SAFETY: a valid kernel sigaction and its size; no old action requested.
+    unsafe {
+        libc::syscall(libc::SYS_rt_sigaction, sig, &act as *const KernelSigaction, std::ptr::null::<u8>(), 8usize);
+    }
+}
+
+/// `tend ARGS...` (pass "init" first for the subcommand form).
+pub fn tend<I, S>(args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut c = Command::new(TEND);
+    c.args(args);
+    c
+}
+
+/// A started process (usually tend), killed with its whole tree when dropped.
+pub struct Spawned {
+    child: Child,
+    pid: i32,
+    out: PathBuf,
+    err: PathBuf,
+    status: Option<ExitStatus>,
+    /// Processes (pid, start time) to kill on drop.
+    tracked: Vec<(i32, u64)>,
+}
+
+/// How a finished process ended, with what it wrote.
+#[derive(Debug)]
+pub struct Outcome {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// The exit code, or None if killed by a signal.
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    /// The signal that killed it, if any.
+    pub fn signal(&self) -> Option<i32> {
+        self.status.signal()
+    }
+
+    /// Assert the exit code, showing the output if it is wrong.
+    #[track_caller]
+    pub fn assert_code(&self, code: i32) {
+        assert_eq!(
+            self.code(),
+            Some(code),
+            "wrong exit status {:?}\nstdout:\n{}\nstderr:\n{}",
+            self.status,
+            self.stdout,
+            self.stderr
+        );
+    }
+}
+
+/// Spawn `cmd` with `start` applied, stdin from /dev/null unless `cmd` set it (pass
+/// `keep_stdin`), stdout and stderr into files of `dir`, cwd `dir`.
+pub fn spawn_in(dir: &TestDir, mut cmd: Command, start: &Start, keep_stdin: bool) -> Spawned {
+    static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let out = dir.join(format!(".stdout.{n}"));
+    let err = dir.join(format!(".stderr.{n}"));
+    cmd.stdout(File::create(&out).expect("stdout file"));
+    cmd.stderr(File::create(&err).expect("stderr file"));
+    if !keep_stdin {
+        cmd.stdin(Stdio::null());
+    }
+    cmd.current_dir(dir.path());
+    start.apply(&mut cmd);
+    let child = cmd.spawn().unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
+    let pid = child.id() as i32;
+    Spawned { child, pid, out, err, status: None, tracked: Vec::new() }
+}
+
+/// Spawn with a clean start (see [`Start`]).
+pub fn spawn(dir: &TestDir, cmd: Command) -> Spawned {
+    spawn_in(dir, cmd, &Start::default(), false)
+}
+
+/// Run to completion with a clean start.
+pub fn run(dir: &TestDir, cmd: Command) -> Outcome {
+    spawn(dir, cmd).wait()
+}
+
+impl Spawned {
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Send `sig` to the process.
+    #[track_caller]
+    pub fn signal(&self, sig: i32) {
+        assert!(self.status.is_none(), "signal {} to a process that has exited", signame(sig));
+        assert!(kill(self.pid, sig), "kill({}, {}): {}", self.pid, signame(sig), io::Error::last_os_error());
+    }
+
+    /// Kill `pid` too when this is dropped (an orphan that left the tree).
+    pub fn track(&mut self, pid: i32) {
+        if let Some(s) = stat(pid) {
+            self.tracked.push((pid, s.starttime));
+        }
+    }
+
+    /// The output so far.
+    pub fn stderr_now(&self) -> String {
+        fs::read_to_string(&self.err).unwrap_or_default()
+    }
+
+    pub fn stdout_now(&self) -> String {
+        fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
+    /// The exit status if it has exited (reaping it).
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().expect("try_wait");
+        }
+        self.status
+    }
+
+    /// True while the process has not exited.
+    pub fn running(&mut self) -> bool {
+        self.try_wait().is_none()
+    }
+
+    /// Wait for the exit, at most `timeout`; panic (and kill everything) after that.
+    #[track_caller]
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Outcome {
+        let pid = self.pid;
+        let mut st = None;
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        while st.is_none() {
+            st = self.try_wait();
+            if st.is_none() {
+                if start.elapsed() > timeout {
+                    panic!(
+                        "pid {pid} did not exit within {timeout:?}\nstdout:\n{}\nstderr:\n{}",
+                        self.stdout_now(),
+                        self.stderr_now()
+                    );
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(10));
+            }
+        }
+        Outcome { status: st.expect("status"), stdout: self.stdout_now(), stderr: self.stderr_now() }
+    }
+
+    /// Wait for the exit with the default deadline.
+    #[track_caller]
+    pub fn wait(&mut self) -> Outcome {
+        self.wait_timeout(DEADLINE)
+    }
+
+    /// The only child of tend once it exists (tend's main child).
+    #[track_caller]
+    pub fn child_pid(&self) -> i32 {
+        let mut kid = 0;
+        wait_until(DEADLINE, "tend's child to appear", || match children(self.pid).as_slice() {
+            [k] => {
+                kid = *k;
+                true
+            }
+            _ => false,
+        });
+        kid
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        // Collect the tree first: once tend is gone its descendants are re-parented.
+        let mut victims: Vec<(i32, u64)> = Vec::new();
+        if self.status.is_none() {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                self.status = Some(st);
+            }
+        }
+        if self.status.is_none() {
+            victims.extend(descendants(self.pid).into_iter().map(|s| (s.pid, s.starttime)));
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        victims.extend(self.tracked.iter().copied());
+        for (pid, start) in victims {
+            // Only if it is still the same process (pids are reused).
+            if stat(pid).is_some_and(|s| s.starttime == start) {
+                kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Scripts
+
+/// A POSIX sh script for a child of an init that is PID 1 (of a PID namespace or a
+/// container): it checks `$PPID` is 1, makes orphans (double-forked `sleep`s, and short
+/// lived ones that exit at once), checks they were re-parented to PID 1, kills the
+/// sleepers, and waits (up to 10 s) until none of them is left, not even as a zombie,
+/// and no zombie child of PID 1 remains. It prints what it found and exits with `$2`
+/// when all is well, 3 when not.
+///
+/// `$1` is a prefix for external commands ("" on a normal system, "/bin/busybox " in a
+/// busybox-only image).
+pub const PID1_REAP_SCRIPT: &str = r#"
+bb=$1; code=$2
+fail() { echo "FAIL: $*"; exit 3; }
+[ "$PPID" = 1 ] || fail "parent of the child is $PPID, not 1"
+# ST <- the fields after the comm of /proc/$1/stat (state ppid pgrp ...), without forking
+st() { ST=; read -r ST 2>/dev/null </proc/$1/stat || return 1; ST=${ST##*") "}; }
+orphans=
+i=0
+while [ $i -lt 5 ]; do
+    orphans="$orphans $( (${bb}sleep 1000 </dev/null >/dev/null 2>&1 & echo $!) )"
+    i=$((i + 1))
+done
+i=0
+while [ $i -lt 50 ]; do
+    ( (exit 0) & )
+    i=$((i + 1))
+done
+for p in $orphans; do
+    st $p || fail "orphan $p vanished before it was killed"
+    set -- $ST
+    [ "$2" = 1 ] || fail "orphan $p has parent $2, not 1"
+done
+kill $orphans
+n=0
+while :; do
+    left=
+    for p in $orphans; do st $p && left="$left $p"; done
+    zombies=
+    for d in /proc/[0-9]*; do
+        st ${d#/proc/} || continue
+        set -- $ST
+        [ "$1" = Z ] && [ "$2" = 1 ] && zombies="$zombies ${d#/proc/}"
+    done
+    [ -z "$left$zombies" ] && break
+    n=$((n + 1))
+    [ $n -lt 200 ] || fail "still there after 10 s: orphans [$left ], zombies of PID 1 [$zombies ]"
+    ${bb}sleep 0.05
+done
+echo "ok: orphans$orphans reaped, no zombies"
+exit $code
+"#;

@@ -1,0 +1,91 @@
+//! `tend init` as the real PID 1 of a new PID namespace (`unshare -fp --mount-proc`):
+//! it reaps orphans (no subreaper needed), passes the exit code on, and a SIGTERM sent
+//! to it from outside the namespace reaches its child. (The kernel drops signals to a
+//! namespace init at SIG_DFL, PITFALLS §1; tend keeps them blocked and reads them.)
+//!
+//! Needs root (or user namespaces) for unshare; if the probe is refused the tests say
+//! so on stderr and pass without checking anything.
+
+mod common;
+
+use common::*;
+
+/// Can we make a PID namespace here? Err(reason) if not.
+fn probe(dir: &TestDir) -> Result<(), String> {
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["-fp", "--mount-proc", "true"]);
+    let mut p = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| spawn(dir, cmd))) {
+        Ok(p) => p,
+        Err(_) => return Err("cannot run unshare(1) (is util-linux installed?)".into()),
+    };
+    let out = p.wait();
+    if out.code() == Some(0) {
+        Ok(())
+    } else {
+        Err(format!("`unshare -fp --mount-proc true` failed ({:?}): {}", out.status, out.stderr.trim()))
+    }
+}
+
+/// `unshare -fp --mount-proc tend init ARGS...`, or None (after saying why) if not possible.
+fn in_namespace(dir: &TestDir, test: &str, args: &[&str]) -> Option<Spawned> {
+    if let Err(why) = probe(dir) {
+        eprintln!("SKIPPED {test}: no PID namespace available: {why}");
+        return None;
+    }
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["-fp", "--mount-proc", TEND, "init"]).args(args);
+    for k in ["TINI_SUBREAPER", "TINI_VERBOSITY", "TINI_KILL_PROCESS_GROUP"] {
+        cmd.env_remove(k);
+    }
+    Some(spawn(dir, cmd))
+}
+
+#[test]
+fn pid1_reaps_orphans_and_passes_the_exit_code_on() {
+    let dir = TestDir::new("pidns_reap");
+    let Some(mut u) = in_namespace(&dir, "pid1_reaps_orphans", &["--", "sh", "-c", PID1_REAP_SCRIPT, "sh", "", "42"])
+    else {
+        return;
+    };
+    let out = u.wait();
+    out.assert_code(42);
+    assert!(out.stdout.contains("ok: orphans"), "script output:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    assert!(!out.stderr.contains(REAPER_WARNING), "PID 1 warned about reaping:\n{}", out.stderr);
+}
+
+#[test]
+fn pid1_exit_codes() {
+    let dir = TestDir::new("pidns_codes");
+    for (script, code) in [("exit 0", 0), ("exit 7", 7), ("kill -KILL $$", 137)] {
+        let Some(mut u) = in_namespace(&dir, "pid1_exit_codes", &["--", "sh", "-c", script]) else {
+            return;
+        };
+        u.wait().assert_code(code);
+    }
+}
+
+#[test]
+fn pid1_forwards_sigterm_from_outside_the_namespace() {
+    let dir = TestDir::new("pidns_term");
+    // The child keeps SIGTERM at SIG_DFL, so the forwarded TERM kills it.
+    let script = "echo $$ $PPID > ready; while :; do sleep 0.02; done";
+    let Some(mut u) = in_namespace(&dir, "pid1_forwards_sigterm", &["--", "sh", "-c", script]) else {
+        return;
+    };
+    let ready = wait_for_file(&dir.join("ready"));
+    assert_eq!(ready.trim(), "2 1", "inside the namespace the child is PID 2, tend PID 1");
+    // tend, seen from here: unshare's only child, once it has exec'd tend.
+    let mut tend_pid = 0;
+    wait_until(DEADLINE, "tend running under unshare", || match children(u.pid()).as_slice() {
+        [k] => {
+            tend_pid = *k;
+            std::fs::read_link(format!("/proc/{k}/exe")).is_ok_and(|p| p == std::path::Path::new(TEND))
+        }
+        _ => false,
+    });
+    let sent = std::time::Instant::now();
+    assert!(kill(tend_pid, libc::SIGTERM), "kill tend");
+    let out = u.wait();
+    out.assert_code(143);
+    assert!(sent.elapsed() < std::time::Duration::from_secs(5), "TERM took {:?} to end tend", sent.elapsed());
+}
