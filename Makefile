@@ -4,7 +4,7 @@ MUSL       := x86_64-unknown-linux-musl
 STATIC_BIN := target/$(MUSL)/release/tend
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build static test check lint man-lint unit bench fuzz deps deps-bench clean example
+.PHONY: all build static test check lint man-lint unit bench fuzz deps deps-bench clean example example-init
 
 all: build
 
@@ -49,8 +49,13 @@ fuzz:
 	  done; \
 	else echo "fuzz: no targets yet"; fi
 
-# The README's quick start: the bundled example under tend.
+# The README's quick start: the bundled example services under `tend run`
+# (Ctrl-C stops them all and tend exits 0).
 example: build
+	./target/release/tend run -c examples/tend.toml
+
+# The tini-compatible init on a one-process example.
+example-init: build
 	@./target/release/tend init -s -- ./examples/hello.sh; echo "tend exited with status $$? (the child's)"
 
 

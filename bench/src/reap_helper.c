@@ -50,6 +50,9 @@ int main(int argc, char **argv) {
     snprintf(up_path, sizeof up_path, "%s/up", argv[2]);
     snprintf(down_path, sizeof down_path, "%s/down", argv[2]);
 
+    /* If the init dies (the driver kills it when it is killed), so do we, and closing
+     * the pipe's write end then lets the grandchildren go. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     pid_t *pids = mmap(NULL, n * sizeof(pid_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     volatile long *made = mmap(NULL, sizeof(long), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (pids == MAP_FAILED || made == MAP_FAILED) { perror("reap_helper: mmap"); return 1; }
@@ -59,6 +62,7 @@ int main(int argc, char **argv) {
     pid_t spawner = fork();
     if (spawner < 0) { perror("reap_helper: fork"); return 1; }
     if (spawner == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0); /* stop forking if the helper dies */
         close(p[1]); /* the write end stays open in the helper alone */
         for (long i = 0; i < n; i++) {
             pid_t c = fork();

@@ -95,8 +95,8 @@ pub struct RunAs {
     pub user: String,
     pub uid: u32,
     pub gid: u32,
-    /// Supplementary groups (from the group database for a named user; empty for a
-    /// bare uid), always including `gid`.
+    /// Supplementary groups, always including `gid` (first): getgrouplist(3) of the user
+    /// with `gid` for a user in the passwd database, just `[gid]` for a bare uid.
     pub groups: Vec<u32>,
     /// The user's home directory, if known (HOME/USER/LOGNAME are set from it).
     pub home: Option<PathBuf>,
@@ -124,6 +124,8 @@ pub struct ServiceConfig {
     /// argv; a string command becomes `["/bin/sh", "-c", STRING]`.
     pub command: Vec<String>,
     /// Added to (or, with `clear_env`, replacing) tend's environment; sorted by key.
+    /// Includes `TEND_SERVICE` (and `TEND_INSTANCE` for an instance), set by tend over
+    /// any value the file gives them.
     pub env: Vec<(String, String)>,
     pub clear_env: bool,
     pub cwd: Option<PathBuf>,

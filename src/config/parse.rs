@@ -278,11 +278,14 @@ impl Cx<'_> {
         self.at(span.start, Some(key.to_string()), message.into())
     }
 
-    /// A TOML syntax error. The parser gives no key, so take a best guess from the text:
-    /// the last `[table]` header above the error and the `key =` on its line.
+    /// A TOML syntax error. The parser gives no key, so take a best guess: the key whose
+    /// key or value holds the error in the parser's best-effort recovery of the document,
+    /// else, from the text, the last `[table]` header above the error and the `key =` on
+    /// its line.
     fn syntax_error(&self, e: &toml::de::Error) -> ConfigError {
         let offset = e.span().map_or(0, |s| s.start);
-        let key = guess_key(self.text, offset);
+        let (recovered, _) = DeTable::parse_recoverable(self.text);
+        let key = key_at(recovered.get_ref(), offset, "").or_else(|| guess_key(self.text, offset));
         self.at(offset, key, format!("invalid TOML: {}", e.message()))
     }
 }
@@ -298,6 +301,23 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let col = before[line_start..].chars().count() + 1;
     (line, col)
+}
+
+/// The path of the innermost key whose key or (non-table) value span holds `offset`.
+fn key_at(t: &DeTable, offset: usize, path: &str) -> Option<String> {
+    for (k, v) in t.iter() {
+        let p = child(path, k.get_ref().as_ref());
+        if let DeValue::Table(inner) = v.get_ref() {
+            if let Some(found) = key_at(inner, offset, &p) {
+                return Some(found);
+            }
+        }
+        let (ks, vs) = (k.span(), v.span());
+        if ks.contains(&offset) || (vs.start <= offset && offset <= vs.end) {
+            return Some(p);
+        }
+    }
+    None
 }
 
 /// Best-effort key path for a syntax error at `offset`: `HEADER.KEY` from the nearest
@@ -380,18 +400,30 @@ fn closest<'a>(name: &str, allowed: &[&'a str]) -> Option<&'a str> {
     (d > 0 && d * 3 <= name.chars().count()).then_some(best)
 }
 
+/// Edit distance counting insertions, deletions, substitutions and swaps of two
+/// neighbouring characters (optimal string alignment), so `mian` is 1 from `main`.
 fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
+    // d[i][j]: distance between a[..i] and b[..j].
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    prev[b.len()]
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// How a value is described in "expected X, found Y".
@@ -964,4 +996,489 @@ fn run_as(cx: &Cx, user: Option<(String, &Value)>, group: Option<(String, &Value
         }
     };
     Ok(Some(run_as))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config> {
+        parse_str(text, Path::new("tend.toml"))
+    }
+
+    /// Parse text that must fail; return the error.
+    fn fail(text: &str) -> ConfigError {
+        match parse(text) {
+            Ok(c) => panic!("expected an error, got {c:?}"),
+            Err(e) => e,
+        }
+    }
+
+    /// Assert an error's line, key and a fragment of its message.
+    fn check(text: &str, line: usize, key: &str, fragment: &str) -> ConfigError {
+        let e = fail(text);
+        assert_eq!(e.line(), Some(line), "line of: {e}");
+        assert_eq!(e.key(), Some(key), "key of: {e}");
+        assert!(e.message().contains(fragment), "message of {e:?} lacks {fragment:?}");
+        let shown = e.to_string();
+        assert!(shown.starts_with(&format!("tend.toml:{line}:")), "{shown}");
+        assert!(shown.contains(&format!(": {key}: ")), "{shown}");
+        e
+    }
+
+    const ONE: &str = "[service.a]\ncommand = [\"/bin/true\"]\n";
+
+    #[test]
+    fn full_config_with_every_key() {
+        let text = r#"
+main = "web"
+shutdown_timeout = "20s"
+log_dir = "/var/log/tend"
+
+[service.web]
+command = ["/usr/bin/web", "--port", "8080"]
+env = { PORT = "8080", A = "1" }
+clear_env = true
+cwd = "/srv/web"
+user = "nobody"
+group = "nogroup"
+umask = "0027"
+restart = "always"
+stop_signal = "INT"
+stop_timeout = "3s"
+kill_group = true
+stdout = "capture"
+stderr = "stdout"
+autostart = true
+success_exit_codes = [0, 2]
+max_rss = "512MiB"
+on_max_rss = "signal:TERM"
+essential = false
+
+[service.web.rlimits]
+nofile = { soft = 1024, hard = 4096 }
+core = "unlimited"
+nproc = 100
+
+[service.web.backoff]
+initial = "250ms"
+max = "1m"
+factor = 1.5
+jitter = 0.2
+reset_after = "1h"
+
+[service.web.start_limit]
+burst = 0
+interval = "1m"
+
+[service.web.log]
+buffer = "64KiB"
+prefix = false
+color = true
+backpressure = true
+
+[service.worker]
+command = "exec worker --fast"
+instances = 3
+stop_signal = 10
+on_max_rss = "log"
+max_rss = 1000000
+log = { color = "auto" }
+"#;
+        let c = parse(text).unwrap();
+        assert_eq!(c.path, Path::new("tend.toml"));
+        assert_eq!(c.main.as_deref(), Some("web"));
+        assert_eq!(c.shutdown_timeout, Duration::from_secs(20));
+        assert_eq!(c.log_dir, Some(PathBuf::from("/var/log/tend")));
+        let names: Vec<&str> = c.services.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["web", "worker.0", "worker.1", "worker.2"]);
+
+        let w = &c.services[0];
+        assert_eq!(w.base, "web");
+        assert_eq!(w.instance, None);
+        assert_eq!(w.command, ["/usr/bin/web", "--port", "8080"]);
+        let env: Vec<(&str, &str)> = w.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(env, [("A", "1"), ("PORT", "8080"), ("TEND_SERVICE", "web")]);
+        assert!(w.clear_env);
+        assert_eq!(w.cwd, Some(PathBuf::from("/srv/web")));
+        let ra = w.run_as.as_ref().unwrap();
+        assert_eq!((ra.user.as_str(), ra.uid, ra.gid), ("nobody", 65534, 65534));
+        assert_eq!(ra.groups[0], 65534);
+        assert_eq!(ra.home, Some(PathBuf::from("/nonexistent")));
+        assert_eq!(w.umask, Some(0o027));
+        let lim: Vec<(&str, u64, u64)> = w.rlimits.iter().map(|r| (r.name, r.soft, r.hard)).collect();
+        assert_eq!(lim, [("nofile", 1024, 4096), ("core", UNLIMITED, UNLIMITED), ("nproc", 100, 100)]);
+        assert_eq!(w.rlimits[0].resource, libc::RLIMIT_NOFILE as RlimitResource);
+        assert_eq!(w.rlimits[1].resource, libc::RLIMIT_CORE as RlimitResource);
+        assert_eq!(w.restart, Restart::Always);
+        assert_eq!(
+            w.backoff,
+            Backoff {
+                initial: Duration::from_millis(250),
+                max: Duration::from_secs(60),
+                factor: 1.5,
+                jitter: 0.2,
+                reset_after: Duration::from_secs(3600)
+            }
+        );
+        assert_eq!(w.start_limit, StartLimit { burst: 0, interval: Duration::from_secs(60) });
+        assert_eq!(w.stop_signal, libc::SIGINT);
+        assert_eq!(w.stop_timeout, Duration::from_secs(3));
+        assert!(w.kill_group);
+        assert_eq!((w.stdout, w.stderr), (Output::Capture, Output::Stdout));
+        assert_eq!(w.log, LogOptions { buffer: 64 << 10, prefix: false, color: Some(true), backpressure: true });
+        assert!(w.autostart);
+        assert_eq!(w.success_exit_codes, [0, 2]);
+        assert_eq!(w.max_rss, Some(512 << 20));
+        assert_eq!(w.on_max_rss, OnMaxRss::Signal(libc::SIGTERM));
+        assert!(w.essential, "main implies essential");
+
+        let k = &c.services[2];
+        assert_eq!((k.name.as_str(), k.base.as_str(), k.instance), ("worker.1", "worker", Some(1)));
+        assert_eq!(k.command, ["/bin/sh", "-c", "exec worker --fast"]);
+        let env: Vec<(&str, &str)> = k.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(env, [("TEND_INSTANCE", "1"), ("TEND_SERVICE", "worker.1")]);
+        assert_eq!(k.stop_signal, libc::SIGUSR1);
+        assert_eq!(k.on_max_rss, OnMaxRss::Log);
+        assert_eq!(k.max_rss, Some(1_000_000));
+        assert_eq!(k.log.color, None);
+        assert!(!k.essential);
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse(ONE).unwrap();
+        assert_eq!(c.main, None);
+        assert_eq!(c.shutdown_timeout, defaults::SHUTDOWN_TIMEOUT);
+        assert_eq!(c.log_dir, None);
+        assert_eq!(c.services.len(), 1);
+        let s = &c.services[0];
+        let mut want = default_service("a");
+        want.command = vec!["/bin/true".into()];
+        want.env = vec![("TEND_SERVICE".into(), "a".into())];
+        assert_eq!(*s, want);
+        assert_eq!(s.restart, Restart::OnFailure);
+        assert_eq!(s.stop_signal, libc::SIGTERM);
+        assert_eq!(s.stop_timeout, defaults::STOP_TIMEOUT);
+        assert_eq!(s.backoff.initial, defaults::BACKOFF_INITIAL);
+        assert_eq!(s.backoff.max, defaults::BACKOFF_MAX);
+        assert_eq!(s.backoff.factor, defaults::BACKOFF_FACTOR);
+        assert_eq!(s.backoff.jitter, 0.0);
+        assert_eq!(s.backoff.reset_after, defaults::BACKOFF_RESET_AFTER);
+        assert_eq!(s.start_limit.burst, defaults::START_LIMIT_BURST);
+        assert_eq!(s.start_limit.interval, defaults::START_LIMIT_INTERVAL);
+        assert_eq!(s.log.buffer, defaults::LOG_BUFFER);
+        assert!(s.log.prefix && s.log.color.is_none() && !s.log.backpressure);
+        assert_eq!((s.stdout, s.stderr), (Output::Passthrough, Output::Passthrough));
+        assert!(s.autostart && !s.essential && !s.kill_group && !s.clear_env);
+        assert_eq!(s.success_exit_codes, [0]);
+        assert_eq!((s.max_rss, s.on_max_rss), (None, OnMaxRss::Restart));
+        assert_eq!((s.run_as.as_ref(), s.umask, s.cwd.as_ref()), (None, None, None));
+        assert!(s.rlimits.is_empty());
+    }
+
+    #[test]
+    fn services_keep_file_order() {
+        let text =
+            "[service.zeta]\ncommand = \"z\"\n[service.alpha]\ncommand = \"a\"\n[service.mid]\ncommand = \"m\"\n";
+        let c = parse(text).unwrap();
+        let names: Vec<&str> = c.services.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["zeta", "alpha", "mid"]);
+    }
+
+    #[test]
+    fn string_command_runs_under_sh() {
+        let c = parse("[service.a]\ncommand = 'echo \"hi\" && sleep 1'\n").unwrap();
+        assert_eq!(c.services[0].command, ["/bin/sh", "-c", "echo \"hi\" && sleep 1"]);
+    }
+
+    #[test]
+    fn instances_expand() {
+        let c = parse("[service.w]\ncommand = \"x\"\ninstances = 2\nenv = { TEND_SERVICE = \"mine\" }\n").unwrap();
+        let got: Vec<(&str, Option<u32>)> = c.services.iter().map(|s| (s.name.as_str(), s.instance)).collect();
+        assert_eq!(got, [("w.0", Some(0)), ("w.1", Some(1))]);
+        assert!(c.services.iter().all(|s| s.base == "w"));
+        assert!(c.services[1].env.contains(&("TEND_SERVICE".into(), "w.1".into())), "tend's value wins");
+        let c = parse("[service.w]\ncommand = \"x\"\ninstances = 1\n").unwrap();
+        assert_eq!(c.services[0].name, "w.0");
+        check("[service.w]\ncommand = \"x\"\ninstances = 0\n", 3, "service.w.instances", "from 1 to 1000");
+        check("[service.w]\ncommand = \"x\"\ninstances = 1001\n", 3, "service.w.instances", "out of range");
+    }
+
+    #[test]
+    fn main_rules() {
+        check(&format!("main = \"nope\"\n{ONE}"), 1, "main", "unknown service \"nope\", expected one of \"a\"");
+        check(
+            "main = \"w\"\n[service.w]\ncommand = \"x\"\ninstances = 2\n",
+            1,
+            "main",
+            "main must name a service without `instances`",
+        );
+        check(&format!("main = 3\n{ONE}"), 1, "main", "expected a string, found the integer 3");
+        let c = parse(&format!("main = \"a\"\n{ONE}[service.b]\ncommand = \"b\"\n")).unwrap();
+        assert!(c.services[0].essential);
+        assert!(!c.services[1].essential);
+    }
+
+    #[test]
+    fn user_and_group() {
+        let c = parse("[service.a]\ncommand = \"x\"\nuser = \"root\"\n").unwrap();
+        let r = c.services[0].run_as.clone().unwrap();
+        assert_eq!((r.uid, r.gid, r.home), (0, 0, Some(PathBuf::from("/root"))));
+        assert_eq!(r.groups[0], 0);
+
+        // A uid with a passwd entry resolves like the name.
+        let c = parse("[service.a]\ncommand = \"x\"\nuser = 65534\n").unwrap();
+        let r = c.services[0].run_as.clone().unwrap();
+        assert_eq!((r.user.as_str(), r.uid, r.gid), ("65534", 65534, 65534));
+        assert_eq!(r.home, Some(PathBuf::from("/nonexistent")));
+
+        // A bare uid: gid = uid, no home.
+        let c = parse("[service.a]\ncommand = \"x\"\nuser = \"54321\"\n").unwrap();
+        let r = c.services[0].run_as.clone().unwrap();
+        assert_eq!((r.uid, r.gid, r.groups, r.home), (54321, 54321, vec![54321], None));
+
+        let c = parse("[service.a]\ncommand = \"x\"\nuser = \"54321\"\ngroup = 777\n").unwrap();
+        let r = c.services[0].run_as.clone().unwrap();
+        assert_eq!((r.uid, r.gid, r.groups), (54321, 777, vec![777]));
+
+        // A group overrides a named user's primary group.
+        let c = parse("[service.a]\ncommand = \"x\"\nuser = \"nobody\"\ngroup = \"daemon\"\n").unwrap();
+        let r = c.services[0].run_as.clone().unwrap();
+        assert_eq!((r.uid, r.gid, r.groups[0]), (65534, 1, 1));
+
+        check("[service.a]\ncommand = \"x\"\nuser = \"no-such-user-xyz\"\n", 3, "service.a.user", "unknown user");
+        check(
+            "[service.a]\ncommand = \"x\"\nuser = \"root\"\ngroup = \"no-such-group-xyz\"\n",
+            4,
+            "service.a.group",
+            "unknown group \"no-such-group-xyz\"",
+        );
+        check("[service.a]\ncommand = \"x\"\ngroup = \"root\"\n", 3, "service.a.group", "group requires user");
+        check("[service.a]\ncommand = \"x\"\nuser = \"\"\n", 3, "service.a.user", "must not be empty");
+        check("[service.a]\ncommand = \"x\"\nuser = -1\n", 3, "service.a.user", "invalid user id");
+        check("[service.a]\ncommand = \"x\"\nuser = \"4294967295\"\n", 3, "service.a.user", "invalid user id");
+        check(
+            "[service.a]\ncommand = \"x\"\nuser = true\n",
+            3,
+            "service.a.user",
+            "expected a user name or a numeric id",
+        );
+    }
+
+    #[test]
+    fn error_format_matches_the_manual() {
+        let text = "[service.web]\ncommand = \"x\"\n\n\n\n\nrestart = \"sometimes\"\n";
+        let e = fail(text);
+        assert_eq!(
+            e.to_string(),
+            "tend.toml:7:11: service.web.restart: unknown value \"sometimes\", \
+             expected one of \"always\", \"on-failure\", \"never\""
+        );
+        assert_eq!((e.line(), e.column()), (Some(7), Some(11)));
+        assert_eq!(e.file(), Path::new("tend.toml"));
+    }
+
+    #[test]
+    fn unknown_keys_at_every_level() {
+        check(&format!("mian = \"a\"\n{ONE}"), 1, "mian", "unknown key \"mian\"; did you mean \"main\"?");
+        check(&format!("{ONE}restrat = \"always\"\n"), 3, "service.a.restrat", "did you mean \"restart\"?");
+        check(&format!("{ONE}zzz = 1\n"), 3, "service.a.zzz", "expected one of \"command\", \"env\"");
+        check(&format!("{ONE}backoff = {{ factr = 2 }}\n"), 3, "service.a.backoff.factr", "did you mean \"factor\"");
+        check(&format!("{ONE}[service.a.start_limit]\nburts = 3\n"), 4, "service.a.start_limit.burts", "burst");
+        check(&format!("{ONE}[service.a.log]\nbufer = \"8KiB\"\n"), 4, "service.a.log.bufer", "buffer");
+        check(&format!("{ONE}[service.a.rlimits]\nnofiles = 3\n"), 4, "service.a.rlimits.nofiles", "nofile");
+        check(
+            &format!("{ONE}rlimits = {{ nofile = {{ soft = 1, hard = 2, max = 3 }} }}\n"),
+            3,
+            "service.a.rlimits.nofile.max",
+            "unknown key \"max\"",
+        );
+        // Quoted keys are shown quoted in the path.
+        check(&format!("{ONE}env = 1\n\"a b\" = 2\n"), 3, "service.a.env", "expected a table");
+        check(&format!("{ONE}[service.a.backoff]\n\"x y\" = 1\n"), 4, "service.a.backoff.\"x y\"", "unknown key");
+    }
+
+    #[test]
+    fn service_names() {
+        check("[service.\"a.b\"]\ncommand = \"x\"\n", 1, "service.\"a.b\"", "dots are reserved");
+        check("[service.\"\"]\ncommand = \"x\"\n", 1, "service.\"\"", "invalid service name");
+        let long = "x".repeat(65);
+        check(&format!("[service.{long}]\ncommand = \"x\"\n"), 1, &format!("service.{long}"), "1 to 64");
+        assert!(parse(&format!("[service.{}]\ncommand = \"x\"\n", "x".repeat(64))).is_ok());
+        assert!(parse("[service.A-z_9]\ncommand = \"x\"\n").is_ok());
+    }
+
+    #[test]
+    fn structure_errors() {
+        let e = check("main = \"a\"\n", 1, "service", "no services defined");
+        assert_eq!(e.column(), Some(1));
+        check("service = 3\n", 1, "service", "expected a table, found the integer 3");
+        check("[[service]]\ncommand = \"x\"\n", 1, "service", "expected a table, found an array");
+        check("[service.a]\ncwd = \"/\"\n", 1, "service.a", "missing required key \"command\"");
+        check("service.a = 1\n", 1, "service.a", "expected a table");
+        check(&format!("log_dir = \"\"\n{ONE}"), 1, "log_dir", "must not be empty");
+        check(&format!("shutdown_timeout = 10\n{ONE}"), 1, "shutdown_timeout", "expected a duration string");
+    }
+
+    #[test]
+    fn command_errors() {
+        check("[service.a]\ncommand = []\n", 2, "service.a.command", "must not be empty");
+        check("[service.a]\ncommand = \"  \"\n", 2, "service.a.command", "must not be empty");
+        check("[service.a]\ncommand = [\"\", \"x\"]\n", 2, "service.a.command[0]", "program name");
+        check("[service.a]\ncommand = [\"x\",\n  3]\n", 3, "service.a.command[1]", "expected a string");
+        check("[service.a]\ncommand = 5\n", 2, "service.a.command", "expected an array of strings");
+        check("[service.a]\ncommand = [\"a\\u0000b\"]\n", 2, "service.a.command[0]", "NUL");
+    }
+
+    #[test]
+    fn value_errors() {
+        let e =
+            check(&format!("{ONE}stop_timeout = \"10x\"\n"), 3, "service.a.stop_timeout", "invalid duration \"10x\"");
+        assert_eq!(e.column(), Some(16));
+        check(&format!("{ONE}stop_signal = \"SIGFOO\"\n"), 3, "service.a.stop_signal", "invalid signal");
+        check(&format!("{ONE}stop_signal = 0\n"), 3, "service.a.stop_signal", "invalid signal");
+        check(&format!("{ONE}stop_signal = 1.5\n"), 3, "service.a.stop_signal", "signal name");
+        check(&format!("{ONE}max_rss = \"12 MB\"\n"), 3, "service.a.max_rss", "invalid size");
+        check(&format!("{ONE}max_rss = 0\n"), 3, "service.a.max_rss", "greater than 0");
+        check(&format!("{ONE}max_rss = -5\n"), 3, "service.a.max_rss", "out of range");
+        check(&format!("{ONE}on_max_rss = \"log\"\n"), 3, "service.a.on_max_rss", "requires max_rss");
+        check(&format!("{ONE}max_rss = \"1G\"\non_max_rss = \"kill\"\n"), 4, "service.a.on_max_rss", "\"signal:NAME\"");
+        check(&format!("{ONE}max_rss = \"1G\"\non_max_rss = \"signal:NOPE\"\n"), 4, "service.a.on_max_rss", "NOPE");
+        check(&format!("{ONE}autostart = \"yes\"\n"), 3, "service.a.autostart", "found the string \"yes\"");
+        check(&format!("{ONE}env = {{ A = 1 }}\n"), 3, "service.a.env.A", "quote numbers");
+        check(&format!("{ONE}env = {{ \"A=B\" = \"1\" }}\n"), 3, "service.a.env.\"A=B\"", "environment variable");
+        check(&format!("{ONE}umask = 22\n"), 3, "service.a.umask", "octal digits");
+        check(&format!("{ONE}umask = \"088\"\n"), 3, "service.a.umask", "invalid umask \"088\"");
+        check(&format!("{ONE}umask = \"01777\"\n"), 3, "service.a.umask", "invalid umask");
+        check(&format!("{ONE}umask = \"22\"\n"), 3, "service.a.umask", "invalid umask");
+        check(&format!("{ONE}stdout = \"stdout\"\n"), 3, "service.a.stdout", "unknown value \"stdout\"");
+        check(&format!("{ONE}stderr = \"file\"\n"), 3, "service.a.stderr", "\"stdout\"");
+        check(&format!("{ONE}success_exit_codes = [0, 256]\n"), 3, "service.a.success_exit_codes[1]", "0 to 255");
+        check(&format!("{ONE}success_exit_codes = 0\n"), 3, "service.a.success_exit_codes", "an array");
+        check(&format!("{ONE}cwd = \"\"\n"), 3, "service.a.cwd", "must not be empty");
+    }
+
+    #[test]
+    fn nested_table_errors() {
+        check(&format!("{ONE}[service.a.backoff]\nfactor = 0.5\n"), 4, "service.a.backoff.factor", "less than 1.0");
+        check(&format!("{ONE}[service.a.backoff]\njitter = 2\n"), 4, "service.a.backoff.jitter", "0.0 to 1.0");
+        check(&format!("{ONE}[service.a.backoff]\ninitial = \"2m\"\n"), 4, "service.a.backoff.initial", "max (30s)");
+        check(
+            &format!("{ONE}[service.a.backoff]\nmax = \"1ms\"\n"),
+            4,
+            "service.a.backoff.max",
+            "initial (100ms) is greater than max (1ms)",
+        );
+        check(
+            &format!("{ONE}[service.a.backoff]\nreset_after = \"soon\"\n"),
+            4,
+            "service.a.backoff.reset_after",
+            "soon",
+        );
+        check(&format!("{ONE}backoff = 3\n"), 3, "service.a.backoff", "expected a table");
+        check(&format!("{ONE}[service.a.start_limit]\nburst = -1\n"), 4, "service.a.start_limit.burst", "out of range");
+        check(&format!("{ONE}[service.a.start_limit]\ninterval = \"x\"\n"), 4, "service.a.start_limit.interval", "x");
+        check(&format!("{ONE}[service.a.log]\nbuffer = \"1KiB\"\n"), 4, "service.a.log.buffer", "4KiB to 256MiB");
+        check(&format!("{ONE}[service.a.log]\nbuffer = \"1GiB\"\n"), 4, "service.a.log.buffer", "out of range");
+        check(&format!("{ONE}[service.a.log]\ncolor = \"always\"\n"), 4, "service.a.log.color", "\"auto\"");
+        check(
+            &format!("{ONE}[service.a.rlimits]\nnofile = \"lots\"\n"),
+            4,
+            "service.a.rlimits.nofile",
+            "\"unlimited\"",
+        );
+        check(&format!("{ONE}[service.a.rlimits]\nnofile = -1\n"), 4, "service.a.rlimits.nofile", "out of range");
+        check(
+            &format!("{ONE}[service.a.rlimits]\nnofile = {{ soft = 10 }}\n"),
+            4,
+            "service.a.rlimits.nofile",
+            "both \"soft\" and \"hard\"",
+        );
+        check(
+            &format!("{ONE}[service.a.rlimits]\nnofile = {{ soft = \"unlimited\", hard = 10 }}\n"),
+            4,
+            "service.a.rlimits.nofile.soft",
+            "soft limit (unlimited) is greater than the hard limit (10)",
+        );
+        let c = parse(&format!("{ONE}rlimits = {{ stack = {{ soft = 8, hard = \"unlimited\" }} }}\n")).unwrap();
+        assert_eq!((c.services[0].rlimits[0].soft, c.services[0].rlimits[0].hard), (8, UNLIMITED));
+        assert_eq!(c.services[0].rlimits[0].resource, libc::RLIMIT_STACK as RlimitResource);
+    }
+
+    #[test]
+    fn all_rlimit_names_map_to_distinct_resources() {
+        let mut seen: Vec<RlimitResource> = RLIMITS.iter().map(|&(_, r)| r).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), RLIMITS.len());
+        let text: String = RLIMITS.iter().map(|(n, _)| format!("{n} = 1\n")).collect();
+        let c = parse(&format!("{ONE}[service.a.rlimits]\n{text}")).unwrap();
+        assert_eq!(c.services[0].rlimits.len(), RLIMITS.len());
+    }
+
+    #[test]
+    fn signals_accept_names_and_numbers() {
+        for (v, want) in [("\"TERM\"", libc::SIGTERM), ("\"SIGKILL\"", libc::SIGKILL), ("\"hup\"", 1), ("9", 9)] {
+            let c = parse(&format!("{ONE}stop_signal = {v}\n")).unwrap();
+            assert_eq!(c.services[0].stop_signal, want, "{v}");
+        }
+        let c = parse(&format!("{ONE}max_rss = \"1G\"\non_max_rss = \"signal:USR2\"\n")).unwrap();
+        assert_eq!(c.services[0].on_max_rss, OnMaxRss::Signal(libc::SIGUSR2));
+    }
+
+    #[test]
+    fn toml_syntax_errors_have_lines() {
+        // The parser notices the missing comma at the next token, on line 4.
+        let e = fail("main = \"a\"\n[service.a]\ncommand = [\"a\", \"b\"\nx = 1\n");
+        assert_eq!(e.line(), Some(4), "{e}");
+        assert_eq!(e.key(), Some("service.a.command"), "{e}");
+        assert!(e.message().starts_with("invalid TOML: missing comma"), "{e}");
+        assert!(e.to_string().starts_with("tend.toml:4:1: service.a.command: invalid TOML: "), "{e}");
+
+        let e = fail("[service.a]\ncommand = \"x\"\nenv = { A = \"1\", B = }\n");
+        assert_eq!((e.line(), e.key()), (Some(3), Some("service.a.env.B")), "{e}");
+
+        let e = fail("main = \"a\"\nmain = \"b\"\n");
+        assert_eq!((e.line(), e.column(), e.key()), (Some(2), Some(1), Some("main")), "{e}");
+        assert!(e.message().contains("duplicate key"), "{e}");
+
+        let e = fail("[service.a]\ncommand = \"x\"\n[service.a\n");
+        assert_eq!((e.line(), e.key()), (Some(3), None), "{e}");
+
+        let e = fail("[service.a]\n\n  stop_timeout = 10s\n");
+        assert_eq!((e.line(), e.key()), (Some(3), Some("service.a.stop_timeout")), "{e}");
+    }
+
+    #[test]
+    fn columns_count_characters() {
+        assert_eq!(line_col("ab\ncd", 0), (1, 1));
+        assert_eq!(line_col("ab\ncd", 3), (2, 1));
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+        assert_eq!(line_col("é = 1", 2), (1, 2));
+        assert_eq!(line_col("ab", 99), (1, 3));
+        let e = fail("# é é é\n[service.a]\ncommand = \"x\"\nrestart = 1\n");
+        assert_eq!((e.line(), e.column()), (Some(4), Some(11)));
+    }
+
+    #[test]
+    fn load_reports_path_and_os_error() {
+        let e = load(Path::new("/nonexistent/tend.toml")).unwrap_err();
+        assert_eq!(e.line(), None);
+        assert_eq!(e.key(), None);
+        let shown = e.to_string();
+        assert!(shown.starts_with("/nonexistent/tend.toml: cannot read: "), "{shown}");
+        assert!(shown.contains("No such file or directory"), "{shown}");
+        assert!(std::error::Error::source(&e).is_some());
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(closest("factr", BACKOFF_KEYS), Some("factor"));
+        assert_eq!(closest("x", TOP_KEYS), None);
+        assert_eq!(closest("completely_else", SERVICE_KEYS), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("mian", "main"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
 }

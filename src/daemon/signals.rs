@@ -54,6 +54,22 @@ fn is_ignored(sig: Signal) -> bool {
     }
 }
 
+/// Every signal whose disposition is SIG_IGN right now (what a child must reset).
+pub fn ignored_now() -> Vec<i32> {
+    (1..=libc::SIGRTMAX())
+        .filter(|&n| n != libc::SIGKILL && n != libc::SIGSTOP)
+        .filter(|&n| Signal::try_from(n).map(is_ignored).unwrap_or_else(|_| is_ignored_raw(n)))
+        .collect()
+}
+
+fn is_ignored_raw(n: i32) -> bool {
+    // SAFETY: as in is_ignored.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(n, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
 /// Block the loop's signals and make SIGCHLD reapable. Call before any thread exists.
 pub fn take_over() -> Result<Inherited> {
     let mut old = SigSet::empty();

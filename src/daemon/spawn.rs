@@ -56,8 +56,9 @@ pub struct ChildSetup {
     pub rlimits: Vec<(RlimitResource, libc::rlim_t, libc::rlim_t)>,
     pub umask: Option<libc::mode_t>,
     pub user: Option<UserSwitch>,
-    /// Reset every catchable signal to SIG_DFL (services), before `ignore`.
-    pub reset_dispositions: bool,
+    /// Signals to reset to SIG_DFL (those tend found ignored), before `ignore`. tend
+    /// installs no handlers, so these are the only non-default dispositions.
+    pub reset: Vec<i32>,
     /// Signals to set to SIG_IGN (what init mode inherited ignored).
     pub ignore: Vec<i32>,
     /// The mask the child execs with.
@@ -67,6 +68,11 @@ pub struct ChildSetup {
 impl ChildSetup {
     /// A plain child: same group, clean mask, default dispositions.
     pub fn clean() -> Self {
+        Self::clean_with(crate::daemon::signals::ignored_now())
+    }
+
+    /// As [`ChildSetup::clean`], with the list of ignored signals computed once.
+    pub fn clean_with(reset: Vec<i32>) -> Self {
         ChildSetup {
             group: Group::Inherit,
             foreground_tty: false,
@@ -74,7 +80,7 @@ impl ChildSetup {
             rlimits: Vec::new(),
             umask: None,
             user: None,
-            reset_dispositions: true,
+            reset,
             ignore: Vec::new(),
             mask: SigSet::empty(),
         }
@@ -260,13 +266,9 @@ fn child_setup(s: &ChildSetup, parent: libc::pid_t) -> io::Result<()> {
                 return Err(fail(Step::Setuid));
             }
         }
-        if s.reset_dispositions {
-            for sig in 1..libc::SIGRTMAX() + 1 {
-                if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-                    continue;
-                }
-                // Signals reserved by the C library fail with EINVAL: skip them.
-                libc::signal(sig, libc::SIG_DFL);
+        for &sig in &s.reset {
+            if libc::signal(sig, libc::SIG_DFL) == libc::SIG_ERR {
+                return Err(fail(Step::Sigaction));
             }
         }
         for &sig in &s.ignore {

@@ -100,6 +100,10 @@ pub struct Supervisor {
     seed: u64,
     /// Event lines that could not be queued (stderr not keeping up).
     pub events_dropped: u64,
+    /// Event lines of this loop iteration, queued to stderr in one go.
+    notes: Vec<u8>,
+    /// Signals ignored when tend started, reset to SIG_DFL in every child.
+    ignored: Vec<i32>,
 }
 
 fn io_err(what: &str, e: std::io::Error) -> Error {
@@ -224,6 +228,8 @@ impl Supervisor {
             rbuf: vec![0; 64 * 1024],
             seed,
             events_dropped: 0,
+            notes: Vec::new(),
+            ignored: signals::ignored_now(),
         };
         for c in cfg.services {
             let seed = s.next_seed();
@@ -242,14 +248,20 @@ impl Supervisor {
         self.name_width = self.svcs.iter().filter(|s| !s.removed).map(|s| s.cfg.name.len()).max().unwrap_or(0).max(4);
     }
 
-    /// One line of tend's own events on stderr: `tend | TIME message`.
+    /// One line of tend's own events on stderr: `tend | TIME message`. Lines are
+    /// batched and queued once per loop iteration ([`Supervisor::flush_notes`]).
     fn note(&mut self, msg: &str) {
-        let line = format!(
-            "{}{} {msg}\n",
-            String::from_utf8_lossy(&prefix("tend", self.name_width, self.stderr.is_tty, true)),
-            crate::timefmt::rfc3339(SystemTime::now())
-        );
-        if self.stderr.try_send(line.into_bytes()).is_err() {
+        use std::io::Write;
+        self.notes.extend_from_slice(&prefix("tend", self.name_width, self.stderr.is_tty, true));
+        let _ = writeln!(self.notes, "{} {msg}", crate::timefmt::rfc3339(SystemTime::now()));
+    }
+
+    fn flush_notes(&mut self) {
+        if self.notes.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.notes);
+        if self.stderr.try_send(batch).is_err() {
             self.events_dropped += 1;
         }
     }
@@ -277,10 +289,12 @@ impl Supervisor {
             self.check_finished();
             if let Some(code) = self.exit {
                 self.note(&format!("exiting with status {code}"));
+                self.flush_notes();
                 self.stdout.finish(Duration::from_secs(1));
                 self.stderr.finish(Duration::from_secs(1));
                 return code;
             }
+            self.flush_notes();
             let now = Instant::now();
             let timeout = if self.pending_reads.is_empty() { self.timers.timeout(now) } else { Some(Duration::ZERO) };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
@@ -481,7 +495,7 @@ impl Supervisor {
             rlimits: c.rlimits.iter().map(|r| (r.resource, r.soft as libc::rlim_t, r.hard as libc::rlim_t)).collect(),
             umask: c.umask.map(|m| m as libc::mode_t),
             user: c.run_as.as_ref().map(|ra| UserSwitch { uid: ra.uid, gid: ra.gid, groups: ra.groups.clone() }),
-            ..ChildSetup::clean()
+            ..ChildSetup::clean_with(self.ignored.clone())
         };
         let pid = spawn::spawn(&mut cmd, setup)?;
         drop(cmd); // closes the parent's copies of the write ends (PITFALLS §7)

@@ -82,7 +82,7 @@ fn child_setup(inh: &Inherited) -> ChildSetup {
     ChildSetup {
         group: Group::NewGroup,
         foreground_tty: true,
-        reset_dispositions: false,
+        reset: Vec::new(),
         ignore,
         mask: inh.mask,
         ..ChildSetup::clean()

@@ -1,0 +1,51 @@
+# Row: idle RSS of the init itself while it supervises `sleep 1000`.
+# Target: <= tini-static's (the static peer; dynamic peers also count mapped libc pages).
+
+rss_of() { # rss_of INIT_PATH -> KiB, or nothing
+    local bin=$1 pid kids i rss=""
+    "$bin" -- sleep 1000 </dev/null >/dev/null 2>&1 &
+    pid=$!
+    track "$pid"
+    # Wait until the child has exec'd sleep, then let the init settle in its wait loop.
+    for ((i = 0; i < 500; i++)); do
+        kids=$(cat "/proc/$pid/task/$pid/children" 2>/dev/null)
+        [ -n "$kids" ] && [ "$(cat "/proc/${kids%% *}/comm" 2>/dev/null)" = sleep ] && break
+        sleep 0.01
+    done
+    sleep 0.3
+    rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)
+    kill -TERM "$pid" 2>/dev/null
+    for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.01; done
+    kill_tree "$pid"
+    echo "$rss"
+}
+
+row() {
+    table "$INIT_TABLE" "${INIT_COLS[@]}"
+    local reps=5 name b r
+    [ "$QUICK" = 1 ] && reps=2
+    local -A med=()
+    local -A samples=()
+    # Interleaved: one of each per round.
+    for ((r = 0; r < reps; r++)); do
+        for name in tend "${INIT_PEERS[@]}"; do
+            if [ "$name" = tend ]; then b=$TEND; else b=$(peer_bin "$name"); fi
+            [ -n "$b" ] || continue
+            samples[$name]+="$(rss_of "$b") "
+        done
+    done
+    local cells=()
+    for name in tend "${INIT_PEERS[@]}"; do
+        if [ -z "${samples[$name]:-}" ]; then
+            cells+=("$NA")
+            continue
+        fi
+        read -r m _ <<<"$(tr ' ' '\n' <<<"${samples[$name]}" | grep . | stats)"
+        med[$name]=$m
+        cells+=("$(fmt "$m" 0) KiB")
+    done
+    local t=${med[tend]:-} ts=${med[tini-static]:-}
+    emit "idle RSS, supervising \`sleep 1000\`" "${cells[@]}" "$NA" "$(ratio "$t" "${med[tini]:-}")" \
+        "$(ratio "$t" "$ts")" "≤ tini-static" "$(verdict "${t:-None} <= ${ts:-None}")"
+    note "idle RSS: \`INIT -- sleep 1000\` started in the background (not PID 1); once the child has exec'd sleep, 0.3 s to settle, then VmRSS from /proc/INIT/status. Median of $reps launches each, interleaved."
+}

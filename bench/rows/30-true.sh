@@ -1,0 +1,72 @@
+# Row: wall time of `INIT -- /bin/true` (start, spawn, reap, exit), with hyperfine.
+# Floor: /bin/true alone. Target: <= 1.0x tini (i.e. overhead over the floor <= tini's).
+
+row() {
+    table "$INIT_TABLE" "${INIT_COLS[@]}"
+    local fig='wall time of `X -- /bin/true`'
+    if ! command -v hyperfine >/dev/null; then
+        emit "$fig" "$NA" "$NA" "$NA" "$NA" "$NA" "$NA" "$NA" "$NA" "≤ 1.0x tini" "n/a (no hyperfine)"
+        return
+    fi
+    local rounds=3 runs=300 warmup=30
+    [ "$QUICK" = 1 ] && rounds=1 runs=100
+    local names=() cmds=() name b
+    local truebin
+    truebin=$(command -v true | grep / || echo /bin/true)
+    [ -x /bin/true ] && truebin=/bin/true
+    for name in tend "${INIT_PEERS[@]}"; do
+        if [ "$name" = tend ]; then b=$TEND; else b=$(peer_bin "$name"); fi
+        [ -n "$b" ] || continue
+        names+=("$name")
+        cmds+=("$b -- $truebin")
+    done
+    names+=(floor)
+    cmds+=("$truebin")
+
+    # Several rounds, each in a rotated order, all samples pooled: a burst of noise then
+    # hits every command rather than whichever hyperfine happened to be running.
+    local n=${#cmds[@]} r k i order=() json
+    rm -f "$OUT"/true-*.json
+    for ((r = 0; r < rounds; r++)); do
+        order=()
+        for ((k = 0; k < n; k++)); do
+            i=$(((k + r) % n))
+            order+=(-n "${names[$i]}" "${cmds[$i]}")
+        done
+        json=$OUT/true-$r.json
+        hyperfine -N --style basic --warmup "$warmup" --runs "$runs" --export-json "$json" "${order[@]}" \
+            >"$OUT/true-$r.log" 2>&1 || { log "hyperfine failed; see $OUT/true-$r.log"; }
+    done
+    # name -> median ms over all rounds
+    local -A med=()
+    while read -r name m; do med[$name]=$m; done < <(python3 - "$OUT"/true-*.json <<'PY'
+import json, sys, statistics
+pool = {}
+for path in sys.argv[1:]:
+    try:
+        for res in json.load(open(path))["results"]:
+            pool.setdefault(res["command"], []).extend(res["times"])
+    except Exception:
+        pass
+for name, t in pool.items():
+    print(name, statistics.median(t) * 1000)
+PY
+)
+    local cells=() fl=${med[floor]:-}
+    for name in tend "${INIT_PEERS[@]}"; do
+        if [ -n "${med[$name]:-}" ]; then
+            cells+=("$(fmt "${med[$name]}" 3) ms (+$(fmt "$(calc "${med[$name]} - ${fl:-0}")" 3))")
+        else
+            cells+=("$NA")
+        fi
+    done
+    local t=${med[tend]:-} ti=${med[tini]:-} ts=${med[tini-static]:-}
+    local r1 r2
+    r1=$(ratio "$t" "$ti")
+    if is_num "$t" && is_num "$ti" && is_num "$fl"; then
+        r1+=" (overhead $(ratio "$(calc "$t - $fl")" "$(calc "$ti - $fl")"))"
+    fi
+    r2=$(ratio "$t" "$ts")
+    emit "$fig" "${cells[@]}" "$(fmt "$fl" 3) ms" "$r1" "$r2" "≤ 1.0x tini" "$(verdict "${t:-None} <= ${ti:-None}")"
+    note "\`X -- /bin/true\`: hyperfine -N (no shell), $rounds round(s) × $runs runs (+$warmup warm-up) per command, command order rotated each round, median of the pooled samples; (+x) is the overhead over the floor (/bin/true alone). Inits are not PID 1 here, so tini prints its subreaper warning (to /dev/null), as tend does."
+}
