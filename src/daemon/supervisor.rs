@@ -54,7 +54,9 @@ pub struct Svc {
     pub err: Ring,
     /// Passthrough bytes dropped because tend's own output was not keeping up.
     pub dropped: u64,
-    dropped_unreported: u64,
+    /// Dropped bytes not yet announced, per stream (0 stdout, 1 stderr): the notice
+    /// goes to the stream that overflowed, once it has room again.
+    dropped_unreported: [u64; 2],
     /// Removed by a reload; kept as a tombstone so indices stay valid.
     pub removed: bool,
     rss_over: bool,
@@ -127,6 +129,19 @@ fn cloexec_inherited() {
     }
 }
 
+/// `NAME | [tend: dropped N bytes of output: tend's stdout was not keeping up]`.
+fn drop_notice(name: &str, width: usize, is_err: bool, n: u64) -> Vec<u8> {
+    let mut v = prefix(name, width, false, is_err);
+    v.extend_from_slice(
+        format!(
+            "[tend: dropped {n} bytes of output: tend's {} was not keeping up]\n",
+            if is_err { "stderr" } else { "stdout" }
+        )
+        .as_bytes(),
+    );
+    v
+}
+
 /// Children of tend still alive (or zombies), from /proc.
 fn list_children() -> Vec<i32> {
     let me = std::process::id();
@@ -180,7 +195,7 @@ impl Svc {
             out: Ring::new(cap),
             err: Ring::new(cap),
             dropped: 0,
-            dropped_unreported: 0,
+            dropped_unreported: [0; 2],
             removed: false,
             rss_over: false,
         }
@@ -320,6 +335,7 @@ impl Supervisor {
             }
             if woken {
                 self.unblock_pipes();
+                self.report_drops();
             }
             if sig_ready {
                 received.clear();
@@ -577,8 +593,10 @@ impl Supervisor {
                 p.framer.flush(&mut tail);
                 if p.passthrough && !tail.is_empty() {
                     let sink = if p.is_err { &self.stderr } else { &self.stdout };
-                    if sink.try_send(tail).is_err() {
-                        self.svcs[p.svc].dropped += 1;
+                    if let Err(tail) = sink.try_send(tail) {
+                        let svc = &mut self.svcs[p.svc];
+                        svc.dropped += tail.len() as u64;
+                        svc.dropped_unreported[usize::from(p.is_err)] += tail.len() as u64;
                     }
                 }
                 let _ = self.poll.registry().deregister(&mut p.rx);
@@ -601,15 +619,11 @@ impl Supervisor {
         let mut chunk = Vec::with_capacity(data.len() + 64);
         p.framer.feed(data, &mut chunk);
         let sink = if p.is_err { &self.stderr } else { &self.stdout };
-        if svc.dropped_unreported > 0 && sink.has_room(chunk.len() + 128) {
-            let note = format!(
-                "{}[tend: dropped {} bytes of output: tend's {} was not keeping up]\n",
-                String::from_utf8_lossy(&prefix(&svc.cfg.name, self.name_width, false, p.is_err)),
-                svc.dropped_unreported,
-                if p.is_err { "stderr" } else { "stdout" }
-            );
-            if sink.try_send(note.into_bytes()).is_ok() {
-                svc.dropped_unreported = 0;
+        let stream = usize::from(p.is_err);
+        if svc.dropped_unreported[stream] > 0 && sink.has_room(chunk.len() + 256) {
+            let note = drop_notice(&svc.cfg.name, self.name_width, p.is_err, svc.dropped_unreported[stream]);
+            if sink.try_send(note).is_ok() {
+                svc.dropped_unreported[stream] = 0;
             }
         }
         if let Err(chunk) = sink.try_send(chunk) {
@@ -618,7 +632,29 @@ impl Supervisor {
                 sink.want_wake();
             } else {
                 svc.dropped += chunk.len() as u64;
-                svc.dropped_unreported += chunk.len() as u64;
+                svc.dropped_unreported[stream] += chunk.len() as u64;
+            }
+        }
+    }
+
+    /// Announce drops that are still unreported (the service may have gone quiet or
+    /// exited since) on the stream that overflowed, if it has room now; otherwise ask
+    /// the writer to wake the loop when it has.
+    fn report_drops(&mut self) {
+        for svc in &mut self.svcs {
+            for (stream, is_err) in [(0, false), (1, true)] {
+                let n = svc.dropped_unreported[stream];
+                if n == 0 {
+                    continue;
+                }
+                let sink = if is_err { &self.stderr } else { &self.stdout };
+                if sink.has_room(256) {
+                    if sink.try_send(drop_notice(&svc.cfg.name, self.name_width, is_err, n)).is_ok() {
+                        svc.dropped_unreported[stream] = 0;
+                    }
+                } else {
+                    sink.want_wake();
+                }
             }
         }
     }
