@@ -865,6 +865,9 @@ impl Supervisor {
             let failed = live.iter().any(|s| s.m.state == State::Failed);
             self.note(if failed { "all services finished, some failed" } else { "all services finished" });
             self.begin_shutdown(if failed { exit::SERVICE_FAILED } else { exit::OK });
+            // Nothing is left to stop: decide now rather than after the next wake-up,
+            // which may be the shutdown deadline.
+            self.check_finished();
         }
     }
 
