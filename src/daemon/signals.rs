@@ -54,20 +54,42 @@ fn is_ignored(sig: Signal) -> bool {
     }
 }
 
+/// The kernel's `struct sigaction` (x86_64 and most 64-bit ABIs), for the raw
+/// `rt_sigaction` syscall. The C library's `sigaction` refuses the signals it reserves
+/// for itself (32 and 33 with glibc, up to 34 with musl), yet those can be inherited
+/// ignored like any other and must be reset for a child too.
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+/// True if signal `n` is SIG_IGN, asked of the kernel directly.
+pub fn kernel_is_ignored(n: i32) -> bool {
+    let mut old = KernelSigaction { handler: 0, flags: 0, restorer: 0, mask: 0 };
+    // SAFETY: a null new action only queries; `old` matches the kernel's layout and
+    // the size argument is that of the kernel's sigset (8 bytes).
+    let r = unsafe { libc::syscall(libc::SYS_rt_sigaction, n, std::ptr::null::<KernelSigaction>(), &mut old, 8usize) };
+    r == 0 && old.handler == libc::SIG_IGN
+}
+
+/// Set signal `n` to SIG_DFL with the raw syscall. Async-signal-safe (one syscall, no
+/// memory but the stack): used between fork and exec.
+pub fn kernel_set_default(n: i32) -> bool {
+    let act = KernelSigaction { handler: libc::SIG_DFL, flags: 0, restorer: 0, mask: 0 };
+    // SAFETY: `act` matches the kernel's layout; SIG_DFL needs no restorer.
+    let r = unsafe { libc::syscall(libc::SYS_rt_sigaction, n, &act, std::ptr::null_mut::<KernelSigaction>(), 8usize) };
+    r == 0
+}
+
 /// Every signal whose disposition is SIG_IGN right now (what a child must reset).
 pub fn ignored_now() -> Vec<i32> {
     (1..=libc::SIGRTMAX())
         .filter(|&n| n != libc::SIGKILL && n != libc::SIGSTOP)
-        .filter(|&n| Signal::try_from(n).map(is_ignored).unwrap_or_else(|_| is_ignored_raw(n)))
+        .filter(|&n| kernel_is_ignored(n))
         .collect()
-}
-
-fn is_ignored_raw(n: i32) -> bool {
-    // SAFETY: as in is_ignored.
-    unsafe {
-        let mut old: libc::sigaction = std::mem::zeroed();
-        libc::sigaction(n, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
-    }
 }
 
 /// Block the loop's signals and make SIGCHLD reapable. Call before any thread exists.

@@ -267,7 +267,7 @@ fn child_setup(s: &ChildSetup, parent: libc::pid_t) -> io::Result<()> {
             }
         }
         for &sig in &s.reset {
-            if libc::signal(sig, libc::SIG_DFL) == libc::SIG_ERR {
+            if !crate::daemon::signals::kernel_set_default(sig) {
                 return Err(fail(Step::Sigaction));
             }
         }
