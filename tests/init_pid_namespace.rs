@@ -10,26 +10,31 @@ mod common;
 
 use common::*;
 
-/// Can we make a PID namespace here? Err(reason) if not.
-fn probe(dir: &TestDir) -> Result<(), String> {
-    let mut cmd = std::process::Command::new("unshare");
-    cmd.args(["-fp", "--mount-proc", "true"]);
-    let mut p = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| spawn(dir, cmd))) {
-        Ok(p) => p,
-        Err(_) => return Err("cannot run unshare(1) (is util-linux installed?)".into()),
-    };
-    let out = p.wait();
-    if out.code() == Some(0) {
-        Ok(())
-    } else {
-        Err(format!("`unshare -fp --mount-proc true` failed ({:?}): {}", out.status, out.stderr.trim()))
+/// Can we make a PID namespace here? Err(reason) if unshare is missing or refused;
+/// any other failure fails the test.
+fn probe() -> Result<(), String> {
+    let out = std::process::Command::new("unshare")
+        .args(["-fp", "--mount-proc", "true"])
+        .stdin(std::process::Stdio::null())
+        .output();
+    match out {
+        Err(e) => Err(format!("cannot run unshare(1) (util-linux): {e}")),
+        Ok(o) if o.status.success() => Ok(()),
+        Ok(o) => {
+            let err = String::from_utf8_lossy(&o.stderr).trim().to_string();
+            if err.contains("Operation not permitted") || err.contains("Permission denied") {
+                Err(format!("`unshare -fp --mount-proc true` was refused: {err}"))
+            } else {
+                panic!("`unshare -fp --mount-proc true` failed ({}): {err}", o.status)
+            }
+        }
     }
 }
 
 /// `unshare -fp --mount-proc tend init ARGS...`, or None (after saying why) if not possible.
 fn in_namespace(dir: &TestDir, test: &str, args: &[&str]) -> Option<Spawned> {
-    if let Err(why) = probe(dir) {
-        eprintln!("SKIPPED {test}: no PID namespace available: {why}");
+    if let Err(why) = probe() {
+        skip(test, &format!("no PID namespace available: {why}"));
         return None;
     }
     let mut cmd = std::process::Command::new("unshare");

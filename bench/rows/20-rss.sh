@@ -1,7 +1,7 @@
 # Row: idle RSS of the init itself while it supervises `sleep 1000`.
 # Target: <= tini-static's (the static peer; dynamic peers also count mapped libc pages).
 
-rss_of() { # rss_of INIT_PATH -> KiB, or nothing
+rss_of() { # rss_of INIT_PATH -> VmRSS:RssAnon in KiB
     local bin=$1 pid kids i rss=""
     "$bin" -- sleep 1000 </dev/null >/dev/null 2>&1 &
     pid=$!
@@ -13,7 +13,7 @@ rss_of() { # rss_of INIT_PATH -> KiB, or nothing
         sleep 0.01
     done
     sleep 0.3
-    rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)
+    rss=$(awk '/^VmRSS:/ { r = $2 } /^RssAnon:/ { a = $2 } END { print r ":" a }' "/proc/$pid/status" 2>/dev/null)
     kill -TERM "$pid" 2>/dev/null
     for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.01; done
     kill_tree "$pid"
@@ -24,14 +24,17 @@ row() {
     table "$INIT_TABLE" "${INIT_COLS[@]}"
     local reps=5 name b r
     [ "$QUICK" = 1 ] && reps=2
-    local -A med=()
-    local -A samples=()
+    local -A med=() amed=()
+    local -A samples=() anon=()
+    local v
     # Interleaved: one of each per round.
     for ((r = 0; r < reps; r++)); do
         for name in tend "${INIT_PEERS[@]}"; do
             if [ "$name" = tend ]; then b=$TEND; else b=$(peer_bin "$name"); fi
             [ -n "$b" ] || continue
-            samples[$name]+="$(rss_of "$b") "
+            v=$(rss_of "$b")
+            samples[$name]+="${v%%:*} "
+            anon[$name]+="${v#*:} "
         done
     done
     local cells=()
@@ -42,10 +45,11 @@ row() {
         fi
         read -r m _ <<<"$(tr ' ' '\n' <<<"${samples[$name]}" | grep . | stats)"
         med[$name]=$m
-        cells+=("$(fmt "$m" 0) KiB")
+        read -r amed[$name] _ <<<"$(tr ' ' '\n' <<<"${anon[$name]}" | grep . | stats)"
+        cells+=("$(fmt "$m" 0) KiB (anon $(fmt "${amed[$name]}" 0))")
     done
     local t=${med[tend]:-} ts=${med[tini-static]:-}
     emit "idle RSS, supervising \`sleep 1000\`" "${cells[@]}" "$NA" "$(ratio "$t" "${med[tini]:-}")" \
         "$(ratio "$t" "$ts")" "≤ tini-static" "$(verdict "${t:-None} <= ${ts:-None}")"
-    note "idle RSS: \`INIT -- sleep 1000\` started in the background (not PID 1); once the child has exec'd sleep, 0.3 s to settle, then VmRSS from /proc/INIT/status. Median of $reps launches each, interleaved."
+    note "idle RSS: \`INIT -- sleep 1000\` started in the background (not PID 1); once the child has exec'd sleep, 0.3 s to settle, then VmRSS from /proc/INIT/status (and RssAnon, its private part: most of a static binary's RSS is its text, mapped from the page cache with fault-around, so it follows the binary's size). Median of $reps launches each, interleaved."
 }

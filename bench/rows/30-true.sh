@@ -11,9 +11,8 @@ row() {
     local rounds=3 runs=300 warmup=30
     [ "$QUICK" = 1 ] && rounds=1 runs=100
     local names=() cmds=() name b
-    local truebin
-    truebin=$(command -v true | grep / || echo /bin/true)
-    [ -x /bin/true ] && truebin=/bin/true
+    local truebin=/bin/true
+    [ -x $truebin ] || truebin=/usr/bin/true
     for name in tend "${INIT_PEERS[@]}"; do
         if [ "$name" = tend ]; then b=$TEND; else b=$(peer_bin "$name"); fi
         [ -n "$b" ] || continue

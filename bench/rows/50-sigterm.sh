@@ -3,7 +3,7 @@
 
 row() {
     table "$INIT_TABLE" "${INIT_COLS[@]}"
-    local runs=200 name b
+    local runs=300 name b
     [ "$QUICK" = 1 ] && runs=50
     local args=()
     for name in tend "${INIT_PEERS[@]}"; do

@@ -1,23 +1,24 @@
 /*
- * reap [-n] RUNS DIR ::: LABEL CMD ARGS... [::: LABEL CMD ARGS...]...
+ * reap [-n] [-b] RUNS DIR ::: LABEL CMD ARGS... [::: LABEL CMD ARGS...]...
  *
- * Time for an init to reap N waiting zombies. CMD is an init whose main child is
- * `reap_helper N DIR` (see reap_helper.c for the helper's side). Per sample, groups
+ * Time for an init to reap N zombies re-parented to it. CMD is an init whose main child
+ * is `reap_helper [-l] N DIR` (reap_helper.c has the helper's side). Per sample, groups
  * interleaved round-robin:
  *   - fork CMD as PID 1 of a new pid namespace (clone(CLONE_NEWPID)); with -n, as a plain
  *     child (the init must then be a child subreaper, e.g. tini -s);
- *   - wait for the helper's "ready": its N grandchildren are now orphans of the init;
- *   - SIGSTOP the init (forced even for a namespace's PID 1, since we are outside it) and
- *     wait for state T; send "go": the helper releases the N grandchildren, which exit and
- *     stay zombies;
- *   - wait until /proc/INIT/task/INIT/children lists N+1 children (the helper and the N)
- *     and all N are in state Z;
- *   - t0 = CLOCK_MONOTONIC; SIGCONT the init; send "c"; read t1 from the helper, taken
- *     when kill(pid, 0) gives ESRCH for all N; record t1 - t0.
- *   - waitpid the init; it must exit 0.
+ *   - wait for the helper's "r": its N grandchildren are now orphans of the init;
+ *   - waiting zombies (default): SIGSTOP the init (forced even for a namespace's PID 1,
+ *     since we are outside it), wait for state T, send "g": the helper releases the N,
+ *     which exit and stay zombies; on the helper's "z" (all N exited), t0 =
+ *     CLOCK_MONOTONIC, SIGCONT the init, send "c";
+ *     burst (-b): t0, then send "bc": the N exit at once while the init runs and reaps;
+ *   - read t1 from the helper, taken once kill(pid, 0) gives ESRCH for all N; record
+ *     t1 - t0; waitpid the init, which must exit 0.
  * We are a child subreaper, so nothing can escape; on failure the init (and with it the
  * namespace) is SIGKILLed and everything reaped.
- * Prints one line per group: LABEL median_ms p90_ms min_ms n bad
+ * Also the init's own CPU time over [t0, t1] (sum_exec_runtime, /proc/PID/schedstat):
+ * unlike wall time it hardly moves with other load on the machine.
+ * Prints one line per group: LABEL median_ms p90_ms min_ms n bad cpu_median_ms
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -35,7 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
-struct group { const char *label; char **argv; double *ms; int n, bad; };
+struct group { const char *label; char **argv; double *ms, *cpu; int n, ncpu, bad; };
 
 static const char *dir;
 static int newns = 1, burst = 0;
@@ -81,6 +82,19 @@ static char *slurp(const char *path, size_t *len) {
     return buf;
 }
 
+/* CPU time pid has run, in ms (sum_exec_runtime from /proc/PID/schedstat), or -1. */
+static double cpu_ms(pid_t pid) {
+    char path[64], buf[128];
+    snprintf(path, sizeof path, "/proc/%d/schedstat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t r = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (r <= 0) return -1;
+    buf[r] = 0;
+    return atof(buf) / 1e6;
+}
+
 static char state_of(pid_t pid) {
     char path[64], buf[512];
     snprintf(path, sizeof path, "/proc/%d/stat", pid);
@@ -110,7 +124,7 @@ static long children(pid_t pid, pid_t **out) {
     return n;
 }
 
-/* One token from the FIFO: "r", or a line. Gives up after timeout_ms. */
+/* One token from the FIFO: a single letter, or a line. Gives up after timeout_ms. */
 static int read_token(int fd, char *buf, size_t cap, int timeout_ms) {
     size_t n = 0;
     double end = now_ms() + timeout_ms;
@@ -121,7 +135,7 @@ static int read_token(int fd, char *buf, size_t cap, int timeout_ms) {
         ssize_t r = read(fd, buf + n, 1);
         if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
         if (r <= 0) break;
-        if (buf[n] == '\n' || (n == 0 && buf[0] == 'r')) { n++; break; }
+        if (buf[n] == '\n' || (n == 0 && buf[0] >= 'a' && buf[0] <= 'z')) { n++; break; }
         n++;
     }
     buf[n] = 0;
@@ -143,7 +157,7 @@ static void kill_all(pid_t init) {
     }
 }
 
-static double sample(struct group *g, long nz) {
+static double sample(struct group *g, double *cpu) {
     char up_path[4096], down_path[4096];
     snprintf(up_path, sizeof up_path, "%s/up", dir);
     snprintf(down_path, sizeof down_path, "%s/down", dir);
@@ -176,35 +190,25 @@ open_down:
     /* O_NONBLOCK: ENXIO until the helper has opened its end; retry rather than hang. */
     for (double s = now_ms(); (down = open(down_path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)) < 0; nap_ms(0.2))
         if (errno != ENXIO || now_ms() - s > 5000) { why = "helper never opened down"; goto fail; }
+    double c0 = -1;
     if (burst) {
+        c0 = cpu_ms(init);
         t0 = now_ms();
-        if (write(down, "gc", 2) != 2) { why = "cannot send go"; goto fail; }
+        if (write(down, "bc", 2) != 2) { why = "cannot send b"; goto fail; }
         goto wait_t1;
     }
-    if (write(down, "g", 1) != 1) { why = "cannot send go"; goto fail; }
-    /* All N+1 children present, then every one but the helper in state Z; once seen
-     * as Z a pid stays Z (the init is stopped), so only the rest are checked again. */
-    pid_t *kids = NULL;
-    long k = 0;
-    for (double s = now_ms();; nap_ms(5)) {
-        if (now_ms() - s > 30000) { free(kids); why = "zombies never appeared"; goto fail; }
-        if (!kids) {
-            k = children(init, &kids);
-            if (k != nz + 1) { free(kids); kids = NULL; continue; }
-        }
-        long left = 0;
-        for (long i = 0; i < k; i++)
-            if (state_of(kids[i]) != 'Z') kids[left++] = kids[i];
-        k = left;
-        if (k <= 1) break; /* only the helper, which is running, is not a zombie */
-    }
-    free(kids);
+    if (write(down, "g", 1) != 1) { why = "cannot send g"; goto fail; }
+    if (read_token(up, tok, sizeof tok, 60000) != 1 || tok[0] != 'z') { why = "the zombies never were"; goto fail; }
+    c0 = cpu_ms(init);
     t0 = now_ms();
     kill(init, SIGCONT);
     if (write(down, "c", 1) != 1) { why = "cannot send c"; goto fail; }
 wait_t1:
     if (read_token(up, tok, sizeof tok, 60000) <= 1) { why = "no t1 from the helper"; goto fail; }
     t1 = atof(tok);
+    /* The init is alive until the helper exits, which it does after writing t1. */
+    double c1 = cpu_ms(init);
+    *cpu = c0 >= 0 && c1 >= 0 ? c1 - c0 : -1;
     int st;
     while (waitpid(init, &st, 0) < 0 && errno == EINTR) {}
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) g->bad++;
@@ -227,6 +231,15 @@ static int cmp(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* Sorts v. */
+static double median(double *v, int n) {
+    qsort(v, n, sizeof(double), cmp);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* v must be sorted. */
+static double pct90(const double *v, int n) { return v[(int)(0.9 * (n - 1))]; }
+
 int main(int argc, char **argv) {
     int i = 1;
     for (; i < argc && argv[i][0] == '-' && argv[i][1] && !argv[i][2]; i++) {
@@ -234,17 +247,16 @@ int main(int argc, char **argv) {
         else if (argv[i][1] == 'b') burst = 1;
         else break;
     }
-    if (argc - i < 5) { fprintf(stderr, "usage: reap [-n] [-b] RUNS N DIR ::: LABEL CMD... [::: LABEL CMD...]\n"); return 2; }
+    if (argc - i < 4) { fprintf(stderr, "usage: reap [-n] [-b] RUNS DIR ::: LABEL CMD... [::: LABEL CMD...]\n"); return 2; }
     int runs = atoi(argv[i]);
-    long nz = atol(argv[i + 1]);
-    dir = argv[i + 2];
-    i += 3;
+    dir = argv[i + 1];
+    i += 2;
     struct group gs[32];
     int ng = 0;
     while (i < argc) {
         if (strcmp(argv[i], ":::") != 0 || i + 2 >= argc || ng == 32) { fprintf(stderr, "reap: bad arguments\n"); return 2; }
         argv[i] = NULL;
-        gs[ng] = (struct group){ argv[i + 1], argv + i + 2, calloc(runs, sizeof(double)), 0, 0 };
+        gs[ng] = (struct group){ argv[i + 1], argv + i + 2, calloc(runs, sizeof(double)), calloc(runs, sizeof(double)), 0, 0, 0 };
         ng++;
         i += 2;
         while (i < argc && strcmp(argv[i], ":::") != 0) i++;
@@ -264,16 +276,18 @@ int main(int argc, char **argv) {
     for (int r = 0; r < runs; r++) {
         for (int k = 0; k < ng; k++) {
             struct group *g = &gs[(r + k) % ng];
-            double ms = sample(g, nz);
+            double cpu = -1, ms = sample(g, &cpu);
             if (ms >= 0) g->ms[g->n++] = ms;
+            if (ms >= 0 && cpu >= 0) g->cpu[g->ncpu++] = cpu;
         }
     }
     for (int k = 0; k < ng; k++) {
         struct group *g = &gs[k];
-        if (g->n == 0) { printf("%s n/a n/a n/a 0 %d\n", g->label, g->bad); continue; }
-        qsort(g->ms, g->n, sizeof(double), cmp);
-        double med = g->n % 2 ? g->ms[g->n / 2] : (g->ms[g->n / 2 - 1] + g->ms[g->n / 2]) / 2;
-        printf("%s %.2f %.2f %.2f %d %d\n", g->label, med, g->ms[(int)(0.9 * (g->n - 1))], g->ms[0], g->n, g->bad);
+        if (g->n == 0) { printf("%s n/a n/a n/a 0 %d n/a\n", g->label, g->bad); continue; }
+        double med = median(g->ms, g->n); /* sorts */
+        printf("%s %.2f %.2f %.2f %d %d ", g->label, med, pct90(g->ms, g->n), g->ms[0], g->n, g->bad);
+        if (g->ncpu) printf("%.2f\n", median(g->cpu, g->ncpu));
+        else printf("n/a\n");
     }
     return 0;
 }

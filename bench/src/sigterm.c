@@ -1,5 +1,5 @@
 /*
- * sigterm N [-w COMM] ::: LABEL CMD ARGS... [::: LABEL CMD ARGS...]...
+ * sigterm N [-w COMM] [-s] ::: LABEL CMD ARGS... [::: LABEL CMD ARGS...]...
  *
  * For each group, N times (groups interleaved round-robin, so noise spreads evenly):
  *   fork/exec CMD (an init running e.g. `sleep 1000`) in its own process group with
@@ -12,6 +12,9 @@
  * The driver is a child subreaper, so anything left behind is re-parented to it, killed
  * and reaped after each sample.
  * Prints one line per group: LABEL median_us p90_us min_us n bad
+ * -s (diagnosis, not used by run.sh): also watch the workload with a pidfd and print the
+ * median time until it died ("workload-dead-after"), splitting signal forwarding from
+ * reaping and exiting; the extra wake-up of the driver perturbs the total a little.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -20,12 +23,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-struct group { const char *label; char **argv; double *us; int n, bad; };
+struct group { const char *label; char **argv; double *us, *fwd; int n, nfwd, bad; };
+
+/* -s: also time when the workload died (pidfd), to split forward vs reap+exit. */
+static int split;
 
 static double now_us(void) {
     struct timespec ts;
@@ -130,10 +138,18 @@ static double sample(struct group *g, const char *comm) {
         nap_us(200);
     }
     int st;
-    double t0 = now_us();
+    int wfd = split && w != pid ? (int)syscall(SYS_pidfd_open, w, 0) : -1;
+    double t0 = now_us(), tw = -1;
     kill(pid, SIGTERM);
+    if (wfd >= 0) {
+        /* Wakes us once more, when the workload dies: diagnosis only, not for the table. */
+        struct pollfd pfd = { wfd, POLLIN, 0 };
+        if (poll(&pfd, 1, 5000) == 1) tw = now_us();
+        close(wfd);
+    }
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
     double t1 = now_us();
+    if (tw > 0) g->fwd[g->nfwd++] = tw - t0;
     if (!((WIFEXITED(st) && WEXITSTATUS(st) == 143) || (WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM))) g->bad++;
     reap_leftovers(w == pid ? 0 : w);
     cur_init = cur_work = 0;
@@ -146,11 +162,15 @@ static int cmp(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 4) { fprintf(stderr, "usage: sigterm N [-w COMM] ::: LABEL CMD... [::: LABEL CMD...]\n"); return 2; }
+    if (argc < 4) { fprintf(stderr, "usage: sigterm N [-w COMM] [-s] ::: LABEL CMD... [::: LABEL CMD...]\n"); return 2; }
     int n = atoi(argv[1]);
     const char *comm = "sleep";
     int i = 2;
-    if (strcmp(argv[i], "-w") == 0) { comm = argv[i + 1]; i += 2; }
+    for (;;) {
+        if (strcmp(argv[i], "-w") == 0) { comm = argv[i + 1]; i += 2; }
+        else if (strcmp(argv[i], "-s") == 0) { split = 1; i++; }
+        else break;
+    }
     struct group gs[32];
     int ng = 0;
     while (i < argc) {
@@ -159,7 +179,8 @@ int main(int argc, char **argv) {
         gs[ng].label = argv[i + 1];
         gs[ng].argv = argv + i + 2;
         gs[ng].us = calloc(n, sizeof(double));
-        gs[ng].n = gs[ng].bad = 0;
+        gs[ng].fwd = calloc(n, sizeof(double));
+        gs[ng].n = gs[ng].nfwd = gs[ng].bad = 0;
         ng++;
         i += 2;
         while (i < argc && strcmp(argv[i], ":::") != 0) i++;
@@ -180,7 +201,12 @@ int main(int argc, char **argv) {
         if (g->n == 0) { printf("%s n/a n/a n/a 0 %d\n", g->label, g->bad); continue; }
         qsort(g->us, g->n, sizeof(double), cmp);
         double med = g->n % 2 ? g->us[g->n / 2] : (g->us[g->n / 2 - 1] + g->us[g->n / 2]) / 2;
-        printf("%s %.1f %.1f %.1f %d %d\n", g->label, med, g->us[(int)(0.9 * (g->n - 1))], g->us[0], g->n, g->bad);
+        printf("%s %.1f %.1f %.1f %d %d", g->label, med, g->us[(int)(0.9 * (g->n - 1))], g->us[0], g->n, g->bad);
+        if (g->nfwd) {
+            qsort(g->fwd, g->nfwd, sizeof(double), cmp);
+            printf(" workload-dead-after %.1f", g->fwd[g->nfwd / 2]);
+        }
+        printf("\n");
     }
     return 0;
 }

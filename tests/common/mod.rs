@@ -76,6 +76,13 @@ impl Drop for TestDir {
     }
 }
 
+/// Say that a test is skipped and why. Written to stderr directly rather than with
+/// `eprintln!`, which the test harness captures (and shows only for failed tests).
+pub fn skip(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+}
+
 // ---------------------------------------------------------------------------------
 // Polling
 

@@ -1,0 +1,696 @@
+//! Shared helpers for the black-box `tend run` tests (tests/run_*.rs).
+//!
+//! Every test runs the built binary with real processes and real signals:
+//! - it works in its own directory, `$TMPDIR/tend-test-<pid>-<name>` ([`TestDir`]),
+//!   removed when the test passes and kept (and named) when it fails;
+//! - tend is started by [`Tend::start`] with a clean signal state (every disposition
+//!   SIG_DFL, an empty mask, no inherited fd above 2), stdin from /dev/null, and an
+//!   environment marker, `TEND_TEST_MARKER=<dir>`, that every service inherits;
+//! - tend's stdout and stderr are read by threads into [`Lines`], so a test can wait for
+//!   a line with a deadline instead of sleeping;
+//! - when a [`Tend`] is dropped, pass or fail, tend and every process carrying the
+//!   marker (services, their children, orphans that left the tree) are SIGKILLed, so no
+//!   test leaves a process behind.
+//!
+//! The test process's own signal state is never changed (tests run as threads of one
+//! process): what tend starts with is set up between fork and exec.
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub const TEND: &str = env!("CARGO_BIN_EXE_tend");
+
+/// The deadline for anything that should happen "soon".
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// The environment variable that marks every process of one test.
+pub const MARKER_VAR: &str = "TEND_TEST_MARKER";
+
+// ---------------------------------------------------------------------------------
+// Temp dirs
+
+/// A per-test scratch directory.
+pub struct TestDir {
+    path: PathBuf,
+}
+
+impl TestDir {
+    pub fn new(name: &str) -> TestDir {
+        let path = std::env::temp_dir().join(format!("tend-test-{}-{}", std::process::id(), name));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path).unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
+        // Services may run as another user (run_user.rs) and write here.
+        let _ = fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o777));
+        TestDir { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn join(&self, p: impl AsRef<Path>) -> PathBuf {
+        self.path.join(p)
+    }
+
+    /// The directory as a string, for configs and shell scripts.
+    pub fn s(&self) -> String {
+        self.path.to_str().expect("temp dir is UTF-8").to_string()
+    }
+
+    /// Write a file of this directory.
+    pub fn write(&self, p: impl AsRef<Path>, text: &str) {
+        let p = self.join(p);
+        fs::write(&p, text).unwrap_or_else(|e| panic!("writing {}: {e}", p.display()));
+    }
+
+    /// Read a file of this directory, or "" if it does not exist.
+    pub fn read(&self, p: impl AsRef<Path>) -> String {
+        fs::read_to_string(self.join(p)).unwrap_or_default()
+    }
+
+    /// The pid a service wrote to `name` (`echo $$ > name`), once it is complete.
+    pub fn read_pid(&self, name: &str) -> Option<i32> {
+        let s = self.read(name);
+        if !s.ends_with('\n') {
+            return None;
+        }
+        s.trim().parse().ok()
+    }
+
+    /// Wait until a service has written its pid to `name`.
+    #[track_caller]
+    pub fn wait_pid(&self, name: &str) -> i32 {
+        let mut pid = None;
+        wait_until(DEADLINE, &format!("a pid in {}", self.join(name).display()), || {
+            pid = self.read_pid(name);
+            pid.is_some()
+        });
+        pid.unwrap_or_default()
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("test failed: keeping {}", self.path.display());
+        } else {
+            let _ = fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Polling
+
+/// Poll `cond` until it holds; panic with `what` after `timeout`.
+#[track_caller]
+pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    if !poll_until(timeout, &mut cond) {
+        panic!("timed out after {timeout:?} waiting for: {what}");
+    }
+}
+
+/// Poll `cond` until it holds or `timeout` passes; returns whether it held.
+pub fn poll_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if cond() {
+            return true;
+        }
+        if start.elapsed() > timeout {
+            return false;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Collected output
+
+struct LinesInner {
+    lines: Vec<String>,
+    eof: bool,
+}
+
+/// Lines read from a stream by a background thread.
+#[derive(Clone)]
+pub struct Lines {
+    inner: Arc<(Mutex<LinesInner>, Condvar)>,
+}
+
+impl Lines {
+    /// Read `r` line by line (lossy UTF-8) on a new thread.
+    pub fn spawn(r: impl Read + Send + 'static) -> Lines {
+        let lines =
+            Lines { inner: Arc::new((Mutex::new(LinesInner { lines: Vec::new(), eof: false }), Condvar::new())) };
+        let l = lines.clone();
+        std::thread::spawn(move || {
+            let mut r = BufReader::with_capacity(1 << 16, r);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                match r.read_until(b'\n', &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if buf.last() == Some(&b'\n') {
+                            buf.pop();
+                        }
+                        let line = String::from_utf8_lossy(&buf).into_owned();
+                        let (m, cv) = &*l.inner;
+                        m.lock().unwrap_or_else(|e| e.into_inner()).lines.push(line);
+                        cv.notify_all();
+                    }
+                }
+            }
+            let (m, cv) = &*l.inner;
+            m.lock().unwrap_or_else(|e| e.into_inner()).eof = true;
+            cv.notify_all();
+        });
+        lines
+    }
+
+    /// Every line so far.
+    pub fn snapshot(&self) -> Vec<String> {
+        self.inner.0.lock().unwrap_or_else(|e| e.into_inner()).lines.clone()
+    }
+
+    /// Everything so far, one line per line.
+    pub fn text(&self) -> String {
+        let mut s = self.snapshot().join("\n");
+        s.push('\n');
+        s
+    }
+
+    /// True once the stream reached EOF.
+    pub fn eof(&self) -> bool {
+        self.inner.0.lock().unwrap_or_else(|e| e.into_inner()).eof
+    }
+
+    /// Wait until the stream is at EOF (at most `timeout`); returns whether it is.
+    pub fn wait_eof(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let (m, cv) = &*self.inner;
+        let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
+        while !g.eof {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            g = cv.wait_timeout(g, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        true
+    }
+
+    /// Wait for the `n`th (1-based) line matching `pred`, at most `timeout`.
+    pub fn wait_nth(&self, n: usize, timeout: Duration, pred: impl Fn(&str) -> bool) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        let (m, cv) = &*self.inner;
+        let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seen = 0;
+        let mut scanned = 0;
+        loop {
+            for l in &g.lines[scanned..] {
+                if pred(l) {
+                    seen += 1;
+                    if seen == n {
+                        return Some(l.clone());
+                    }
+                }
+            }
+            scanned = g.lines.len();
+            let now = Instant::now();
+            if now >= deadline || g.eof {
+                return None;
+            }
+            g = cv.wait_timeout(g, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+
+    /// Wait for a line matching `pred`.
+    pub fn wait_for(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> Option<String> {
+        self.wait_nth(1, timeout, pred)
+    }
+
+    /// Lines matching `pred` so far.
+    pub fn matching(&self, pred: impl Fn(&str) -> bool) -> Vec<String> {
+        self.snapshot().into_iter().filter(|l| pred(l)).collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// tend's event lines
+
+/// One line of tend's own output on stderr: `tend | TIME MESSAGE`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Note {
+    /// Microseconds since the Unix epoch, from the RFC 3339 time stamp.
+    pub micros: i64,
+    pub msg: String,
+}
+
+/// A state change: `NAME OLD->NEW: REASON`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Transition {
+    pub micros: i64,
+    pub service: String,
+    pub from: String,
+    pub to: String,
+    pub reason: String,
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `2026-11-22T16:00:36.310483Z` -> microseconds since the epoch.
+pub fn parse_rfc3339_micros(ts: &str) -> Option<i64> {
+    let b = ts.as_bytes();
+    if b.len() != 27 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[19] != b'.' || b[26] != b'Z' {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| ts.get(r)?.parse::<i64>().ok();
+    let days = days_from_civil(n(0..4)?, n(5..7)?, n(8..10)?);
+    let secs = days * 86_400 + n(11..13)? * 3600 + n(14..16)? * 60 + n(17..19)?;
+    Some(secs * 1_000_000 + n(20..26)?)
+}
+
+/// Parse one of tend's own lines; None for service output and anything else.
+pub fn parse_note(line: &str) -> Option<Note> {
+    let (who, rest) = line.split_once(" | ")?;
+    if who.trim_end() != "tend" {
+        return None;
+    }
+    let (ts, msg) = rest.split_once(' ')?;
+    Some(Note { micros: parse_rfc3339_micros(ts)?, msg: msg.to_string() })
+}
+
+/// Parse a state-change line.
+pub fn parse_transition(line: &str) -> Option<Transition> {
+    let note = parse_note(line)?;
+    let (head, reason) = note.msg.split_once(": ")?;
+    let (service, change) = head.split_once(' ')?;
+    let (from, to) = change.split_once("->")?;
+    let word = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase());
+    if !word(from) || !word(to) {
+        return None;
+    }
+    Some(Transition {
+        micros: note.micros,
+        service: service.to_string(),
+        from: from.to_string(),
+        to: to.to_string(),
+        reason: reason.to_string(),
+    })
+}
+
+// ---------------------------------------------------------------------------------
+// /proc
+
+/// Every pid in /proc.
+pub fn all_pids() -> Vec<i32> {
+    let Ok(rd) = fs::read_dir("/proc") else { return Vec::new() };
+    rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect()
+}
+
+/// (state, ppid, pgrp, starttime) from /proc/PID/stat, or None once it is reaped.
+pub fn stat(pid: i32) -> Option<(char, i32, i32, u64)> {
+    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let f: Vec<&str> = s.get(s.rfind(')')? + 2..)?.split_whitespace().collect();
+    Some((f.first()?.chars().next()?, f.get(1)?.parse().ok()?, f.get(2)?.parse().ok()?, f.get(19)?.parse().ok()?))
+}
+
+/// True if `pid` exists and is not a zombie.
+pub fn alive(pid: i32) -> bool {
+    stat(pid).is_some_and(|s| s.0 != 'Z')
+}
+
+/// True if `pid` exists at all (a zombie counts: it has not been reaped).
+pub fn exists(pid: i32) -> bool {
+    stat(pid).is_some()
+}
+
+/// Wait until `pid` is gone entirely (reaped), at most `timeout`.
+pub fn wait_gone(pid: i32, timeout: Duration) -> bool {
+    poll_until(timeout, || !exists(pid))
+}
+
+/// One process, told apart from a later process that reuses its pid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Proc {
+    pub pid: i32,
+    start: u64,
+}
+
+impl Proc {
+    /// The process `pid` now; panics if there is none.
+    #[track_caller]
+    pub fn of(pid: i32) -> Proc {
+        let s = stat(pid).unwrap_or_else(|| panic!("process {pid} does not exist"));
+        Proc { pid, start: s.3 }
+    }
+
+    /// Still there: running, stopped, or a zombie nobody has reaped.
+    pub fn exists(&self) -> bool {
+        stat(self.pid).is_some_and(|s| s.3 == self.start)
+    }
+
+    /// Still there and not a zombie.
+    pub fn alive(&self) -> bool {
+        stat(self.pid).is_some_and(|s| s.3 == self.start && s.0 != 'Z')
+    }
+
+    /// Its parent, while it exists.
+    pub fn ppid(&self) -> Option<i32> {
+        stat(self.pid).filter(|s| s.3 == self.start).map(|s| s.1)
+    }
+
+    /// Wait (at most `timeout`) until it is gone entirely: dead and reaped.
+    pub fn wait_gone(&self, timeout: Duration) -> bool {
+        poll_until(timeout, || !self.exists())
+    }
+}
+
+/// The direct children of `pid`, zombies included.
+pub fn children(pid: i32) -> Vec<i32> {
+    fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|s| s.parse().ok())
+        .collect()
+}
+
+/// A field of /proc/PID/status ("SigBlk", "Groups", ...).
+pub fn status_field(pid: i32, name: &str) -> Option<String> {
+    let text = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':').map(|v| v.trim().to_string()))
+}
+
+/// True if the environment of `pid` holds `VAR=value` exactly.
+fn has_env(pid: i32, entry: &[u8]) -> bool {
+    match fs::read(format!("/proc/{pid}/environ")) {
+        Ok(env) => env.split(|&b| b == 0).any(|e| e == entry),
+        Err(_) => false,
+    }
+}
+
+/// Live (non-zombie) processes whose environment holds `TEND_TEST_MARKER=marker`.
+pub fn marked_pids(marker: &str) -> Vec<i32> {
+    let entry = format!("{MARKER_VAR}={marker}").into_bytes();
+    let me = std::process::id() as i32;
+    all_pids().into_iter().filter(|&p| p != me && alive(p) && has_env(p, &entry)).collect()
+}
+
+/// kill(2); true if the signal was sent.
+pub fn kill(pid: i32, sig: i32) -> bool {
+    // SAFETY: kill with integer arguments only.
+    unsafe { libc::kill(pid, sig) == 0 }
+}
+
+/// SIGKILL every process carrying `marker`, until none is left (bounded).
+pub fn kill_marked(marker: &str) {
+    for _ in 0..20 {
+        let pids = marked_pids(marker);
+        if pids.is_empty() {
+            return;
+        }
+        for p in pids {
+            kill(p, libc::SIGKILL);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Starting tend
+
+/// How tend is started.
+#[derive(Clone, Debug, Default)]
+pub struct Opts {
+    /// Signals tend starts with set to SIG_IGN.
+    pub ignore: Vec<i32>,
+    /// Signals tend starts with blocked.
+    pub block: Vec<i32>,
+    /// Give tend this open fd (of the test process), without close-on-exec, as fd `.1`.
+    pub leak_fd: Option<(i32, i32)>,
+    /// Hand tend's stdout to the test ([`Tend::take_stdout`]) instead of reading it.
+    pub raw_stdout: bool,
+}
+
+/// The kernel's `struct sigaction` (x86_64 layout), for rt_sigaction(2) directly.
+#[repr(C)]
+struct KernelSigaction {
+    handler: libc::sighandler_t,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+/// Set `sig`'s disposition with the raw system call: the C library refuses to touch its
+/// own real-time signals (32, 33), which a multi-threaded parent's posix_spawn may leave
+/// ignored.
+fn set_disposition_raw(sig: i32, handler: libc::sighandler_t) {
+    let act = KernelSigaction { handler, flags: 0, restorer: 0, mask: 0 };
+    // SAFETY: a valid kernel sigaction and its size; no old action requested.
+    unsafe {
+        libc::syscall(libc::SYS_rt_sigaction, sig, &act as *const KernelSigaction, std::ptr::null::<u8>(), 8usize);
+    }
+}
+
+/// A running `tend run -c DIR/tend.toml`.
+pub struct Tend {
+    child: Child,
+    pub pid: i32,
+    pub config: PathBuf,
+    pub out: Lines,
+    pub err: Lines,
+    raw_stdout: Option<ChildStdout>,
+    marker: String,
+    status: Option<ExitStatus>,
+    pub started: Instant,
+}
+
+impl Tend {
+    /// Write `config` to DIR/tend.toml and start `tend run -c` on it.
+    #[track_caller]
+    pub fn start(dir: &TestDir, config: &str) -> Tend {
+        Tend::start_with(dir, config, Opts::default())
+    }
+
+    #[track_caller]
+    pub fn start_with(dir: &TestDir, config: &str, opts: Opts) -> Tend {
+        let path = dir.join("tend.toml");
+        fs::write(&path, config).expect("writing the config");
+        let mut cmd = Command::new(TEND);
+        cmd.arg("run").arg("-c").arg(&path);
+        cmd.current_dir(dir.path());
+        cmd.env(MARKER_VAR, dir.s());
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let o = opts.clone();
+        // SAFETY: only async-signal-safe calls, on memory prepared before the fork.
+        unsafe {
+            cmd.pre_exec(move || {
+                for sig in 1..=libc::SIGRTMAX() {
+                    if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                        set_disposition_raw(sig, libc::SIG_DFL);
+                    }
+                }
+                for &sig in &o.ignore {
+                    set_disposition_raw(sig, libc::SIG_IGN);
+                }
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                for &sig in &o.block {
+                    libc::sigaddset(&mut set, sig);
+                }
+                if libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // No fd of the test process reaches tend unless asked for.
+                libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
+                if let Some((from, to)) = o.leak_fd {
+                    // dup2 clears close-on-exec on the new fd.
+                    if libc::dup2(from, to) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                let zero = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+                libc::setrlimit(libc::RLIMIT_CORE, &zero);
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawning {TEND}: {e}"));
+        let pid = child.id() as i32;
+        let err = Lines::spawn(child.stderr.take().expect("stderr"));
+        let (out, raw_stdout) = if opts.raw_stdout {
+            (Lines::spawn(std::io::empty()), child.stdout.take())
+        } else {
+            (Lines::spawn(child.stdout.take().expect("stdout")), None)
+        };
+        Tend { child, pid, config: path, out, err, raw_stdout, marker: dir.s(), status: None, started: Instant::now() }
+    }
+
+    /// tend's stdout, with `Opts::raw_stdout`.
+    pub fn take_stdout(&mut self) -> ChildStdout {
+        self.raw_stdout.take().expect("raw_stdout was not requested")
+    }
+
+    /// stdout and stderr so far, for failure messages.
+    pub fn dump(&self) -> String {
+        format!("--- tend stdout:\n{}--- tend stderr:\n{}---", self.out.text(), self.err.text())
+    }
+
+    /// Send `sig` to tend.
+    #[track_caller]
+    pub fn signal(&self, sig: i32) {
+        assert!(self.status.is_none(), "signal {sig} to a tend that has exited");
+        assert!(kill(self.pid, sig), "kill({}, {sig}): {}", self.pid, std::io::Error::last_os_error());
+    }
+
+    /// The exit status if tend has exited.
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().expect("try_wait");
+        }
+        self.status
+    }
+
+    /// Wait for tend to exit, at most `timeout`; None if it is still running.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let mut st = None;
+        poll_until(timeout, || {
+            st = self.try_wait();
+            st.is_some()
+        });
+        st
+    }
+
+    /// Wait for tend to exit (at most `timeout`) and return its exit code; panic if it
+    /// does not exit or is killed by a signal.
+    #[track_caller]
+    pub fn exit_code_within(&mut self, timeout: Duration) -> i32 {
+        match self.wait_timeout(timeout) {
+            None => panic!("tend did not exit within {timeout:?}\n{}", self.dump()),
+            Some(st) => {
+                // Let the readers catch the last lines.
+                self.out.wait_eof(Duration::from_secs(2));
+                self.err.wait_eof(Duration::from_secs(2));
+                st.code().unwrap_or_else(|| panic!("tend was killed: {st:?}\n{}", self.dump()))
+            }
+        }
+    }
+
+    /// [`Tend::exit_code_within`] the default deadline.
+    #[track_caller]
+    pub fn exit_code(&mut self) -> i32 {
+        self.exit_code_within(DEADLINE)
+    }
+
+    /// Wait for a stderr line containing `needle`; panic after the deadline.
+    #[track_caller]
+    pub fn wait_err(&self, needle: &str) -> String {
+        self.wait_err_n(needle, 1)
+    }
+
+    /// Wait for the `n`th stderr line containing `needle`.
+    #[track_caller]
+    pub fn wait_err_n(&self, needle: &str, n: usize) -> String {
+        match self.err.wait_nth(n, DEADLINE, |l| l.contains(needle)) {
+            Some(l) => l,
+            None => panic!("no line #{n} containing {needle:?} on tend's stderr within {DEADLINE:?}\n{}", self.dump()),
+        }
+    }
+
+    /// Wait for a stdout line containing `needle`; panic after the deadline.
+    #[track_caller]
+    pub fn wait_out(&self, needle: &str) -> String {
+        match self.out.wait_for(DEADLINE, |l| l.contains(needle)) {
+            Some(l) => l,
+            None => panic!("no line containing {needle:?} on tend's stdout within {DEADLINE:?}\n{}", self.dump()),
+        }
+    }
+
+    /// Wait for the `n`th transition of `service` into state `to`.
+    #[track_caller]
+    pub fn wait_transition_n(&self, service: &str, to: &str, n: usize) -> Transition {
+        let pred = |l: &str| parse_transition(l).is_some_and(|t| t.service == service && t.to == to);
+        match self.err.wait_nth(n, DEADLINE, pred) {
+            Some(l) => parse_transition(&l).expect("parsed above"),
+            None => panic!("no transition #{n} of {service} to {to} within {DEADLINE:?}\n{}", self.dump()),
+        }
+    }
+
+    /// Wait for the first transition of `service` into state `to`.
+    #[track_caller]
+    pub fn wait_transition(&self, service: &str, to: &str) -> Transition {
+        self.wait_transition_n(service, to, 1)
+    }
+
+    /// Every state change so far, of `service`.
+    pub fn transitions(&self, service: &str) -> Vec<Transition> {
+        self.err.snapshot().iter().filter_map(|l| parse_transition(l)).filter(|t| t.service == service).collect()
+    }
+
+    /// Live processes of this test other than tend itself (services, their children,
+    /// orphans), found by the environment marker.
+    pub fn leftovers(&self) -> Vec<i32> {
+        marked_pids(&self.marker).into_iter().filter(|&p| p != self.pid).collect()
+    }
+
+    /// Assert that no process of this test is left (call after tend exited).
+    #[track_caller]
+    pub fn assert_no_leftovers(&self) {
+        let left = self.leftovers();
+        let desc: Vec<String> = left
+            .iter()
+            .map(|p| {
+                let cmd = fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+                let cmd: Vec<u8> = cmd.into_iter().map(|b| if b == 0 { b' ' } else { b }).collect();
+                format!("{p}: {}", String::from_utf8_lossy(&cmd))
+            })
+            .collect();
+        assert!(left.is_empty(), "processes left behind: {desc:?}\n{}", self.dump());
+    }
+}
+
+impl Drop for Tend {
+    fn drop(&mut self) {
+        if self.try_wait_quiet().is_none() {
+            kill(self.pid, libc::SIGKILL);
+            let _ = self.child.wait();
+        }
+        kill_marked(&self.marker);
+        if std::thread::panicking() {
+            eprintln!("{}", self.dump());
+        }
+    }
+}
+
+impl Tend {
+    fn try_wait_quiet(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().ok().flatten();
+        }
+        self.status
+    }
+}
+
+/// The exit code of a `sh -c` service killed by `sig`, as tend reports it.
+pub fn signalled(sig: i32) -> i32 {
+    128 + sig
+}
