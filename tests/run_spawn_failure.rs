@@ -55,3 +55,27 @@ fn exec_errors_name_the_errno() {
     assert!(!tend.out.text().contains("should not run"));
     tend.assert_no_leftovers();
 }
+
+/// A `cwd` that does not exist: the spawn fails, and the message names the directory,
+/// not the (existing) program.
+#[test]
+fn a_missing_cwd_is_named() {
+    let dir = TestDir::new("spawn-cwd");
+    let missing = dir.join("no-such-dir");
+    let cfg = format!(
+        "[service.lost]\ncommand = [\"true\"]\ncwd = \"{}\"\nrestart = \"never\"\n\
+         [service.keeper]\ncommand = [\"sleep\", \"1000\"]\n",
+        missing.display()
+    );
+    let mut tend = Tend::start(&dir, &cfg);
+    let t = tend.wait_transition("lost", "failed");
+    assert_eq!(t.reason, "spawn failed", "{t:?}");
+    let line = tend.wait_err("lost: spawn failed: ");
+    tend.signal(libc::SIGTERM);
+    assert_eq!(tend.exit_code(), 0, "{}", tend.dump());
+    assert!(
+        line.contains(&missing.display().to_string()) && !line.contains("exec true"),
+        "the message should name the missing directory {}, got {line:?}",
+        missing.display()
+    );
+}
