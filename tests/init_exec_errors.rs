@@ -94,7 +94,8 @@ fn bad_options_exit_1_without_running_anything() {
 #[test]
 fn good_p_values_are_accepted() {
     let dir = TestDir::new("exec_goodp");
-    for sig in ["SIGKILL", "KILL", "9", "SIGTERM"] {
+    // tini's form (SIGNAME), and tend's extensions (bare names, numbers)
+    for sig in ["SIGKILL", "SIGTERM", "SIGUSR1", "KILL", "9"] {
         init(&dir, &["-p", sig, "--", "true"]).assert_code(0);
     }
 }

@@ -132,4 +132,10 @@ fn no_warning_for_a_plain_run_with_subreaper() {
     let out = run(&dir, cmd);
     out.assert_code(0);
     assert!(out.stderr.contains(REAPER_WARNING), "no warning without -s:\n{}", out.stderr);
+    // TINI_VERBOSITY=0 leaves only fatal errors: no warning
+    let mut cmd = tend(["init", "--", "true"]);
+    cmd.env_remove("TINI_SUBREAPER").env("TINI_VERBOSITY", "0");
+    let out = run(&dir, cmd);
+    out.assert_code(0);
+    assert_eq!(out.stderr, "", "TINI_VERBOSITY=0 still printed something");
 }

@@ -39,7 +39,9 @@ fn clean_start_gives_the_child_an_empty_mask_and_no_ignored_signals() {
 
 #[test]
 fn tend_itself_runs_with_signals_blocked() {
-    // The check above means something only if tend's own mask is not empty.
+    // The check above means something only if tend's own mask is not empty. (tend
+    // keeps its signals blocked for its signalfd; tini, waiting in sigtimedwait, shows
+    // them unblocked in /proc while it waits, so this one is tend's own design.)
     let dir = TestDir::new("mask_tend_own");
     let out = run(&dir, tend(["init", "--", "sh", "-c", "cat /proc/$PPID/status"]));
     out.assert_code(0);

@@ -385,8 +385,15 @@ impl Supervisor {
                             Ok(pid) => queue.push_back(Event::Spawned { pid }),
                             Err(e) => {
                                 let name = self.svcs[idx].cfg.name.clone();
-                                let prog = self.svcs[idx].cfg.command.first().cloned().unwrap_or_default();
-                                self.note(&format!("{name}: spawn failed: {} {prog}: {}", e.step_name(), e.reason()));
+                                let c = &self.svcs[idx].cfg;
+                                let mut what =
+                                    format!("{} {}", e.step_name(), c.command.first().cloned().unwrap_or_default());
+                                // std changes directory before exec and reports a failure as
+                                // the exec's: name the directory when it is the culprit.
+                                if let Some(d) = c.cwd.as_ref().filter(|d| !d.is_dir()) {
+                                    what = format!("chdir {}", d.display());
+                                }
+                                self.note(&format!("{name}: spawn failed: {what}: {}", e.reason()));
                                 queue.push_back(Event::SpawnFailed);
                             }
                         }
