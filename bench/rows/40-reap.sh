@@ -9,7 +9,7 @@ reap_row() { # reap_row FIGURE RUNS TARGET [-b]; TARGET "info..." means no verdi
     table "$INIT_TABLE" "${INIT_COLS[@]}"
     local dir=$OUT/reap.d name b
     mkdir -p "$dir"
-    local helper=("$OUT/reap_helper" -l 10000 "$dir")
+    local helper=("$OUT/reap_helper" -l "$@" 10000 "$dir") # "$@": -b for burst, as for reap
     local args=() ns=() flag=()
     [ "$PIDNS" = 1 ] || ns=(-n)
     for name in tend "${INIT_PEERS[@]}" floor; do
@@ -62,12 +62,12 @@ reap_row() { # reap_row FIGURE RUNS TARGET [-b]; TARGET "info..." means no verdi
 }
 
 row() {
-    local runs=10 bruns=6
+    local runs=20 bruns=8
     [ "$QUICK" = 1 ] && runs=2 bruns=2
     local where="as PID 1 of a new pid namespace (clone(CLONE_NEWPID))"
     [ "$PIDNS" = 1 ] || where="as a child subreaper (-s for tini/tend; catatonit is one by default; dumb-init has no such mode: n/a)"
     reap_row "reap 10,000 waiting zombies" "$runs" "≤ 1.0x tini"
     reap_row "reap 10,000 orphans exiting at once" "$bruns" "info: kernel-bound, noisy" -b
-    note "reap 10,000 waiting zombies: each init runs $where, with bench/src/reap_helper.c as its main child. The helper's spawner makes 10,000 grandchildren (clone(CLONE_VM), to make them fast; as zombies they are like any other) blocked on a pipe, and exits: they are orphaned to the init. The driver (bench/src/reap.c) SIGSTOPs the init; the helper closes the pipe; all 10,000 exit and stay zombies (the helper waits for that with pidfds, closed again before the clock starts). t0, SIGCONT to the init; the helper polls kill(pid, 0) for every pid until ESRCH (a zombie still answers, only a reaped pid gives ESRCH): t1. Median wall time t1 - t0 of $runs runs per init, interleaved; (cpu x) is the median CPU the init itself ran over [t0, t1] (/proc/PID/schedstat), steadier than wall time on a loaded machine. The init must exit 0. Floor: \`mininit\` (bench/src/mininit.c), a bare blocking wait() loop. The kernel's own cost per reap (release_task) dominates, so expect every init near the floor."
-    note "reap 10,000 orphans exiting at once: the same, but the init keeps running: t0 is taken as the pipe is released, so the figure includes the kernel tearing 10,000 processes down on 2 CPUs while the init reaps (do_exit against the reaper's wait() scans of its 10,000 children, both on tasklist_lock). $bruns runs per init. Every init makes one wait4() per zombie here too (checked with perf on the syscalls:sys_exit_wait4 tracepoint when this row was written: about 10,004 calls each, 2 of them empty), but how far the reaper runs ahead of the exits decides how many still-running children each wait4() walks past under tasklist_lock, so the figure swings by 2x from run to run: a sanity check, no verdict; the row above is the comparison."
+    note "reap 10,000 waiting zombies: each init runs $where, with bench/src/reap_helper.c as its main child. The helper's spawner makes 10,000 children (clone(CLONE_VM), to make them fast; as zombies they are like any other) that exit at once, and holds them as zombies (waitid WNOWAIT). The driver (bench/src/reap.c) SIGSTOPs the init; the spawner exits, which re-parents the 10,000 zombies to the stopped init. t0, SIGCONT to the init; the helper polls kill(pid, 0) for every pid until ESRCH (a zombie still answers, only a reaped pid gives ESRCH): t1. Median wall time t1 - t0 of $runs runs per init, interleaved; (cpu x) is the median CPU the init itself ran over [t0, t1] (/proc/PID/schedstat), steadier than wall time on a loaded machine. The init must exit 0. Floor: \`mininit\` (bench/src/mininit.c), a bare blocking wait() loop. The kernel's own cost per reap (release_task) dominates, so expect every init near the floor."
+    note "reap 10,000 orphans exiting at once: the 10,000 are orphaned to the running init while blocked on a pipe; t0 is taken as the pipe is released and they all exit, so the figure includes the kernel tearing 10,000 processes down on 2 CPUs while the init reaps (do_exit against the reaper's wait() scans of its 10,000 children, both on tasklist_lock). $bruns runs per init. Every init makes one wait4() per zombie here too (checked with perf on the syscalls:sys_exit_wait4 tracepoint when this row was written: about 10,004 calls each, 2 of them empty), but how far the reaper runs ahead of the exits decides how many still-running children each wait4() walks past under tasklist_lock, so the figure swings by 2x from run to run: a sanity check, no verdict; the row above is the comparison."
 }

@@ -2,16 +2,17 @@
  * reap [-n] [-b] RUNS DIR ::: LABEL CMD ARGS... [::: LABEL CMD ARGS...]...
  *
  * Time for an init to reap N zombies re-parented to it. CMD is an init whose main child
- * is `reap_helper [-l] N DIR` (reap_helper.c has the helper's side). Per sample, groups
+ * is `reap_helper [-l] [-b] N DIR` (reap_helper.c has the helper's side). Per sample, groups
  * interleaved round-robin:
  *   - fork CMD as PID 1 of a new pid namespace (clone(CLONE_NEWPID)); with -n, as a plain
  *     child (the init must then be a child subreaper, e.g. tini -s);
  *   - wait for the helper's "r": its N grandchildren are now orphans of the init;
- *   - waiting zombies (default): SIGSTOP the init (forced even for a namespace's PID 1,
- *     since we are outside it), wait for state T, send "g": the helper releases the N,
- *     which exit and stay zombies; on the helper's "z" (all N exited), t0 =
- *     CLOCK_MONOTONIC, SIGCONT the init, send "c";
- *     burst (-b): t0, then send "bc": the N exit at once while the init runs and reaps;
+ *   - waiting zombies (default; the helper made N zombies that its spawner holds):
+ *     SIGSTOP the init (forced even for a namespace's PID 1, since we are outside it),
+ *     wait for state T, send "g": the spawner exits, handing the N zombies to the
+ *     stopped init; on the helper's "z", t0 = CLOCK_MONOTONIC, SIGCONT the init, send "c";
+ *     burst (-b; the helper was started with -b, its N grandchildren blocked on a pipe):
+ *     t0, then send "bc": the N exit at once while the init runs and reaps them;
  *   - read t1 from the helper, taken once kill(pid, 0) gives ESRCH for all N; record
  *     t1 - t0; waitpid the init, which must exit 0.
  * We are a child subreaper, so nothing can escape; on failure the init (and with it the
@@ -198,7 +199,7 @@ open_down:
         goto wait_t1;
     }
     if (write(down, "g", 1) != 1) { why = "cannot send g"; goto fail; }
-    if (read_token(up, tok, sizeof tok, 60000) != 1 || tok[0] != 'z') { why = "the zombies never were"; goto fail; }
+    if (read_token(up, tok, sizeof tok, 60000) != 1 || tok[0] != 'z') { why = "no z from the helper"; goto fail; }
     c0 = cpu_ms(init);
     t0 = now_ms();
     kill(init, SIGCONT);

@@ -370,6 +370,8 @@ pub struct Spawned {
 #[derive(Debug)]
 pub struct Outcome {
     pub status: ExitStatus,
+    /// stdout as bytes, and as (lossy) text
+    pub stdout_bytes: Vec<u8>,
     pub stdout: String,
     pub stderr: String,
 }
@@ -490,7 +492,13 @@ impl Spawned {
                 pause = (pause * 2).min(Duration::from_millis(10));
             }
         }
-        Outcome { status: st.expect("status"), stdout: self.stdout_now(), stderr: self.stderr_now() }
+        let stdout_bytes = fs::read(&self.out).unwrap_or_default();
+        Outcome {
+            status: st.expect("status"),
+            stdout: String::from_utf8_lossy(&stdout_bytes).into_owned(),
+            stdout_bytes,
+            stderr: self.stderr_now(),
+        }
     }
 
     /// Wait for the exit with the default deadline.
