@@ -3,7 +3,7 @@
 
 row() {
     table "$INIT_TABLE" "${INIT_COLS[@]}"
-    local name b bytes cell kind
+    local name b bytes kind desc
     local -A size=()
     local cells=()
     for name in tend "${INIT_PEERS[@]}"; do
@@ -15,13 +15,13 @@ row() {
         b=$(readlink -f "$b")
         bytes=$(stat -c %s "$b")
         size[$name]=$bytes
-        kind=$(file -b "$b" 2>/dev/null)
-        case $kind in
+        desc=$(file -b "$b" 2>/dev/null)
+        case $desc in
         *static*) kind=static ;;
         *dynamic*) kind=dynamic ;;
         *) kind="?" ;;
         esac
-        case $(file -b "$b" 2>/dev/null) in *stripped*) [[ $(file -b "$b") == *"not stripped"* ]] && kind+=", not stripped" ;; esac
+        [[ $desc == *"not stripped"* ]] && kind+=", not stripped"
         cells+=("$bytes B = $(fmt "$(calc "$bytes / 1024")" 1) KiB ($kind)")
     done
     local t=${size[tend]:-} ts=${size[tini-static]:-}

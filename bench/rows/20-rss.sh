@@ -12,7 +12,7 @@ rss_of() { # rss_of INIT_PATH -> VmRSS:RssAnon in KiB
         [ -n "$kids" ] && [ "$(cat "/proc/${kids%% *}/comm" 2>/dev/null)" = sleep ] && break
         sleep 0.01
     done
-    sleep 0.3
+    sleep 0.2
     rss=$(awk '/^VmRSS:/ { r = $2 } /^RssAnon:/ { a = $2 } END { print r ":" a }' "/proc/$pid/status" 2>/dev/null)
     kill -TERM "$pid" 2>/dev/null
     for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.01; done
@@ -22,7 +22,7 @@ rss_of() { # rss_of INIT_PATH -> VmRSS:RssAnon in KiB
 
 row() {
     table "$INIT_TABLE" "${INIT_COLS[@]}"
-    local reps=5 name b r
+    local reps=9 name b r m
     [ "$QUICK" = 1 ] && reps=2
     local -A med=() amed=()
     local -A samples=() anon=()
@@ -51,5 +51,5 @@ row() {
     local t=${med[tend]:-} ts=${med[tini-static]:-}
     emit "idle RSS, supervising \`sleep 1000\`" "${cells[@]}" "$NA" "$(ratio "$t" "${med[tini]:-}")" \
         "$(ratio "$t" "$ts")" "≤ tini-static" "$(verdict "${t:-None} <= ${ts:-None}")"
-    note "idle RSS: \`INIT -- sleep 1000\` started in the background (not PID 1); once the child has exec'd sleep, 0.3 s to settle, then VmRSS from /proc/INIT/status (and RssAnon, its private part: most of a static binary's RSS is its text, mapped from the page cache with fault-around, so it follows the binary's size). Median of $reps launches each, interleaved."
+    note "idle RSS: \`INIT -- sleep 1000\` started in the background (not PID 1); once the child has exec'd sleep, 0.2 s to settle, then VmRSS from /proc/INIT/status (and RssAnon, its private part: most of a static binary's RSS is its text, mapped from the page cache with fault-around, so it follows the binary's size; for a static-pie binary such as tend it also moves by up to ~100 KiB between launches with ASLR, as the fault-around windows fall differently, while non-PIE tini-static is stable). Median of $reps launches each, interleaved."
 }
