@@ -84,7 +84,7 @@ fn pid1_forwards_sigterm_from_outside_the_namespace() {
     wait_until(DEADLINE, "tend running under unshare", || match children(u.pid()).as_slice() {
         [k] => {
             tend_pid = *k;
-            std::fs::read_link(format!("/proc/{k}/exe")).is_ok_and(|p| p == std::path::Path::new(TEND))
+            stat(*k).is_some_and(|s| s.comm == "tend")
         }
         _ => false,
     });
@@ -93,4 +93,16 @@ fn pid1_forwards_sigterm_from_outside_the_namespace() {
     let out = u.wait();
     out.assert_code(143);
     assert!(sent.elapsed() < std::time::Duration::from_secs(5), "TERM took {:?} to end tend", sent.elapsed());
+}
+
+#[test]
+fn pid1_forwards_sigterm_from_inside_the_namespace() {
+    // `kill 1` from within the container (docker exec ... kill 1): the kernel would drop
+    // it for an init at SIG_DFL; tend reads it and passes it to the child.
+    let dir = TestDir::new("pidns_term_inside");
+    let script = "kill -TERM 1; while :; do sleep 0.02; done";
+    let Some(mut u) = in_namespace(&dir, "pid1_forwards_sigterm_from_inside", &["--", "sh", "-c", script]) else {
+        return;
+    };
+    u.wait().assert_code(143);
 }

@@ -74,16 +74,25 @@ fn child_runs_without_a_controlling_terminal() {
 }
 
 #[test]
-fn ctrl_c_on_the_terminal_interrupts_the_child() {
-    // ^C makes the terminal send SIGINT to its foreground group: the child's, not tend's.
+fn ctrl_c_on_the_terminal_interrupts_the_childs_whole_group() {
+    // ^C makes the terminal send SIGINT to its foreground group: the child's group, with
+    // the pipeline the child runs, not tend (which would pass it to the child only).
     let dir = TestDir::new("tty_ctrl_c");
     let (master, slave) = pty();
-    let mut cmd = tend(["init", "--", "sh", "-c", "echo > ready; sleep 1000"]);
+    let mut cmd = tend(["init", "--", "sh", "-c", "sleep 1000 | cat"]);
     cmd.stdin(Stdio::from(slave));
     let start = Start { controlling_tty: true, ..Start::default() };
     let mut t = spawn_in(&dir, cmd, &start, true);
-    wait_for_file(&dir.join("ready"));
+    let child = t.child_pid();
+    let mut pipeline = Vec::new();
+    wait_until(DEADLINE, "the child's pipeline to start", || {
+        pipeline = children(child);
+        pipeline.len() == 2
+    });
     let mut m = std::fs::File::from(master);
     m.write_all(b"\x03").expect("write ^C to the pty");
     t.wait().assert_code(130);
+    for p in pipeline {
+        wait_until(DEADLINE, &format!("{p} of the child's pipeline to die of the ^C"), || !alive(p));
+    }
 }

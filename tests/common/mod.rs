@@ -5,8 +5,9 @@
 //! - Each test works in its own directory under the system temp dir (removed when the
 //!   test passes, kept and named when it fails).
 //! - Every process a test starts is killed when the test ends, pass or fail: [`Spawned`]
-//!   kills tend and everything below it on drop, plus any pid handed to
-//!   [`Spawned::track`] (orphans that no longer hang below tend).
+//!   kills tend and everything below it on drop, any pid handed to [`Spawned::track`],
+//!   and any process left whose working directory is the test's (every process a test
+//!   starts runs there, orphans that no longer hang below tend included).
 //! - The test process's own signal state is never touched (tests run as threads of one
 //!   process): the state tend starts with is set up between fork and exec, in a
 //!   `pre_exec` hook ([`Start`]).
@@ -402,7 +403,10 @@ impl Outcome {
 }
 
 /// Spawn `cmd` with `start` applied, stdin from /dev/null unless `cmd` set it (pass
-/// `keep_stdin`), stdout and stderr into files of `dir`, cwd `dir`.
+/// `keep_stdin`), stdout and stderr into files of `dir`, cwd `dir` unless `cmd` set one.
+/// (Whatever is left running in `dir` when the [`Spawned`] drops is killed: a command
+/// that leaves a daemon behind on purpose, such as `podman run -d` and its conmon, must
+/// run elsewhere.)
 pub fn spawn_in(dir: &TestDir, mut cmd: Command, start: &Start, keep_stdin: bool) -> Spawned {
     static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -413,7 +417,9 @@ pub fn spawn_in(dir: &TestDir, mut cmd: Command, start: &Start, keep_stdin: bool
     if !keep_stdin {
         cmd.stdin(Stdio::null());
     }
-    cmd.current_dir(dir.path());
+    if cmd.get_current_dir().is_none() {
+        cmd.current_dir(dir.path());
+    }
     start.apply(&mut cmd);
     let child = cmd.spawn().unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
     let pid = child.id() as i32;
@@ -451,11 +457,11 @@ impl Spawned {
 
     /// The output so far.
     pub fn stderr_now(&self) -> String {
-        fs::read_to_string(&self.err).unwrap_or_default()
+        String::from_utf8_lossy(&fs::read(&self.err).unwrap_or_default()).into_owned()
     }
 
     pub fn stdout_now(&self) -> String {
-        fs::read_to_string(&self.out).unwrap_or_default()
+        String::from_utf8_lossy(&fs::read(&self.out).unwrap_or_default()).into_owned()
     }
 
     /// The exit status if it has exited (reaping it).
@@ -537,6 +543,18 @@ impl Drop for Spawned {
             let _ = self.child.wait();
         }
         victims.extend(self.tracked.iter().copied());
+        // Anything else still running in the test's directory: every process a test
+        // starts has it as its cwd, orphans that left tend's tree included.
+        if let Some(dir) = self.out.parent() {
+            for pid in all_pids() {
+                let in_dir = fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd.starts_with(dir));
+                if in_dir {
+                    if let Some(s) = stat(pid) {
+                        victims.push((pid, s.starttime));
+                    }
+                }
+            }
+        }
         for (pid, start) in victims {
             // Only if it is still the same process (pids are reused).
             if stat(pid).is_some_and(|s| s.starttime == start) {
