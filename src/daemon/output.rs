@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use std::io::Write;
 use std::mem::ManuallyDrop;
 use std::os::fd::FromRawFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -113,7 +113,6 @@ impl LineFramer {
 struct Shared {
     queued: AtomicUsize,
     waiting: AtomicBool,
-    write_errors: AtomicU64,
 }
 
 /// A bounded queue to one of tend's own output fds, drained by a thread.
@@ -131,20 +130,16 @@ impl Sink {
     /// inherit the mask).
     pub fn spawn(fd: i32, limit: usize, wake: Arc<dyn Fn() + Send + Sync>) -> std::io::Result<Sink> {
         let (tx, rx): (Sender<Vec<u8>>, Receiver<Vec<u8>>) = bounded(4096);
-        let shared = Arc::new(Shared {
-            queued: AtomicUsize::new(0),
-            waiting: AtomicBool::new(false),
-            write_errors: AtomicU64::new(0),
-        });
+        let shared = Arc::new(Shared { queued: AtomicUsize::new(0), waiting: AtomicBool::new(false) });
         let sh = Arc::clone(&shared);
         let handle = std::thread::Builder::new().name(format!("tend-out{fd}")).spawn(move || {
             // SAFETY: fd 1/2 stay open for the life of the process; ManuallyDrop keeps
             // this File from closing it.
             let mut f = ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) });
             for chunk in rx {
-                if f.write_all(&chunk).is_err() {
-                    sh.write_errors.fetch_add(1, Ordering::Relaxed);
-                }
+                // A failed write (EPIPE: nobody reads tend's stdout) loses the chunk; the
+                // service is never held up for it.
+                let _ = f.write_all(&chunk);
                 sh.queued.fetch_sub(chunk.len(), Ordering::AcqRel);
                 if sh.waiting.swap(false, Ordering::AcqRel) {
                     wake();
@@ -170,9 +165,9 @@ impl Sink {
             self.shared.waiting.store(true, Ordering::Release);
             return Err(chunk);
         }
+        let Some(tx) = &self.tx else { return Err(chunk) };
         let n = chunk.len();
         self.shared.queued.fetch_add(n, Ordering::AcqRel);
-        let Some(tx) = &self.tx else { return Err(chunk) };
         match tx.try_send(chunk) {
             Ok(()) => Ok(()),
             Err(e) => {
@@ -204,12 +199,10 @@ impl Sink {
 }
 
 /// The colored or plain `NAME | ` prefix.
-pub fn prefix(name: &str, width: usize, color: bool, stderr: bool) -> Vec<u8> {
+/// One separator for both streams, as docker compose does.
+pub fn prefix(name: &str, width: usize, color: bool) -> Vec<u8> {
     const COLORS: [u8; 6] = [32, 33, 34, 35, 36, 92];
     let pad = width.saturating_sub(name.len());
-    // One separator for both streams, as docker compose does; `stderr` is kept for
-    // callers that will want to mark the stream.
-    let _ = stderr;
     let sep = "|";
     if color {
         let h = name.bytes().fold(0usize, |a, b| a.wrapping_mul(31).wrapping_add(b as usize));
@@ -260,6 +253,6 @@ mod tests {
 
     #[test]
     fn prefix_pads_names() {
-        assert_eq!(prefix("ab", 4, false, false), b"ab   | ");
+        assert_eq!(prefix("ab", 4, false), b"ab   | ");
     }
 }

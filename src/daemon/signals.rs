@@ -45,15 +45,6 @@ pub struct Inherited {
     pub sigpipe_ignored: bool,
 }
 
-/// True if `sig`'s current disposition is SIG_IGN.
-fn is_ignored(sig: Signal) -> bool {
-    // SAFETY: a null `act` only queries the disposition; `old` is a valid out-pointer.
-    unsafe {
-        let mut old: libc::sigaction = std::mem::zeroed();
-        libc::sigaction(sig as libc::c_int, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
-    }
-}
-
 /// The kernel's `struct sigaction` (x86_64 and most 64-bit ABIs), for the raw
 /// `rt_sigaction` syscall. The C library's `sigaction` refuses the signals it reserves
 /// for itself (32 and 33 with glibc, up to 34 with musl), yet those can be inherited
@@ -96,12 +87,22 @@ pub fn ignored_now() -> Vec<i32> {
 pub fn take_over() -> Result<Inherited> {
     let mut old = SigSet::empty();
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&loop_mask()), Some(&mut old)).ctx("sigprocmask")?;
-    let sigchld_ignored = is_ignored(Signal::SIGCHLD);
+    let sigchld_ignored = kernel_is_ignored(libc::SIGCHLD);
     if sigchld_ignored {
-        // SAFETY: installing SIG_DFL runs no code of ours in signal context.
-        unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
+        kernel_set_default(libc::SIGCHLD);
     }
-    Ok(Inherited { mask: old, sigchld_ignored, sigpipe_ignored: is_ignored(Signal::SIGPIPE) })
+    Ok(Inherited { mask: old, sigchld_ignored, sigpipe_ignored: kernel_is_ignored(libc::SIGPIPE) })
+}
+
+/// kill(2) with a raw signal number (nix's `kill` takes a `Signal`, which cannot hold
+/// real-time signals). A negative `target` is a process group.
+pub fn send(target: i32, signo: i32) -> std::result::Result<(), nix::errno::Errno> {
+    // SAFETY: kill with integer arguments only.
+    if unsafe { libc::kill(target, signo) } < 0 {
+        Err(nix::errno::Errno::last())
+    } else {
+        Ok(())
+    }
 }
 
 /// One signal read from the signalfd.

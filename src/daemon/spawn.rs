@@ -63,16 +63,15 @@ pub struct ChildSetup {
     pub ignore: Vec<i32>,
     /// The mask the child execs with.
     pub mask: SigSet,
+    /// Directory to change to, after the user switch (so the service's own
+    /// permissions apply); prepared before the fork.
+    pub cwd: Option<std::ffi::CString>,
 }
 
 impl ChildSetup {
-    /// A plain child: same group, clean mask, default dispositions.
-    pub fn clean() -> Self {
-        Self::clean_with(crate::daemon::signals::ignored_now())
-    }
-
-    /// As [`ChildSetup::clean`], with the list of ignored signals computed once.
-    pub fn clean_with(reset: Vec<i32>) -> Self {
+    /// A plain child: same group, empty mask, and the signals in `reset` (those tend
+    /// found ignored, from [`crate::daemon::signals::ignored_now`]) back to SIG_DFL.
+    pub fn new(reset: Vec<i32>) -> Self {
         ChildSetup {
             group: Group::Inherit,
             foreground_tty: false,
@@ -83,6 +82,7 @@ impl ChildSetup {
             reset,
             ignore: Vec::new(),
             mask: SigSet::empty(),
+            cwd: None,
         }
     }
 }
@@ -106,6 +106,7 @@ pub enum Step {
     Sigprocmask = 10,
     /// Parent side: creating the output pipes.
     Pipe = 11,
+    Chdir = 12,
 }
 
 impl Step {
@@ -124,6 +125,7 @@ impl Step {
             Sigaction,
             Sigprocmask,
             Pipe,
+            Chdir,
         ]
         .into_iter()
         .find(|s| *s as i32 == n)
@@ -143,6 +145,7 @@ impl Step {
             Step::Sigaction => "sigaction",
             Step::Sigprocmask => "sigprocmask",
             Step::Pipe => "pipe",
+            Step::Chdir => "chdir",
         }
     }
 }
@@ -157,7 +160,7 @@ pub struct SpawnError {
 
 impl SpawnError {
     /// A failure on the parent's side before the fork (creating pipes).
-    pub fn parent(_what: &'static str, io: io::Error) -> Self {
+    pub fn parent(io: io::Error) -> Self {
         SpawnError { step: Step::Pipe, errno: io.raw_os_error().map(Errno::from_raw), io }
     }
 
@@ -264,6 +267,11 @@ fn child_setup(s: &ChildSetup, parent: libc::pid_t) -> io::Result<()> {
             }
             if libc::setuid(u.uid) < 0 {
                 return Err(fail(Step::Setuid));
+            }
+        }
+        if let Some(dir) = &s.cwd {
+            if libc::chdir(dir.as_ptr()) < 0 {
+                return Err(fail(Step::Chdir));
             }
         }
         for &sig in &s.reset {

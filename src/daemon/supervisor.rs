@@ -106,6 +106,8 @@ pub struct Supervisor {
     notes: Vec<u8>,
     /// Signals ignored when tend started, reset to SIG_DFL in every child.
     ignored: Vec<i32>,
+    /// `tend | ` padded to the current name width (recomputed with it).
+    tend_prefix: Vec<u8>,
 }
 
 fn io_err(what: &str, e: std::io::Error) -> Error {
@@ -131,7 +133,7 @@ fn cloexec_inherited() {
 
 /// `NAME | [tend: dropped N bytes of output: tend's stdout was not keeping up]`.
 fn drop_notice(name: &str, width: usize, is_err: bool, n: u64) -> Vec<u8> {
-    let mut v = prefix(name, width, false, is_err);
+    let mut v = prefix(name, width, false);
     v.extend_from_slice(
         format!(
             "[tend: dropped {n} bytes of output: tend's {} was not keeping up]\n",
@@ -171,18 +173,9 @@ fn read_stat(pid: i32) -> Option<(char, i32, i32, u64)> {
     Some((state, f.get(1)?.parse().ok()?, f.get(2)?.parse().ok()?, f.get(21)?.parse().ok()?))
 }
 
-fn kill(target: i32, signo: i32) -> std::result::Result<(), Errno> {
-    // SAFETY: kill with integer arguments only.
-    if unsafe { libc::kill(target, signo) } < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(())
-    }
-}
-
 /// True if no process of group `pgid` exists (zombies count as existing).
 fn group_empty(pgid: u32) -> bool {
-    kill(-(pgid as i32), 0) == Err(Errno::ESRCH)
+    signals::send(-(pgid as i32), 0) == Err(Errno::ESRCH)
 }
 
 impl Svc {
@@ -245,6 +238,7 @@ impl Supervisor {
             events_dropped: 0,
             notes: Vec::new(),
             ignored: signals::ignored_now(),
+            tend_prefix: Vec::new(),
         };
         for c in cfg.services {
             let seed = s.next_seed();
@@ -261,13 +255,14 @@ impl Supervisor {
 
     fn update_width(&mut self) {
         self.name_width = self.svcs.iter().filter(|s| !s.removed).map(|s| s.cfg.name.len()).max().unwrap_or(0).max(4);
+        self.tend_prefix = prefix("tend", self.name_width, self.stderr.is_tty);
     }
 
     /// One line of tend's own events on stderr: `tend | TIME message`. Lines are
     /// batched and queued once per loop iteration ([`Supervisor::flush_notes`]).
     fn note(&mut self, msg: &str) {
         use std::io::Write;
-        self.notes.extend_from_slice(&prefix("tend", self.name_width, self.stderr.is_tty, true));
+        self.notes.extend_from_slice(&self.tend_prefix);
         let _ = writeln!(self.notes, "{} {msg}", crate::timefmt::rfc3339(SystemTime::now()));
     }
 
@@ -369,11 +364,18 @@ impl Supervisor {
             let now = Instant::now();
             let svc = &mut self.svcs[idx];
             let old = svc.m.state;
-            let old_reason = svc.m.reason.clone();
+            // Taken, not cloned: a step that changes nothing leaves `reason` empty and
+            // gets the old one back; a step that says why is worth an event line.
+            let old_reason = std::mem::take(&mut svc.m.reason);
             let acts = svc.m.step(&svc.cfg, ev, now);
-            let (new, reason, name) = (svc.m.state, svc.m.reason.clone(), svc.cfg.name.clone());
-            if new != old || reason != old_reason {
-                self.note(&format!("{name} {old}->{new}: {reason}"));
+            let new = svc.m.state;
+            let said = !svc.m.reason.is_empty();
+            if !said {
+                svc.m.reason = old_reason;
+            }
+            if new != old || said {
+                let line = format!("{} {old}->{new}: {}", svc.cfg.name, svc.m.reason);
+                self.note(&line);
             }
             for a in acts {
                 match a {
@@ -384,16 +386,19 @@ impl Supervisor {
                         match self.spawn(idx) {
                             Ok(pid) => queue.push_back(Event::Spawned { pid }),
                             Err(e) => {
-                                let name = self.svcs[idx].cfg.name.clone();
                                 let c = &self.svcs[idx].cfg;
-                                let mut what =
-                                    format!("{} {}", e.step_name(), c.command.first().cloned().unwrap_or_default());
-                                // std changes directory before exec and reports a failure as
-                                // the exec's: name the directory when it is the culprit.
-                                if let Some(d) = c.cwd.as_ref().filter(|d| !d.is_dir()) {
-                                    what = format!("chdir {}", d.display());
-                                }
-                                self.note(&format!("{name}: spawn failed: {what}: {}", e.reason()));
+                                let line = format!(
+                                    "{}: spawn failed: {} {}: {}",
+                                    c.name,
+                                    e.step_name(),
+                                    match e.step {
+                                        spawn::Step::Chdir => c.cwd.as_ref().map(|d| d.display().to_string()),
+                                        _ => c.command.first().cloned(),
+                                    }
+                                    .unwrap_or_default(),
+                                    e.reason()
+                                );
+                                self.note(&line);
                                 queue.push_back(Event::SpawnFailed);
                             }
                         }
@@ -413,7 +418,7 @@ impl Supervisor {
             (_, _, Some(pid)) => pid as i32,
             _ => return,
         };
-        match kill(target, signo) {
+        match signals::send(target, signo) {
             Ok(()) | Err(Errno::ESRCH) => {}
             Err(e) => {
                 let name = self.svcs[idx].cfg.name.clone();
@@ -465,12 +470,18 @@ impl Supervisor {
         for (k, v) in &c.env {
             cmd.env(k, v);
         }
-        if let Some(d) = &c.cwd {
-            cmd.current_dir(d);
-        }
+        // chdir happens in the child after the user switch (ChildSetup::cwd), so a
+        // failure is reported as chdir's, not as the exec's (std's current_dir would be).
+        let cwd = match &c.cwd {
+            Some(d) => Some(
+                std::ffi::CString::new(d.as_os_str().as_encoded_bytes())
+                    .map_err(|_| spawn::SpawnError::parent(std::io::Error::from(std::io::ErrorKind::InvalidInput)))?,
+            ),
+            None => None,
+        };
         cmd.stdin(Stdio::null());
         let mut readers: Vec<(OwnedFd, bool, bool)> = Vec::new(); // (fd, is_err, passthrough)
-        let pipe_err = |e: std::io::Error| spawn::SpawnError::parent("pipe", e);
+        let pipe_err = spawn::SpawnError::parent;
         let mut stdout_writer = None;
         match c.stdout {
             Output::Passthrough | Output::Capture | Output::Stdout => {
@@ -518,7 +529,8 @@ impl Supervisor {
             rlimits: c.rlimits.iter().map(|r| (r.resource, r.soft as libc::rlim_t, r.hard as libc::rlim_t)).collect(),
             umask: c.umask.map(|m| m as libc::mode_t),
             user: c.run_as.as_ref().map(|ra| UserSwitch { uid: ra.uid, gid: ra.gid, groups: ra.groups.clone() }),
-            ..ChildSetup::clean_with(self.ignored.clone())
+            cwd,
+            ..ChildSetup::new(self.ignored.clone())
         };
         let pid = spawn::spawn(&mut cmd, setup)?;
         drop(cmd); // closes the parent's copies of the write ends (PITFALLS §7)
@@ -539,8 +551,7 @@ impl Supervisor {
                 continue;
             }
             let sink_tty = if is_err { self.stderr.is_tty } else { self.stdout.is_tty };
-            let pfx =
-                if log.prefix { prefix(&name, self.name_width, color_cfg.unwrap_or(sink_tty), is_err) } else { vec![] };
+            let pfx = if log.prefix { prefix(&name, self.name_width, color_cfg.unwrap_or(sink_tty)) } else { vec![] };
             self.pipes.insert(
                 token,
                 Pipe {
@@ -793,7 +804,7 @@ impl Supervisor {
             }
             Timer::OrphanKill => {
                 for pid in list_children() {
-                    let _ = kill(pid, libc::SIGKILL);
+                    let _ = signals::send(pid, libc::SIGKILL);
                 }
                 self.timers.add(Instant::now() + Duration::from_secs(1), Timer::ForceExit);
             }
@@ -807,11 +818,11 @@ impl Supervisor {
     fn kill_everything(&mut self) {
         for s in &self.svcs {
             if let Some(pg) = s.m.pgid {
-                let _ = kill(-(pg as i32), libc::SIGKILL);
+                let _ = signals::send(-(pg as i32), libc::SIGKILL);
             }
         }
         for pid in list_children() {
-            let _ = kill(pid, libc::SIGKILL);
+            let _ = signals::send(pid, libc::SIGKILL);
         }
     }
 
@@ -852,8 +863,8 @@ impl Supervisor {
                     }
                 }
                 for pid in &kids {
-                    let _ = kill(*pid, libc::SIGTERM);
-                    let _ = kill(*pid, libc::SIGCONT);
+                    let _ = signals::send(*pid, libc::SIGTERM);
+                    let _ = signals::send(*pid, libc::SIGCONT);
                 }
                 let n = kids.len();
                 self.note(&format!("{n} orphaned process(es) left: sent SIGTERM"));
@@ -864,12 +875,15 @@ impl Supervisor {
         if self.cfg.main.is_some() {
             return;
         }
-        let live: Vec<&Svc> = self.svcs.iter().filter(|s| !s.removed && s.cfg.autostart).collect();
-        if live.is_empty() || !all_idle {
+        if !all_idle {
             return;
         }
-        if live.iter().all(|s| matches!(s.m.state, State::Exited | State::Failed)) {
-            let failed = live.iter().any(|s| s.m.state == State::Failed);
+        let mut live = self.svcs.iter().filter(|s| !s.removed && s.cfg.autostart).peekable();
+        if live.peek().is_none() {
+            return;
+        }
+        if live.all(|s| matches!(s.m.state, State::Exited | State::Failed)) {
+            let failed = self.svcs.iter().any(|s| !s.removed && s.cfg.autostart && s.m.state == State::Failed);
             self.note(if failed { "all services finished, some failed" } else { "all services finished" });
             self.begin_shutdown(if failed { exit::SERVICE_FAILED } else { exit::OK });
             // Nothing is left to stop: decide now rather than after the next wake-up,

@@ -85,7 +85,7 @@ fn child_setup(inh: &Inherited) -> ChildSetup {
         reset: Vec::new(),
         ignore,
         mask: inh.mask,
-        ..ChildSetup::clean()
+        ..ChildSetup::new(Vec::new())
     }
 }
 
@@ -160,14 +160,10 @@ fn forward(opts: &InitOptions, child: i32, signo: i32) -> Result<()> {
     }
     debug!("Passing signal: '{}'", signals::signal_name(signo));
     let target = if opts.kill_group { -child } else { child };
-    // SAFETY: kill with integer arguments only.
-    if unsafe { libc::kill(target, signo) } < 0 {
-        let e = nix::errno::Errno::last();
-        if e == nix::errno::Errno::ESRCH {
-            warn!("Child was dead when forwarding signal");
-        } else {
-            return Err(Error::Sys("forwarding a signal", e));
-        }
+    match signals::send(target, signo) {
+        Ok(()) => {}
+        Err(nix::errno::Errno::ESRCH) => warn!("Child was dead when forwarding signal"),
+        Err(e) => return Err(Error::Sys("forwarding a signal", e)),
     }
     Ok(())
 }
