@@ -14,6 +14,10 @@
 //! - Waits poll for a condition with a generous deadline instead of sleeping.
 #![allow(dead_code)]
 
+#[path = "../base/mod.rs"]
+mod base;
+pub use base::*;
+
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io;
@@ -22,60 +26,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-/// The binary under test.
-pub const TEND: &str = env!("CARGO_BIN_EXE_tend");
-
-/// The deadline for anything that should happen "at once".
-pub const DEADLINE: Duration = Duration::from_secs(10);
-
 /// The first line of tend's warning when it can neither reap as PID 1 nor as subreaper
 /// (tini's wording: "... so zombie reaping won't work").
 pub const REAPER_WARNING: &str = "zombie reaping won't work";
 
 // ---------------------------------------------------------------------------------
 // Temp dirs
-
-/// A per-test scratch directory: `$TMPDIR/tend-it-<pid>-<name>`.
-pub struct TestDir {
-    path: PathBuf,
-}
-
-impl TestDir {
-    pub fn new(name: &str) -> TestDir {
-        let path = std::env::temp_dir().join(format!("tend-it-{}-{}", std::process::id(), name));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir_all(&path).unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
-        TestDir { path }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub fn join(&self, p: impl AsRef<Path>) -> PathBuf {
-        self.path.join(p)
-    }
-
-    /// The directory as a string, for shell scripts.
-    pub fn s(&self) -> String {
-        self.path.to_str().expect("temp dir is UTF-8").to_string()
-    }
-
-    /// Read a file of this directory, or "" if it does not exist.
-    pub fn read(&self, p: impl AsRef<Path>) -> String {
-        fs::read_to_string(self.join(p)).unwrap_or_default()
-    }
-}
-
-impl Drop for TestDir {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("test failed: keeping {}", self.path.display());
-        } else {
-            let _ = fs::remove_dir_all(&self.path);
-        }
-    }
-}
 
 /// Say that a test is skipped and why. Written to stderr directly rather than with
 /// `eprintln!`, which the test harness captures (and shows only for failed tests).
@@ -86,22 +42,6 @@ pub fn skip(test: &str, why: &str) {
 
 // ---------------------------------------------------------------------------------
 // Polling
-
-/// Poll `cond` every few milliseconds until it holds; panic with `what` after `timeout`.
-pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    let mut pause = Duration::from_millis(1);
-    loop {
-        if cond() {
-            return;
-        }
-        if start.elapsed() > timeout {
-            panic!("timed out after {timeout:?} waiting for: {what}");
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(20));
-    }
-}
 
 /// Wait until `path` exists and return its contents.
 pub fn wait_for_file(path: &Path) -> String {
@@ -160,12 +100,6 @@ pub fn stat(pid: i32) -> Option<Stat> {
     parse_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
-/// Every pid in /proc.
-pub fn all_pids() -> Vec<i32> {
-    let Ok(rd) = fs::read_dir("/proc") else { return Vec::new() };
-    rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect()
-}
-
 /// The live tree below `root` (not including it), from a /proc scan.
 pub fn descendants(root: i32) -> Vec<Stat> {
     let all: Vec<Stat> = all_pids().into_iter().filter_map(stat).collect();
@@ -184,29 +118,9 @@ pub fn descendants(root: i32) -> Vec<Stat> {
     out
 }
 
-/// The direct children of `pid`, zombies included (the kernel's own list).
-pub fn children(pid: i32) -> Vec<i32> {
-    fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|s| s.parse().ok())
-        .collect()
-}
-
 /// Processes in state Z whose parent is `ppid`.
 pub fn zombies_of(ppid: i32) -> Vec<i32> {
     all_pids().into_iter().filter_map(stat).filter(|s| s.ppid == ppid && s.state == 'Z').map(|s| s.pid).collect()
-}
-
-/// A field of /proc/PID/status ("SigBlk", "ShdPnd", ...), or None once the process is gone.
-pub fn status_field(pid: i32, name: &str) -> Option<String> {
-    let text = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    parse_status_field(&text, name)
-}
-
-/// A field of a /proc/PID/status text.
-pub fn parse_status_field(text: &str, name: &str) -> Option<String> {
-    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':').map(|v| v.trim().to_string()))
 }
 
 /// A signal-set field of /proc/PID/status ("SigBlk", "SigIgn", "ShdPnd") as a bit set.
@@ -242,12 +156,6 @@ pub fn signame(sig: i32) -> String {
         Some(n) => n.to_string(),
         None => format!("RTMIN+{}", sig - libc::SIGRTMIN()),
     }
-}
-
-/// kill(2); true if the signal was sent.
-pub fn kill(pid: i32, sig: i32) -> bool {
-    // SAFETY: kill with integer arguments only.
-    unsafe { libc::kill(pid, sig) == 0 }
 }
 
 /// True if `pid` exists and is not a zombie.

@@ -16,122 +16,23 @@
 //! process): what tend starts with is set up between fork and exec.
 #![allow(dead_code)]
 
+#[path = "../base/mod.rs"]
+mod base;
+pub use base::*;
+
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
-
-/// The binary under test.
-pub const TEND: &str = env!("CARGO_BIN_EXE_tend");
-
-/// The deadline for anything that should happen "soon".
-pub const DEADLINE: Duration = Duration::from_secs(10);
 
 /// The environment variable that marks every process of one test.
 pub const MARKER_VAR: &str = "TEND_TEST_MARKER";
 
 // ---------------------------------------------------------------------------------
 // Temp dirs
-
-/// A per-test scratch directory.
-pub struct TestDir {
-    path: PathBuf,
-}
-
-impl TestDir {
-    pub fn new(name: &str) -> TestDir {
-        let path = std::env::temp_dir().join(format!("tend-test-{}-{}", std::process::id(), name));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir_all(&path).unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
-        // Services may run as another user (run_user.rs) and write here.
-        let _ = fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o777));
-        TestDir { path }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub fn join(&self, p: impl AsRef<Path>) -> PathBuf {
-        self.path.join(p)
-    }
-
-    /// The directory as a string, for configs and shell scripts.
-    pub fn s(&self) -> String {
-        self.path.to_str().expect("temp dir is UTF-8").to_string()
-    }
-
-    /// Write a file of this directory.
-    pub fn write(&self, p: impl AsRef<Path>, text: &str) {
-        let p = self.join(p);
-        fs::write(&p, text).unwrap_or_else(|e| panic!("writing {}: {e}", p.display()));
-    }
-
-    /// Read a file of this directory, or "" if it does not exist.
-    pub fn read(&self, p: impl AsRef<Path>) -> String {
-        fs::read_to_string(self.join(p)).unwrap_or_default()
-    }
-
-    /// The pid a service wrote to `name` (`echo $$ > name`), once it is complete.
-    pub fn read_pid(&self, name: &str) -> Option<i32> {
-        let s = self.read(name);
-        if !s.ends_with('\n') {
-            return None;
-        }
-        s.trim().parse().ok()
-    }
-
-    /// Wait until a service has written its pid to `name`.
-    #[track_caller]
-    pub fn wait_pid(&self, name: &str) -> i32 {
-        let mut pid = None;
-        wait_until(DEADLINE, &format!("a pid in {}", self.join(name).display()), || {
-            pid = self.read_pid(name);
-            pid.is_some()
-        });
-        pid.unwrap_or_default()
-    }
-}
-
-impl Drop for TestDir {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("test failed: keeping {}", self.path.display());
-        } else {
-            let _ = fs::remove_dir_all(&self.path);
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------
-// Polling
-
-/// Poll `cond` until it holds; panic with `what` after `timeout`.
-#[track_caller]
-pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    if !poll_until(timeout, &mut cond) {
-        panic!("timed out after {timeout:?} waiting for: {what}");
-    }
-}
-
-/// Poll `cond` until it holds or `timeout` passes; returns whether it held.
-pub fn poll_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    let mut pause = Duration::from_millis(1);
-    loop {
-        if cond() {
-            return true;
-        }
-        if start.elapsed() > timeout {
-            return false;
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(20));
-    }
-}
 
 // ---------------------------------------------------------------------------------
 // Collected output
@@ -322,12 +223,6 @@ pub fn parse_transition(line: &str) -> Option<Transition> {
 // ---------------------------------------------------------------------------------
 // /proc
 
-/// Every pid in /proc.
-pub fn all_pids() -> Vec<i32> {
-    let Ok(rd) = fs::read_dir("/proc") else { return Vec::new() };
-    rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect()
-}
-
 /// (state, ppid, pgrp, starttime) from /proc/PID/stat, or None once it is reaped.
 pub fn stat(pid: i32) -> Option<(char, i32, i32, u64)> {
     let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -386,21 +281,6 @@ impl Proc {
     }
 }
 
-/// The direct children of `pid`, zombies included.
-pub fn children(pid: i32) -> Vec<i32> {
-    fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|s| s.parse().ok())
-        .collect()
-}
-
-/// A field of /proc/PID/status ("SigBlk", "Groups", ...).
-pub fn status_field(pid: i32, name: &str) -> Option<String> {
-    let text = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':').map(|v| v.trim().to_string()))
-}
-
 /// True if the environment of `pid` holds `VAR=value` exactly.
 fn has_env(pid: i32, entry: &[u8]) -> bool {
     match fs::read(format!("/proc/{pid}/environ")) {
@@ -414,12 +294,6 @@ pub fn marked_pids(marker: &str) -> Vec<i32> {
     let entry = format!("{MARKER_VAR}={marker}").into_bytes();
     let me = std::process::id() as i32;
     all_pids().into_iter().filter(|&p| p != me && alive(p) && has_env(p, &entry)).collect()
-}
-
-/// kill(2); true if the signal was sent.
-pub fn kill(pid: i32, sig: i32) -> bool {
-    // SAFETY: kill with integer arguments only.
-    unsafe { libc::kill(pid, sig) == 0 }
 }
 
 /// SIGKILL every process carrying `marker`, until none is left (bounded).
