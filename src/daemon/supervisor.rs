@@ -41,6 +41,11 @@ const READ_BUDGET: usize = 256 * 1024;
 const SINK_LIMIT: usize = 4 << 20;
 /// How often leftover process groups are re-checked while a stop waits for them.
 const GROUP_POLL: Duration = Duration::from_millis(50);
+/// Event lines are handed to the stderr writer at most this often (or once 16 KiB are
+/// pending), so a crash loop does not wake the writer thread for every line. Each line
+/// carries the time it was made, not the time it was written.
+const NOTES_DELAY: Duration = Duration::from_millis(10);
+const NOTES_BATCH: usize = 16 * 1024;
 /// How long orphans get between SIGTERM and SIGKILL at the end of a shutdown.
 const ORPHAN_GRACE: Duration = Duration::from_secs(2);
 
@@ -102,8 +107,11 @@ pub struct Supervisor {
     seed: u64,
     /// Event lines that could not be queued (stderr not keeping up).
     pub events_dropped: u64,
-    /// Event lines of this loop iteration, queued to stderr in one go.
+    /// Event lines not yet queued to stderr, and when they are due.
     notes: Vec<u8>,
+    notes_due: Option<Instant>,
+    /// /dev/null, opened once and duplicated for every null stdio of a service.
+    devnull: std::fs::File,
     /// Signals ignored when tend started, reset to SIG_DFL in every child.
     ignored: Vec<i32>,
     /// `tend | ` padded to the current name width (recomputed with it).
@@ -213,6 +221,11 @@ impl Supervisor {
         });
         let stdout = Sink::spawn(1, SINK_LIMIT, Arc::clone(&wake)).map_err(|e| io_err("starting a writer", e))?;
         let stderr = Sink::spawn(2, SINK_LIMIT, wake).map_err(|e| io_err("starting a writer", e))?;
+        let devnull = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+            .map_err(|e| io_err("opening /dev/null", e))?;
         let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
         let mut s = Supervisor {
             cfg: cfg.clone(),
@@ -237,6 +250,8 @@ impl Supervisor {
             seed,
             events_dropped: 0,
             notes: Vec::new(),
+            notes_due: None,
+            devnull,
             ignored: signals::ignored_now(),
             tend_prefix: Vec::new(),
         };
@@ -262,11 +277,15 @@ impl Supervisor {
     /// batched and queued once per loop iteration ([`Supervisor::flush_notes`]).
     fn note(&mut self, msg: &str) {
         use std::io::Write;
+        if self.notes_due.is_none() {
+            self.notes_due = Some(Instant::now() + NOTES_DELAY);
+        }
         self.notes.extend_from_slice(&self.tend_prefix);
         let _ = writeln!(self.notes, "{} {msg}", crate::timefmt::rfc3339(SystemTime::now()));
     }
 
     fn flush_notes(&mut self) {
+        self.notes_due = None;
         if self.notes.is_empty() {
             return;
         }
@@ -304,9 +323,19 @@ impl Supervisor {
                 self.stderr.finish(Duration::from_secs(1));
                 return code;
             }
-            self.flush_notes();
             let now = Instant::now();
-            let timeout = if self.pending_reads.is_empty() { self.timers.timeout(now) } else { Some(Duration::ZERO) };
+            if self.notes.len() >= NOTES_BATCH || self.notes_due.is_some_and(|t| t <= now) {
+                self.flush_notes();
+            }
+            let timeout = if self.pending_reads.is_empty() {
+                let notes = self.notes_due.map(|t| t.saturating_duration_since(now));
+                match (self.timers.timeout(now), notes) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            } else {
+                Some(Duration::ZERO)
+            };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     self.note(&format!("poll failed: {e}"));
@@ -479,7 +508,10 @@ impl Supervisor {
             ),
             None => None,
         };
-        cmd.stdin(Stdio::null());
+        // One /dev/null, duplicated (F_DUPFD_CLOEXEC), instead of std opening it anew
+        // for every null stream of every spawn.
+        let null = |f: &std::fs::File| f.try_clone().map(Stdio::from).map_err(spawn::SpawnError::parent);
+        cmd.stdin(null(&self.devnull)?);
         let mut readers: Vec<(OwnedFd, bool, bool)> = Vec::new(); // (fd, is_err, passthrough)
         let pipe_err = spawn::SpawnError::parent;
         let mut stdout_writer = None;
@@ -494,7 +526,7 @@ impl Supervisor {
                 cmd.stdout(Stdio::inherit());
             }
             Output::Null => {
-                cmd.stdout(Stdio::null());
+                cmd.stdout(null(&self.devnull)?);
             }
         }
         match c.stderr {
@@ -512,14 +544,14 @@ impl Supervisor {
                     cmd.stderr(Stdio::from(fd));
                 }
                 None => {
-                    cmd.stderr(Stdio::null());
+                    cmd.stderr(null(&self.devnull)?);
                 }
             },
             Output::Inherit => {
                 cmd.stderr(Stdio::inherit());
             }
             Output::Null => {
-                cmd.stderr(Stdio::null());
+                cmd.stderr(null(&self.devnull)?);
             }
         }
         drop(stdout_writer);
