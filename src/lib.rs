@@ -16,6 +16,7 @@ pub mod daemon;
 pub mod diag;
 pub mod error;
 pub mod init;
+pub mod proto;
 pub mod timefmt;
 
 /// The version printed by `tend version` and `tini --version`.
