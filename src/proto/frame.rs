@@ -236,7 +236,7 @@ mod tests {
         assert_eq!(e, Some(FrameError::TooLarge { len: u32::MAX, max: 1 << 20 }));
         // Exactly the maximum is fine.
         let mut v = Vec::new();
-        encode(1, &vec![0; 99], &mut v);
+        encode(1, &[0; 99], &mut v);
         assert_eq!(frames(&[&v], 100).0.len(), 1);
         assert!(frames(&[&v], 99).1.is_some());
     }
