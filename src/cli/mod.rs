@@ -9,6 +9,11 @@ use argh::FromArgs;
 use crate::diag;
 use crate::init;
 
+pub mod client;
+pub mod commands;
+
+use commands::*;
+
 /// Names under which tend behaves as tini (symlinks, hard links, or where Docker's and
 /// podman's `--init` mount it: `/sbin/docker-init`, `/run/podman-init`).
 pub const INIT_NAMES: [&str; 3] = ["tini", "docker-init", "podman-init"];
@@ -30,6 +35,16 @@ struct Top {
 enum Sub {
     Init(#[allow(dead_code)] InitCmd),
     Run(RunCmd),
+    Ls(LsCmd),
+    Status(StatusCmd),
+    Start(StartCmd),
+    Stop(StopCmd),
+    Restart(RestartCmd),
+    Signal(SignalCmd),
+    Logs(LogsCmd),
+    Events(EventsCmd),
+    Reload(ReloadCmd),
+    Shutdown(ShutdownCmd),
     Version(VersionCmd),
 }
 
@@ -50,12 +65,11 @@ struct RunCmd {
     /// the configuration file (default: ./tend.toml)
     #[argh(option, short = 'c', default = "String::from(\"tend.toml\")")]
     config: String,
+    /// the control socket (default: $TEND_SOCKET, the config's control.socket,
+    /// $XDG_RUNTIME_DIR/tend.sock, /run/tend.sock for root)
+    #[argh(option)]
+    socket: Option<String>,
 }
-
-#[derive(FromArgs, Debug)]
-/// Print tend's version.
-#[argh(subcommand, name = "version")]
-struct VersionCmd {}
 
 fn basename(p: &OsStr) -> String {
     Path::new(p).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
@@ -101,10 +115,30 @@ pub fn main(argv: Vec<OsString>) -> i32 {
     match top.cmd {
         // Reached only through argh's help machinery; `init` is dispatched above.
         Sub::Init(_) => init::main("tend init", &rest[1..]),
-        Sub::Run(r) => crate::daemon::supervisor::run(Path::new(&r.config)),
-        Sub::Version(_) => {
-            diag::out(&format!("tend {}\n", crate::VERSION));
-            0
+        Sub::Run(r) => crate::daemon::supervisor::run(Path::new(&r.config), r.socket.as_deref().map(Path::new)),
+        Sub::Ls(c) => finish(commands::ls(c)),
+        Sub::Status(c) => finish(commands::status(c)),
+        Sub::Start(c) => finish(commands::change(Change::Start(c))),
+        Sub::Stop(c) => finish(commands::change(Change::Stop(c))),
+        Sub::Restart(c) => finish(commands::change(Change::Restart(c))),
+        Sub::Signal(c) => finish(commands::signal(c)),
+        Sub::Logs(c) => finish(commands::logs(c)),
+        Sub::Events(c) => finish(commands::events(c)),
+        Sub::Reload(c) => finish(commands::reload(c)),
+        Sub::Shutdown(c) => finish(commands::shutdown(c)),
+        Sub::Version(c) => finish(commands::version(c)),
+    }
+}
+
+/// A client command's exit code; its error, if any, on stderr.
+fn finish(r: Result<(), client::ClientError>) -> i32 {
+    match r {
+        Ok(()) => 0,
+        Err(e) => {
+            if !e.message.is_empty() {
+                diag::err(&format!("tend: {}\n", e.message));
+            }
+            e.code
         }
     }
 }

@@ -23,6 +23,47 @@ pub struct Config {
     pub log_dir: Option<PathBuf>,
     /// Services in file order, `instances` already expanded (`web.0`, `web.1`, ...).
     pub services: Vec<ServiceConfig>,
+    /// The control socket (`[control]`).
+    pub control: Control,
+}
+
+/// The control socket and who may use it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Control {
+    /// Socket path; `None` means the default (`tend run --socket`, `$TEND_SOCKET`,
+    /// `$XDG_RUNTIME_DIR/tend.sock`, `/run/tend.sock` for root).
+    pub socket: Option<PathBuf>,
+    /// Permission bits of the socket file.
+    pub mode: u32,
+    /// Group owning the socket file (with `mode` 0660, that group may connect).
+    pub group: Option<u32>,
+    /// Users and groups allowed besides root and tend's own uid (checked with SO_PEERCRED).
+    pub allow_uids: Vec<u32>,
+    pub allow_gids: Vec<u32>,
+    /// Largest frame length a client may send.
+    pub max_frame: u32,
+    /// Connections beyond this are answered `busy` and closed.
+    pub max_clients: usize,
+    /// Bytes queued to one client before it is cut (replies) or loses data (streams).
+    pub client_queue: usize,
+    /// Events kept for `tend events` and subscribers starting from a sequence number.
+    pub events_history: usize,
+}
+
+impl Default for Control {
+    fn default() -> Self {
+        Control {
+            socket: None,
+            mode: 0o600,
+            group: None,
+            allow_uids: Vec::new(),
+            allow_gids: Vec::new(),
+            max_frame: defaults::MAX_FRAME,
+            max_clients: defaults::MAX_CLIENTS,
+            client_queue: defaults::CLIENT_QUEUE,
+            events_history: defaults::EVENTS_HISTORY,
+        }
+    }
 }
 
 /// What to do when a service exits.
@@ -174,4 +215,8 @@ pub mod defaults {
     pub const START_LIMIT_INTERVAL: Duration = Duration::from_secs(10);
     pub const LOG_BUFFER: usize = 1 << 20;
     pub const MAX_INSTANCES: u32 = 1000;
+    pub const MAX_FRAME: u32 = 1 << 20;
+    pub const MAX_CLIENTS: usize = 4096;
+    pub const CLIENT_QUEUE: usize = 1 << 20;
+    pub const EVENTS_HISTORY: usize = 1000;
 }

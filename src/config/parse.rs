@@ -26,7 +26,7 @@ use toml::Spanned;
 
 use super::units::{parse_duration, parse_size};
 use super::{
-    defaults, Backoff, Config, LogOptions, OnMaxRss, Output, Restart, Rlimit, RunAs, ServiceConfig, StartLimit,
+    defaults, Backoff, Config, Control, LogOptions, OnMaxRss, Output, Restart, Rlimit, RunAs, ServiceConfig, StartLimit,
 };
 use crate::daemon::signals::parse_signal;
 use crate::daemon::spawn::RlimitResource;
@@ -124,12 +124,14 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Config> {
     let mut shutdown_timeout = defaults::SHUTDOWN_TIMEOUT;
     let mut log_dir = None;
     let mut service_table = None;
+    let mut control = Control::default();
     for (k, v) in entries(doc.get_ref()) {
         match k.get_ref().as_ref() {
             "main" => main = Some(v),
             "shutdown_timeout" => shutdown_timeout = duration(&cx, "shutdown_timeout", v)?,
             "log_dir" => log_dir = Some(path_value(&cx, "log_dir", v)?),
             "service" => service_table = Some(v),
+            "control" => control = control_table(&cx, v)?,
             _ => return Err(unknown_key(&cx, "", k, TOP_KEYS)),
         }
     }
@@ -181,10 +183,123 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Config> {
         }
     };
 
-    Ok(Config { path: path.to_path_buf(), main, shutdown_timeout, log_dir, services })
+    Ok(Config { path: path.to_path_buf(), main, shutdown_timeout, log_dir, services, control })
 }
 
-const TOP_KEYS: &[&str] = &["main", "shutdown_timeout", "log_dir", "service"];
+const TOP_KEYS: &[&str] = &["main", "shutdown_timeout", "log_dir", "control", "service"];
+
+const CONTROL_KEYS: &[&str] = &[
+    "socket",
+    "mode",
+    "group",
+    "allow_uids",
+    "allow_gids",
+    "max_frame",
+    "max_clients",
+    "client_queue",
+    "events_history",
+];
+
+fn control_table(cx: &Cx, v: &Value) -> Result<Control> {
+    let mut c = Control::default();
+    for (k, v) in entries(table(cx, "control", v)?) {
+        let key = child("control", k.get_ref().as_ref());
+        match k.get_ref().as_ref() {
+            "socket" => {
+                let p = path_value(cx, &key, v)?;
+                // sun_path holds 107 bytes and a NUL.
+                if p.as_os_str().len() > 107 {
+                    let msg = format!(
+                        "socket path is {} bytes long: at most 107 fit in a Unix socket address",
+                        p.as_os_str().len()
+                    );
+                    return Err(cx.error(v.span(), &key, msg));
+                }
+                c.socket = Some(p);
+            }
+            "mode" => {
+                let expected = "a string of 3 or 4 octal digits such as \"0600\" or \"0660\"";
+                let s = match v.get_ref() {
+                    DeValue::String(s) => s.as_ref(),
+                    _ => return Err(type_error(cx, &key, v, expected)),
+                };
+                let octal = (3..=4).contains(&s.len()) && s.bytes().all(|b| (b'0'..=b'7').contains(&b));
+                c.mode = match u32::from_str_radix(s, 8) {
+                    Ok(n) if octal && n <= 0o777 => n,
+                    _ => return Err(cx.error(v.span(), &key, format!("invalid mode {s:?}: expected {expected}"))),
+                };
+            }
+            "group" => c.group = Some(group_id(cx, &key, v)?),
+            "allow_uids" => {
+                for item in array(cx, &key, v)? {
+                    c.allow_uids.push(user_id(cx, &key, item)?);
+                }
+            }
+            "allow_gids" => {
+                for item in array(cx, &key, v)? {
+                    c.allow_gids.push(group_id(cx, &key, item)?);
+                }
+            }
+            "max_frame" => {
+                let n = size(cx, &key, v)?;
+                if !(64..=64 << 20).contains(&n) {
+                    return Err(cx.error(
+                        v.span(),
+                        &key,
+                        format!("max_frame {n} is out of range: expected 64B to 64MiB"),
+                    ));
+                }
+                c.max_frame = n as u32;
+            }
+            "max_clients" => c.max_clients = integer_in(cx, &key, v, 1, 1_000_000)? as usize,
+            "client_queue" => {
+                let n = size(cx, &key, v)?;
+                if !(4096..=1 << 30).contains(&n) {
+                    return Err(cx.error(
+                        v.span(),
+                        &key,
+                        format!("client_queue {n} is out of range: expected 4KiB to 1GiB"),
+                    ));
+                }
+                c.client_queue = n as usize;
+            }
+            "events_history" => c.events_history = integer_in(cx, &key, v, 1, 1_000_000)? as usize,
+            _ => return Err(unknown_key(cx, "control", k, CONTROL_KEYS)),
+        }
+    }
+    Ok(c)
+}
+
+fn array<'t, 'i>(cx: &Cx, key: &str, v: &'t Value<'i>) -> Result<Vec<&'t Value<'i>>> {
+    match v.get_ref() {
+        DeValue::Array(a) => Ok(a.iter().collect()),
+        _ => Err(type_error(cx, key, v, "an array")),
+    }
+}
+
+/// A uid from a user name or numeric id.
+fn user_id(cx: &Cx, key: &str, v: &Value) -> Result<u32> {
+    match who(cx, key, v, "user")?.1 {
+        Who::Id(id) => Ok(id),
+        Who::Name(name) => match User::from_name(&name) {
+            Ok(Some(u)) => Ok(u.uid.as_raw()),
+            Ok(None) => Err(cx.error(v.span(), key, format!("unknown user {name:?}"))),
+            Err(e) => Err(cx.error(v.span(), key, format!("cannot look up user {name:?}: {e}"))),
+        },
+    }
+}
+
+/// A gid from a group name or numeric id.
+fn group_id(cx: &Cx, key: &str, v: &Value) -> Result<u32> {
+    match who(cx, key, v, "group")?.1 {
+        Who::Id(id) => Ok(id),
+        Who::Name(name) => match Group::from_name(&name) {
+            Ok(Some(g)) => Ok(g.gid.as_raw()),
+            Ok(None) => Err(cx.error(v.span(), key, format!("unknown group {name:?}"))),
+            Err(e) => Err(cx.error(v.span(), key, format!("cannot look up group {name:?}: {e}"))),
+        },
+    }
+}
 
 const SERVICE_KEYS: &[&str] = &[
     "command",

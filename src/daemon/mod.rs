@@ -1,8 +1,11 @@
 //! Mechanisms shared by every mode of tend: the signal mask and signalfd, the one
 //! reaper, the one fork/exec site. Each mode's loop is built from these.
 
+pub mod control;
+pub mod events;
 pub mod output;
 pub mod reap;
+pub mod requests;
 pub mod service;
 pub mod signals;
 pub mod spawn;

@@ -23,13 +23,17 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use nix::errno::Errno;
 
 use crate::config::{Config, OnMaxRss, Output, ServiceConfig};
+use crate::daemon::control::{self, Control, CONN_BASE, LISTENER};
+use crate::daemon::events::EventLog;
 use crate::daemon::output::{prefix, LineFramer, Ring, Sink};
 use crate::daemon::reap::{self, Status};
+use crate::daemon::requests::{blank_event, by_whom, exit_info, Waiter};
 use crate::daemon::service::{describe, Action, Event, Machine, State};
 use crate::daemon::signals::{self, Received, SignalSource};
 use crate::daemon::spawn::{self, ChildSetup, Group, UserSwitch};
 use crate::daemon::timers::{Timer, Timers};
 use crate::error::{exit, Error, Result};
+use crate::proto::msg::{EventInfo, Requestor};
 
 const SIGNALS: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -48,6 +52,8 @@ const NOTES_DELAY: Duration = Duration::from_millis(10);
 const NOTES_BATCH: usize = 16 * 1024;
 /// How long orphans get between SIGTERM and SIGKILL at the end of a shutdown.
 const ORPHAN_GRACE: Duration = Duration::from_secs(2);
+/// Pause before accepting again after accept(2) failed (EMFILE and the like).
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// One supervised service: its configuration, state machine and captured output.
 pub struct Svc {
@@ -79,25 +85,25 @@ struct Pipe {
     held: Option<Vec<u8>>,
 }
 
-struct Shutdown {
+pub(super) struct Shutdown {
     code: i32,
     orphans_signalled: bool,
 }
 
 pub struct Supervisor {
     cfg: Config,
-    svcs: Vec<Svc>,
+    pub(super) svcs: Vec<Svc>,
     by_pid: HashMap<u32, usize>,
     pipes: HashMap<Token, Pipe>,
     next_token: usize,
-    poll: Poll,
+    pub(super) poll: Poll,
     sig: SignalSource,
     _waker: Arc<Waker>,
     timers: Timers,
     stdout: Sink,
     stderr: Sink,
     pending_reads: VecDeque<Token>,
-    shutdown: Option<Shutdown>,
+    pub(super) shutdown: Option<Shutdown>,
     group_poll_armed: bool,
     children_remain: bool,
     is_pid1: bool,
@@ -116,6 +122,15 @@ pub struct Supervisor {
     ignored: Vec<i32>,
     /// `tend | ` padded to the current name width (recomputed with it).
     tend_prefix: Vec<u8>,
+    pub(super) control: Control,
+    pub(super) events: EventLog,
+    /// Who asked for the change being made (set while a request is handled).
+    pub(super) requestor: Option<Requestor>,
+    pub(super) waiters: Vec<Waiter>,
+    /// Connections with stream data queued since the last flush.
+    pub(super) dirty: Vec<Token>,
+    pub(super) started: Instant,
+    accept_retry_armed: bool,
 }
 
 fn io_err(what: &str, e: std::io::Error) -> Error {
@@ -205,7 +220,7 @@ impl Svc {
 
 impl Supervisor {
     /// Set up everything: call with signals already taken over (before any thread).
-    pub fn new(cfg: Config) -> Result<Supervisor> {
+    pub fn new(cfg: Config, socket: std::path::PathBuf) -> Result<Supervisor> {
         cloexec_inherited();
         let is_pid1 = std::process::id() == 1;
         if !is_pid1 {
@@ -227,6 +242,7 @@ impl Supervisor {
             .open("/dev/null")
             .map_err(|e| io_err("opening /dev/null", e))?;
         let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
+        let control = Control::bind(&cfg.control, socket, poll.registry()).map_err(Error::Usage)?;
         let mut s = Supervisor {
             cfg: cfg.clone(),
             svcs: Vec::new(),
@@ -254,6 +270,13 @@ impl Supervisor {
             devnull,
             ignored: signals::ignored_now(),
             tend_prefix: Vec::new(),
+            control,
+            events: EventLog::new(cfg.control.events_history),
+            requestor: None,
+            waiters: Vec::new(),
+            dirty: Vec::new(),
+            started: Instant::now(),
+            accept_retry_armed: false,
         };
         for c in cfg.services {
             let seed = s.next_seed();
@@ -275,7 +298,7 @@ impl Supervisor {
 
     /// One line of tend's own events on stderr: `tend | TIME message`. Lines are
     /// batched and queued once per loop iteration ([`Supervisor::flush_notes`]).
-    fn note(&mut self, msg: &str) {
+    pub(super) fn note(&mut self, msg: &str) {
         use std::io::Write;
         if self.notes_due.is_none() {
             self.notes_due = Some(Instant::now() + NOTES_DELAY);
@@ -297,13 +320,16 @@ impl Supervisor {
 
     /// Run until tend should exit; returns the exit code.
     pub fn run(mut self) -> i32 {
-        self.note(&format!(
-            "tend {} supervising {} service(s) from {} (pid {})",
+        let line = format!(
+            "tend {} supervising {} service(s) from {}, control socket {} (pid {})",
             crate::VERSION,
             self.svcs.len(),
             self.cfg.path.display(),
+            self.control.path.display(),
             std::process::id()
-        ));
+        );
+        self.record(EventInfo { kind: "daemon".into(), reason: line.clone(), ..blank_event() });
+        self.note(&line);
         for idx in 0..self.svcs.len() {
             if self.svcs[idx].cfg.autostart {
                 self.feed(idx, Event::Start);
@@ -318,6 +344,13 @@ impl Supervisor {
             self.check_finished();
             if let Some(code) = self.exit {
                 self.note(&format!("exiting with status {code}"));
+                self.record(EventInfo {
+                    kind: "daemon".into(),
+                    reason: format!("exiting with status {code}"),
+                    ..blank_event()
+                });
+                self.flush_dirty();
+                self.control.remove_files();
                 self.flush_notes();
                 self.stdout.finish(Duration::from_secs(1));
                 self.stderr.finish(Duration::from_secs(1));
@@ -349,6 +382,8 @@ impl Supervisor {
                 match ev.token() {
                     SIGNALS => sig_ready = true,
                     WAKER => woken = true,
+                    LISTENER => self.on_control(LISTENER),
+                    t if t.0 >= CONN_BASE => self.on_control(t),
                     t => self.read_pipe(t),
                 }
             }
@@ -381,13 +416,24 @@ impl Supervisor {
             for t in self.timers.expired(Instant::now()) {
                 self.on_timer(t);
             }
+            self.serve_pending();
+            self.check_waiters();
+            self.flush_dirty();
+        }
+    }
+
+    pub(super) fn arm_accept_retry(&mut self) {
+        if !self.accept_retry_armed {
+            self.accept_retry_armed = true;
+            self.note("accepting control connections failed (out of file descriptors?): retrying in 100ms");
+            self.timers.add(Instant::now() + ACCEPT_RETRY, Timer::AcceptRetry);
         }
     }
 
     // --- events into machines, actions out --------------------------------------------
 
     /// Feed an event to service `idx` and perform the actions, until none are left.
-    fn feed(&mut self, idx: usize, ev: Event) {
+    pub(super) fn feed(&mut self, idx: usize, ev: Event) {
         let mut queue = VecDeque::from([ev]);
         while let Some(ev) = queue.pop_front() {
             let now = Instant::now();
@@ -403,8 +449,24 @@ impl Supervisor {
                 svc.m.reason = old_reason;
             }
             if new != old || said {
-                let line = format!("{} {old}->{new}: {}", svc.cfg.name, svc.m.reason);
+                let exit = match ev {
+                    Event::Exited { status, .. } => Some(exit_info(status)),
+                    _ => None,
+                };
+                let by = self.requestor.as_ref().map(by_whom).unwrap_or_default();
+                let line = format!("{} {old}->{new}: {}{by}", svc.cfg.name, svc.m.reason);
+                let event = EventInfo {
+                    service: svc.cfg.name.clone(),
+                    kind: "state".into(),
+                    from: old.as_str().into(),
+                    to: new.as_str().into(),
+                    reason: svc.m.reason.clone(),
+                    exit,
+                    requestor: self.requestor.clone(),
+                    ..blank_event()
+                };
                 self.note(&line);
+                self.record(event);
             }
             for a in acts {
                 match a {
@@ -428,6 +490,13 @@ impl Supervisor {
                                     e.reason()
                                 );
                                 self.note(&line);
+                                let name = self.svcs[idx].cfg.name.clone();
+                                self.record(EventInfo {
+                                    service: name,
+                                    kind: "spawn_failed".into(),
+                                    reason: line,
+                                    ..blank_event()
+                                });
                                 queue.push_back(Event::SpawnFailed);
                             }
                         }
@@ -496,6 +565,7 @@ impl Supervisor {
                 cmd.env("HOME", h);
             }
         }
+        cmd.env("TEND_SOCKET", &self.control.path);
         for (k, v) in &c.env {
             cmd.env(k, v);
         }
@@ -663,6 +733,12 @@ impl Supervisor {
         } else {
             svc.out.push(data);
         }
+        if self.control.log_followers > 0 {
+            let (idx, is_err) = (p.svc, p.is_err);
+            self.fan_out(idx, is_err, data);
+        }
+        let Some(p) = self.pipes.get_mut(&token) else { return };
+        let svc = &mut self.svcs[p.svc];
         if !p.passthrough {
             return;
         }
@@ -797,7 +873,11 @@ impl Supervisor {
                     self.timers.add(Instant::now() + Duration::from_secs(1), Timer::ForceExit);
                 }
             }
-            libc::SIGHUP => self.reload(),
+            libc::SIGHUP => {
+                if let Err(e) = self.reload() {
+                    self.note(&e);
+                }
+            }
             libc::SIGPIPE | libc::SIGTTIN | libc::SIGTTOU => {}
             _ => {
                 let main = self.cfg.main.clone();
@@ -840,6 +920,12 @@ impl Supervisor {
                 }
                 self.timers.add(Instant::now() + Duration::from_secs(1), Timer::ForceExit);
             }
+            Timer::AcceptRetry => {
+                self.accept_retry_armed = false;
+                if !self.control.accept(self.poll.registry()) {
+                    self.arm_accept_retry();
+                }
+            }
             Timer::ForceExit => {
                 let code = self.shutdown.as_ref().map(|s| s.code).unwrap_or(exit::FAILURE);
                 self.exit = Some(code);
@@ -858,7 +944,7 @@ impl Supervisor {
         }
     }
 
-    fn begin_shutdown(&mut self, code: i32) {
+    pub(super) fn begin_shutdown(&mut self, code: i32) {
         if self.shutdown.is_some() {
             return;
         }
@@ -966,17 +1052,25 @@ impl Supervisor {
 
     // --- reload ------------------------------------------------------------------------------
 
-    fn reload(&mut self) {
+    /// Re-read the config file and apply the differences. Returns a summary, or why
+    /// nothing changed.
+    pub(super) fn reload(&mut self) -> std::result::Result<String, String> {
         let path = self.cfg.path.clone();
         let new = match crate::config::load(&path) {
             Ok(c) => c,
             Err(e) => {
-                self.note(&format!("reload failed, keeping the running configuration: {e}"));
-                return;
+                let msg = format!("reload failed, keeping the running configuration: {e}");
+                self.record(EventInfo {
+                    kind: "reload".into(),
+                    reason: msg.clone(),
+                    requestor: self.requestor.clone(),
+                    ..blank_event()
+                });
+                return Err(msg);
             }
         };
         if self.shutdown.is_some() {
-            return;
+            return Err("tend is shutting down: not reloading".into());
         }
         let mut started = 0;
         let mut changed = 0;
@@ -991,6 +1085,7 @@ impl Supervisor {
                     removed += 1;
                     self.svcs[idx].removed = true;
                     self.feed(idx, Event::Stop);
+                    self.end_follows(idx);
                 }
                 Some(c) if *c != self.svcs[idx].cfg => {
                     changed += 1;
@@ -1022,13 +1117,24 @@ impl Supervisor {
         self.cfg.main = new.main.clone();
         self.cfg.shutdown_timeout = new.shutdown_timeout;
         self.cfg.log_dir = new.log_dir.clone();
+        self.control.update(&new.control);
+        self.events.set_cap(new.control.events_history);
         self.update_width();
-        self.note(&format!("reloaded {}: {started} added, {changed} changed, {removed} removed", path.display()));
+        let by = self.requestor.as_ref().map(by_whom).unwrap_or_default();
+        let summary = format!("reloaded {}: {started} added, {changed} changed, {removed} removed", path.display());
+        self.note(&format!("{summary}{by}"));
+        self.record(EventInfo {
+            kind: "reload".into(),
+            reason: summary.clone(),
+            requestor: self.requestor.clone(),
+            ..blank_event()
+        });
+        Ok(summary)
     }
 }
 
 /// `tend run`: load the config, take over signals, supervise. Returns the exit code.
-pub fn run(config_path: &std::path::Path) -> i32 {
+pub fn run(config_path: &std::path::Path, socket: Option<&std::path::Path>) -> i32 {
     // Signals first: before the config is read (user lookups may start nothing, but
     // the writer threads below must inherit the blocked mask).
     if let Err(e) = signals::take_over() {
@@ -1042,7 +1148,8 @@ pub fn run(config_path: &std::path::Path) -> i32 {
             return exit::CONFIG;
         }
     };
-    match Supervisor::new(cfg) {
+    let socket = control::socket_path(socket, cfg.control.socket.as_deref());
+    match Supervisor::new(cfg, socket) {
         Ok(s) => s.run(),
         Err(e) => {
             crate::fatal!("{e}");

@@ -19,6 +19,8 @@ pub enum Timer {
     OrphanKill,
     /// Stop waiting and exit.
     ForceExit,
+    /// Accepting on the control socket failed (no fds): try again.
+    AcceptRetry,
 }
 
 #[derive(Default)]

@@ -151,6 +151,10 @@ pub struct Plain {
 pub struct Target {
     pub id: u64,
     pub service: String,
+    /// START, STOP, RESTART: answer once the service is running (or has finished) or
+    /// stopped, instead of as soon as the change is under way.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub wait: bool,
 }
 
 /// A signal by name (`TERM`, `SIGTERM`, `term`) or number; on the wire a string or an
@@ -197,6 +201,9 @@ pub struct SignalReq {
     pub id: u64,
     pub service: String,
     pub signal: SignalSpec,
+    /// Signal the service's whole process group instead of its main process.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub group: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -649,12 +656,17 @@ mod tests {
         vec![
             Request::Hello(Hello { api: API_VERSION, client: "test".into(), capabilities: vec!["list".into()] }),
             Request::List(Plain { id: 1 }),
-            Request::Status(Target { id: 2, service: "web".into() }),
-            Request::Start(Target { id: 3, service: "web".into() }),
-            Request::Stop(Target { id: u64::MAX, service: "".into() }),
-            Request::Restart(Target { id: 5, service: "w.0".into() }),
-            Request::Signal(SignalReq { id: 6, service: "web".into(), signal: SignalSpec::Name("HUP".into()) }),
-            Request::Signal(SignalReq { id: 7, service: "web".into(), signal: SignalSpec::Number(-3) }),
+            Request::Status(Target { id: 2, service: "web".into(), wait: false }),
+            Request::Start(Target { id: 3, service: "web".into(), wait: false }),
+            Request::Stop(Target { id: u64::MAX, service: "".into(), wait: false }),
+            Request::Restart(Target { id: 5, service: "w.0".into(), wait: false }),
+            Request::Signal(SignalReq {
+                id: 6,
+                service: "web".into(),
+                signal: SignalSpec::Name("HUP".into()),
+                group: false,
+            }),
+            Request::Signal(SignalReq { id: 7, service: "web".into(), signal: SignalSpec::Number(-3), group: true }),
             Request::Logs(LogsReq {
                 id: 8,
                 service: "web".into(),
@@ -757,7 +769,7 @@ mod tests {
     #[test]
     fn golden_bytes_of_a_status_request() {
         let mut v = Vec::new();
-        Request::Status(Target { id: 7, service: "web".into() }).encode(&mut v);
+        Request::Status(Target { id: 7, service: "web".into(), wait: false }).encode(&mut v);
         // fixmap(2) "id" 7 "service" "web"
         let body =
             [0x82, 0xa2, b'i', b'd', 0x07, 0xa7, b's', b'e', b'r', b'v', b'i', b'c', b'e', 0xa3, b'w', b'e', b'b'];

@@ -374,6 +374,8 @@ impl Tend {
         cmd.arg("run").arg("-c").arg(&path);
         cmd.current_dir(dir.path());
         cmd.env(MARKER_VAR, dir.s());
+        // Each test's own control socket, so tests can run side by side.
+        cmd.env("TEND_SOCKET", dir.join("tend.sock"));
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let o = opts.clone();
         // SAFETY: only async-signal-safe calls, on memory prepared before the fork.

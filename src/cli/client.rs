@@ -1,0 +1,148 @@
+//! A blocking control-socket client: connect, hello, send requests, read replies.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use crate::proto::frame::{Decoder, CLIENT_MAX_FRAME};
+use crate::proto::msg::{self, ErrorCode, ErrorMsg, Hello, Reply, Request, Welcome};
+
+/// Exit codes of the client commands (tend(1), EXIT STATUS).
+pub mod code {
+    /// The daemon refused or could not do what was asked.
+    pub const FAILED: i32 = 1;
+    pub const USAGE: i32 = 2;
+    pub const UNKNOWN_SERVICE: i32 = 4;
+    /// No tend is listening on the socket.
+    pub const NOT_RUNNING: i32 = 5;
+    pub const PERMISSION: i32 = 6;
+    /// The daemon's answer was not what the protocol says (or another API version).
+    pub const PROTOCOL: i32 = 7;
+}
+
+/// A client-side failure: a message and the exit code it maps to.
+#[derive(Debug)]
+pub struct ClientError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl ClientError {
+    pub fn new(code: i32, message: impl Into<String>) -> Self {
+        ClientError { code, message: message.into() }
+    }
+
+    /// The exit code for an ERROR frame.
+    pub fn from_reply(e: &ErrorMsg) -> Self {
+        let code = match e.code {
+            ErrorCode::UnknownService => code::UNKNOWN_SERVICE,
+            ErrorCode::PermissionDenied => code::PERMISSION,
+            ErrorCode::BadSignal => code::USAGE,
+            ErrorCode::UnsupportedVersion
+            | ErrorCode::BadRequest
+            | ErrorCode::UnknownType
+            | ErrorCode::HelloRequired
+            | ErrorCode::FrameTooLarge => code::PROTOCOL,
+            ErrorCode::Busy | ErrorCode::ShuttingDown | ErrorCode::Failed => code::FAILED,
+        };
+        ClientError { code, message: e.message.clone() }
+    }
+}
+
+pub struct Client {
+    stream: UnixStream,
+    dec: Decoder,
+    buf: Vec<u8>,
+    next_id: u64,
+    pub path: PathBuf,
+    pub welcome: Welcome,
+}
+
+impl Client {
+    /// Connect and say hello.
+    pub fn connect(path: &Path) -> Result<Client, ClientError> {
+        let show = path.display();
+        let stream = UnixStream::connect(path).map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOENT) | Some(libc::ECONNREFUSED) => ClientError::new(
+                code::NOT_RUNNING,
+                format!("tend is not running: no control socket at {show} ({e}); set --socket or $TEND_SOCKET"),
+            ),
+            Some(libc::EACCES) | Some(libc::EPERM) => {
+                ClientError::new(code::PERMISSION, format!("cannot connect to {show}: {e}"))
+            }
+            _ => ClientError::new(code::NOT_RUNNING, format!("cannot connect to {show}: {e}")),
+        })?;
+        let mut c = Client {
+            stream,
+            dec: Decoder::new(CLIENT_MAX_FRAME),
+            buf: Vec::new(),
+            next_id: 1,
+            path: path.to_path_buf(),
+            welcome: Welcome { api: 0, version: String::new(), pid: 0, capabilities: vec![], max_frame: 0 },
+        };
+        let hello = Hello {
+            api: msg::API_VERSION,
+            client: format!("tend {}", crate::VERSION),
+            capabilities: msg::CAPABILITIES.iter().map(|s| s.to_string()).collect(),
+        };
+        c.send(&Request::Hello(hello))?;
+        match c.recv()? {
+            Reply::Welcome(w) => c.welcome = w,
+            Reply::Error(e) => return Err(ClientError::from_reply(&e)),
+            other => return Err(ClientError::new(code::PROTOCOL, format!("expected a welcome, got {other:?}"))),
+        }
+        Ok(c)
+    }
+
+    pub fn next_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    pub fn send(&mut self, r: &Request) -> Result<(), ClientError> {
+        self.buf.clear();
+        r.encode(&mut self.buf);
+        self.stream.write_all(&self.buf).map_err(|e| self.io_error(e))
+    }
+
+    fn io_error(&self, e: std::io::Error) -> ClientError {
+        ClientError::new(code::PROTOCOL, format!("control connection to {} failed: {e}", self.path.display()))
+    }
+
+    /// The next frame from the server. A closed connection is an error.
+    pub fn recv(&mut self) -> Result<Reply, ClientError> {
+        let mut buf = [0u8; 64 * 1024];
+        loop {
+            match self.dec.next_frame() {
+                Ok(Some(f)) => {
+                    return Reply::decode(f.kind, &f.body)
+                        .map_err(|e| ClientError::new(code::PROTOCOL, format!("bad reply from the daemon: {e}")))
+                }
+                Ok(None) => {}
+                Err(e) => return Err(ClientError::new(code::PROTOCOL, format!("bad reply from the daemon: {e}"))),
+            }
+            let n = match self.stream.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.io_error(e)),
+            };
+            if n == 0 {
+                return Err(ClientError::new(code::PROTOCOL, "the daemon closed the connection"));
+            }
+            self.dec.push(&buf[..n]);
+        }
+    }
+
+    /// Send one request and return its (single) reply; an ERROR becomes an Err.
+    pub fn call(&mut self, r: Request) -> Result<Reply, ClientError> {
+        let id = r.id();
+        self.send(&r)?;
+        // Nothing else is in flight on this connection.
+        match self.recv()? {
+            Reply::Error(e) => Err(ClientError::from_reply(&e)),
+            reply if reply.id() == id => Ok(reply),
+            other => Err(ClientError::new(code::PROTOCOL, format!("unexpected reply {other:?}"))),
+        }
+    }
+}

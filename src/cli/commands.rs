@@ -1,0 +1,487 @@
+//! The client commands: `tend ls | status | start | stop | restart | signal | logs |
+//! events | reload | shutdown | version`. Each talks to a running `tend run` over the
+//! control socket. With `--json` stdout carries only JSON (one document, or one per
+//! line for streams); everything else goes to stderr.
+
+use std::io::Write;
+use std::path::Path;
+
+use argh::FromArgs;
+use serde::Serialize;
+
+use super::client::{code, Client, ClientError};
+use crate::daemon::control::socket_path;
+use crate::proto::msg::{
+    EventInfo, EventsReq, LogsReq, Plain, Reply, ServiceInfo, SignalReq, SignalSpec, Stream, Target,
+};
+use crate::proto::Request;
+
+/// Options every client command takes.
+#[derive(FromArgs, Debug, Default)]
+#[argh(subcommand, name = "ls")]
+/// List the services and their state.
+pub struct LsCmd {
+    /// the control socket (default: $TEND_SOCKET, $XDG_RUNTIME_DIR/tend.sock, /run/tend.sock for root)
+    #[argh(option)]
+    socket: Option<String>,
+    /// print JSON
+    #[argh(switch)]
+    json: bool,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "status")]
+/// Show one service in detail.
+pub struct StatusCmd {
+    /// the service
+    #[argh(positional)]
+    service: String,
+    /// the control socket
+    #[argh(option)]
+    socket: Option<String>,
+    /// print JSON
+    #[argh(switch)]
+    json: bool,
+}
+
+macro_rules! change_cmd {
+    ($name:ident, $cmd:literal, $doc:literal) => {
+        #[derive(FromArgs, Debug)]
+        #[argh(subcommand, name = $cmd)]
+        #[doc = $doc]
+        pub struct $name {
+            /// the service
+            #[argh(positional)]
+            service: String,
+            /// return as soon as the change is under way, without waiting for it
+            #[argh(switch)]
+            no_wait: bool,
+            /// the control socket
+            #[argh(option)]
+            socket: Option<String>,
+            /// print JSON
+            #[argh(switch)]
+            json: bool,
+        }
+    };
+}
+
+change_cmd!(StartCmd, "start", "Start a service and wait until it is running.");
+change_cmd!(StopCmd, "stop", "Stop a service and wait until its whole process group is gone.");
+change_cmd!(RestartCmd, "restart", "Restart a service and wait until it is running again.");
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "signal")]
+/// Send a signal to a service's process (or its process group with --group).
+pub struct SignalCmd {
+    /// the service
+    #[argh(positional)]
+    service: String,
+    /// the signal: a name (TERM, SIGTERM) or a number
+    #[argh(positional)]
+    signal: String,
+    /// signal the whole process group
+    #[argh(switch, short = 'g')]
+    group: bool,
+    /// the control socket
+    #[argh(option)]
+    socket: Option<String>,
+    /// print JSON
+    #[argh(switch)]
+    json: bool,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "logs")]
+/// Print a service's captured output (stdout to stdout, stderr to stderr).
+pub struct LogsCmd {
+    /// the service
+    #[argh(positional)]
+    service: String,
+    /// keep printing new output until interrupted
+    #[argh(switch, short = 'f')]
+    follow: bool,
+    /// only the last N lines of each stream
+    #[argh(option, short = 'n')]
+    lines: Option<u64>,
+    /// only the last N bytes of each stream
+    #[argh(option)]
+    bytes: Option<u64>,
+    /// only stderr
+    #[argh(switch)]
+    stderr: bool,
+    /// only stdout
+    #[argh(switch)]
+    stdout: bool,
+    /// the control socket
+    #[argh(option)]
+    socket: Option<String>,
+    /// print JSON, one object per chunk
+    #[argh(switch)]
+    json: bool,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "events")]
+/// Print tend's event history (state changes, signals, reloads), and follow it with -f.
+pub struct EventsCmd {
+    /// keep printing new events until interrupted
+    #[argh(switch, short = 'f')]
+    follow: bool,
+    /// start at this sequence number
+    #[argh(option)]
+    from: Option<u64>,
+    /// the control socket
+    #[argh(option)]
+    socket: Option<String>,
+    /// print JSON, one object per line
+    #[argh(switch)]
+    json: bool,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "reload")]
+/// Re-read the configuration file and apply the differences.
+pub struct ReloadCmd {
+    /// the control socket
+    #[argh(option)]
+    socket: Option<String>,
+    /// print JSON
+    #[argh(switch)]
+    json: bool,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "shutdown")]
+/// Stop every service and make tend exit.
+pub struct ShutdownCmd {
+    /// the control socket
+    #[argh(option)]
+    socket: Option<String>,
+    /// print JSON
+    #[argh(switch)]
+    json: bool,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "version")]
+/// Print tend's version, and the running daemon's if one answers.
+pub struct VersionCmd {
+    /// the control socket
+    #[argh(option)]
+    socket: Option<String>,
+    /// print JSON
+    #[argh(switch)]
+    json: bool,
+}
+
+fn connect(socket: &Option<String>) -> Result<Client, ClientError> {
+    Client::connect(&socket_path(socket.as_deref().map(Path::new), None))
+}
+
+/// Write to stdout; a closed stdout (`| head`) ends the command quietly.
+fn out(s: &[u8]) -> Result<(), ClientError> {
+    let mut o = std::io::stdout().lock();
+    o.write_all(s).and_then(|_| o.flush()).map_err(|_| ClientError::new(0, ""))
+}
+
+fn json_line<T: Serialize>(v: &T) -> Result<(), ClientError> {
+    let mut s = serde_json::to_vec(v).map_err(|e| ClientError::new(code::FAILED, e.to_string()))?;
+    s.push(b'\n');
+    out(&s)
+}
+
+fn unexpected(r: Reply) -> ClientError {
+    ClientError::new(code::PROTOCOL, format!("unexpected reply {r:?}"))
+}
+
+fn duration(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{}s", s / 60, s % 60),
+        3600..=86399 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d{}h", s / 86400, (s % 86400) / 3600),
+    }
+}
+
+fn bytes(n: u64) -> String {
+    const K: f64 = 1024.0;
+    let f = n as f64;
+    if f < K {
+        format!("{n}B")
+    } else if f < K * K {
+        format!("{:.1}KiB", f / K)
+    } else if f < K * K * K {
+        format!("{:.1}MiB", f / K / K)
+    } else {
+        format!("{:.1}GiB", f / K / K / K)
+    }
+}
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
+}
+
+pub fn ls(c: LsCmd) -> Result<(), ClientError> {
+    let mut cl = connect(&c.socket)?;
+    let id = cl.next_id();
+    let services = match cl.call(Request::List(Plain { id }))? {
+        Reply::List(l) => l.services,
+        r => return Err(unexpected(r)),
+    };
+    if c.json {
+        return json_line(&services);
+    }
+    let mut rows = vec![["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "RSS", "CPU"].map(String::from)];
+    for s in &services {
+        rows.push([
+            s.name.clone(),
+            if s.paused { format!("{} (paused)", s.state) } else { s.state.clone() },
+            opt(s.pid),
+            s.uptime_ms.map(duration).unwrap_or_else(|| "-".into()),
+            s.restarts.to_string(),
+            s.last_exit.as_ref().map(|e| e.text.clone()).unwrap_or_else(|| "-".into()),
+            s.rss.map(bytes).unwrap_or_else(|| "-".into()),
+            s.cpu_ms.map(|ms| format!("{:.2}s", ms as f64 / 1000.0)).unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    let mut widths = [0usize; 8];
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut text = String::new();
+    for r in &rows {
+        let mut line = String::new();
+        for (i, (cell, w)) in r.iter().zip(widths).enumerate() {
+            if i + 1 == r.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    out(text.as_bytes())
+}
+
+fn status_text(s: &ServiceInfo) -> String {
+    let mut t = String::new();
+    let mut kv = |k: &str, v: String| t.push_str(&format!("{k:<10} {v}\n"));
+    kv("name", s.name.clone());
+    kv("state", format!("{}{}", s.state, if s.paused { " (paused)" } else { "" }));
+    kv("reason", s.reason.clone());
+    kv("pid", opt(s.pid));
+    kv("started", s.started.clone().unwrap_or_else(|| "-".into()));
+    kv("uptime", s.uptime_ms.map(duration).unwrap_or_else(|| "-".into()));
+    kv("restarts", s.restarts.to_string());
+    kv("last exit", s.last_exit.as_ref().map(|e| e.text.clone()).unwrap_or_else(|| "-".into()));
+    kv("ready", s.ready.to_string());
+    kv("healthy", s.healthy.map(|h| h.to_string()).unwrap_or_else(|| "-".into()));
+    kv("rss", s.rss.map(bytes).unwrap_or_else(|| "-".into()));
+    kv("cpu", s.cpu_ms.map(|ms| format!("{:.2}s", ms as f64 / 1000.0)).unwrap_or_else(|| "-".into()));
+    kv("autostart", s.autostart.to_string());
+    kv("command", s.command.join(" "));
+    kv(
+        "output",
+        format!(
+            "stdout {}, stderr {}, dropped {}",
+            bytes(s.stdout_bytes),
+            bytes(s.stderr_bytes),
+            bytes(s.dropped_bytes)
+        ),
+    );
+    t
+}
+
+pub fn status(c: StatusCmd) -> Result<(), ClientError> {
+    let mut cl = connect(&c.socket)?;
+    let id = cl.next_id();
+    let s = match cl.call(Request::Status(Target { id, service: c.service, wait: false }))? {
+        Reply::Status(s) => s.service,
+        r => return Err(unexpected(r)),
+    };
+    if c.json {
+        return json_line(&s);
+    }
+    out(status_text(&s).as_bytes())
+}
+
+fn done(r: Reply, json: bool) -> Result<(), ClientError> {
+    match r {
+        Reply::Done(d) if json => json_line(&serde_json::json!({ "message": d.message })),
+        Reply::Done(d) => out(format!("{}\n", d.message).as_bytes()),
+        r => Err(unexpected(r)),
+    }
+}
+
+pub enum Change {
+    Start(StartCmd),
+    Stop(StopCmd),
+    Restart(RestartCmd),
+}
+
+pub fn change(c: Change) -> Result<(), ClientError> {
+    let (service, no_wait, socket, json, make): (_, _, _, _, fn(Target) -> Request) = match c {
+        Change::Start(c) => (c.service, c.no_wait, c.socket, c.json, Request::Start),
+        Change::Stop(c) => (c.service, c.no_wait, c.socket, c.json, Request::Stop),
+        Change::Restart(c) => (c.service, c.no_wait, c.socket, c.json, Request::Restart),
+    };
+    let mut cl = connect(&socket)?;
+    let id = cl.next_id();
+    let r = cl.call(make(Target { id, service, wait: !no_wait }))?;
+    done(r, json)
+}
+
+pub fn signal(c: SignalCmd) -> Result<(), ClientError> {
+    let spec = match c.signal.parse::<i64>() {
+        Ok(n) => SignalSpec::Number(n),
+        Err(_) => SignalSpec::Name(c.signal.clone()),
+    };
+    let mut cl = connect(&c.socket)?;
+    let id = cl.next_id();
+    let r = cl.call(Request::Signal(SignalReq { id, service: c.service, signal: spec, group: c.group }))?;
+    done(r, c.json)
+}
+
+pub fn logs(c: LogsCmd) -> Result<(), ClientError> {
+    let stream = match (c.stdout, c.stderr) {
+        (true, false) => Stream::Stdout,
+        (false, true) => Stream::Stderr,
+        _ => Stream::All,
+    };
+    let mut cl = connect(&c.socket)?;
+    let id = cl.next_id();
+    let req = LogsReq { id, service: c.service, stream, lines: c.lines, bytes: c.bytes, follow: c.follow };
+    cl.send(&Request::Logs(req))?;
+    loop {
+        match cl.recv()? {
+            Reply::LogData(d) if d.id == id => {
+                if c.json {
+                    let s = if d.stream == Stream::Stderr { "stderr" } else { "stdout" };
+                    json_line(&serde_json::json!({ "stream": s, "data": String::from_utf8_lossy(&d.data) }))?;
+                } else if d.stream == Stream::Stderr {
+                    let mut e = std::io::stderr().lock();
+                    let _ = e.write_all(&d.data);
+                } else {
+                    out(&d.data)?;
+                }
+            }
+            Reply::LogLost(l) if l.id == id => {
+                let s = if l.stream == Stream::Stderr { "stderr" } else { "stdout" };
+                if c.json {
+                    json_line(&serde_json::json!({ "stream": s, "lost_bytes": l.bytes }))?;
+                } else {
+                    crate::diag::err(&format!("tend: {} bytes of {s} lost: this client was not keeping up\n", l.bytes));
+                }
+            }
+            Reply::End(e) if e.id == id => return Ok(()),
+            Reply::Error(e) => return Err(ClientError::from_reply(&e)),
+            r => return Err(unexpected(r)),
+        }
+    }
+}
+
+fn event_text(e: &EventInfo) -> String {
+    let mut s = format!("{:>5} {} ", e.seq, e.ts);
+    if !e.service.is_empty() {
+        s.push_str(&e.service);
+        s.push(' ');
+    }
+    if e.kind == "state" {
+        s.push_str(&format!("{}->{}: ", e.from, e.to));
+    } else {
+        s.push_str(&format!("{}: ", e.kind));
+    }
+    s.push_str(&e.reason);
+    if let Some(r) = &e.requestor {
+        s.push_str(&crate::daemon::requests::by_whom(r));
+    }
+    s.push('\n');
+    s
+}
+
+pub fn events(c: EventsCmd) -> Result<(), ClientError> {
+    let mut cl = connect(&c.socket)?;
+    let id = cl.next_id();
+    // Following from the start of the retained history unless told otherwise.
+    let from = c.from.or(if c.follow { Some(0) } else { None });
+    cl.send(&Request::Events(EventsReq { id, from, follow: c.follow }))?;
+    loop {
+        match cl.recv()? {
+            Reply::Event(e) if e.id == id => {
+                if c.json {
+                    json_line(&e.event)?;
+                } else {
+                    out(event_text(&e.event).as_bytes())?;
+                }
+            }
+            Reply::EventsLost(l) if l.id == id => {
+                if c.json {
+                    json_line(&serde_json::json!({ "lost": { "from": l.from, "to": l.to, "reason": l.reason } }))?;
+                } else {
+                    let why = if l.reason == "evicted" {
+                        "no longer retained"
+                    } else {
+                        "dropped: this client was not keeping up"
+                    };
+                    crate::diag::err(&format!("tend: events {} to {} {why}\n", l.from, l.to.saturating_sub(1)));
+                }
+            }
+            Reply::End(e) if e.id == id => return Ok(()),
+            Reply::Error(e) => return Err(ClientError::from_reply(&e)),
+            r => return Err(unexpected(r)),
+        }
+    }
+}
+
+pub fn reload(c: ReloadCmd) -> Result<(), ClientError> {
+    let mut cl = connect(&c.socket)?;
+    let id = cl.next_id();
+    let r = cl.call(Request::Reload(Plain { id }))?;
+    done(r, c.json)
+}
+
+pub fn shutdown(c: ShutdownCmd) -> Result<(), ClientError> {
+    let mut cl = connect(&c.socket)?;
+    let id = cl.next_id();
+    let r = cl.call(Request::Shutdown(Plain { id }))?;
+    done(r, c.json)
+}
+
+pub fn version(c: VersionCmd) -> Result<(), ClientError> {
+    let daemon = match connect(&c.socket) {
+        Ok(mut cl) => {
+            let id = cl.next_id();
+            match cl.call(Request::Version(Plain { id }))? {
+                Reply::Version(v) => Some(v),
+                r => return Err(unexpected(r)),
+            }
+        }
+        Err(e) if e.code == code::NOT_RUNNING => None,
+        Err(e) => return Err(e),
+    };
+    if c.json {
+        let d = daemon
+            .map(|v| serde_json::json!({ "version": v.version, "api": v.api, "pid": v.pid, "uptime_s": v.uptime_s }));
+        return json_line(&serde_json::json!({
+            "version": crate::VERSION,
+            "api": crate::proto::msg::API_VERSION,
+            "daemon": d,
+        }));
+    }
+    let mut text = format!("tend {}\n", crate::VERSION);
+    if let Some(v) = daemon {
+        text.push_str(&format!(
+            "daemon: tend {} (api {}, pid {}, up {})\n",
+            v.version,
+            v.api,
+            v.pid,
+            duration(v.uptime_s * 1000)
+        ));
+    }
+    out(text.as_bytes())
+}

@@ -1,0 +1,511 @@
+//! The control socket: the listener, its connections, peer credentials, the hello, and
+//! each connection's bounded output queue. What a request does is decided by the
+//! supervisor (`requests.rs`); this module only moves frames.
+//!
+//! Rules (tend-protocol(7)):
+//! - The socket file is created with the configured mode (0600 by default) in a
+//!   directory created 0700 if missing. `<socket>.lock` is held with flock(2) for
+//!   tend's lifetime: a busy lock means another tend is live on that path (refused);
+//!   otherwise a leftover socket file is a stale one and is replaced (PITFALLS §11).
+//! - Every connection's SO_PEERCRED is checked at accept: root, tend's own uid and the
+//!   allowed uids/gids get in, anyone else gets a `permission_denied` error frame.
+//! - Nothing blocks: reads and writes are non-blocking; a connection whose queue is above
+//!   half of `client_queue` is not read from until it drains (so a pipelining client
+//!   that does not read cannot grow it); stream data that does not fit is dropped and
+//!   counted for the subscriber.
+//! - Malformed input of any kind gets an error frame, then the connection is closed;
+//!   other connections are unaffected.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use mio::net::{UnixListener, UnixStream};
+use mio::{Interest, Registry, Token};
+
+use crate::config::Control as ControlConfig;
+use crate::proto::frame::Decoder;
+use crate::proto::msg::{self, kind, ErrorCode, ErrorMsg, Hello, Request, Requestor, Stream, Welcome};
+use crate::proto::FrameError;
+
+/// The listener's token; connections get tokens from [`CONN_BASE`] up, never reused.
+pub const LISTENER: Token = Token(2);
+pub const CONN_BASE: usize = 1 << 32;
+
+/// Frames decoded from one connection per wake-up before the others get a turn.
+const FRAMES_PER_TURN: usize = 512;
+const READ_CHUNK: usize = 64 * 1024;
+
+/// A log follow subscription.
+pub struct LogSub {
+    pub id: u64,
+    pub svc: usize,
+    pub stream: Stream,
+    /// Bytes not sent because the queue was full, per stream (stdout, stderr).
+    pub lost: [u64; 2],
+}
+
+/// An event subscription.
+pub struct EventSub {
+    pub id: u64,
+    /// Events not sent because the queue was full: the first lost sequence number and
+    /// one past the last.
+    pub lost: Option<(u64, u64)>,
+}
+
+pub struct Conn {
+    stream: UnixStream,
+    dec: Decoder,
+    out: Vec<u8>,
+    out_pos: usize,
+    greeted: bool,
+    /// Close once the queue is written (after an error frame).
+    closing: bool,
+    /// Reading stopped because the queue is above the high-water mark.
+    paused: bool,
+    pub who: Requestor,
+    pub logs: Vec<LogSub>,
+    pub events: Vec<EventSub>,
+}
+
+impl Conn {
+    fn queued(&self) -> usize {
+        self.out.len() - self.out_pos
+    }
+
+    /// The output queue, for replies built in place (snapshots, history).
+    pub fn out_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.out
+    }
+}
+
+/// What reading a connection produced.
+pub enum Input {
+    Request(Request),
+}
+
+pub struct Control {
+    listener: UnixListener,
+    pub path: PathBuf,
+    lock_path: PathBuf,
+    _lock: File,
+    pub conns: HashMap<Token, Conn>,
+    next: usize,
+    cfg: ControlConfig,
+    own_uid: u32,
+    /// Connections with frames left undecoded (turn over) or reading to resume.
+    pub pending: Vec<Token>,
+    /// Accepting failed for lack of fds: retry on a timer, not in a busy loop.
+    pub accept_blocked: bool,
+    /// Connections refused (busy or permission) and closed for bad input, for status.
+    pub refused: u64,
+    pub failed: u64,
+    /// Number of log subscriptions across connections (0: skip the fan-out).
+    pub log_followers: usize,
+    pub event_followers: usize,
+}
+
+/// The socket path: `--socket`, then `$TEND_SOCKET`, then the config, then
+/// `$XDG_RUNTIME_DIR/tend.sock`, `/run/tend.sock` for root, `/tmp/tend-UID/tend.sock`.
+/// The client resolves it the same way, without the config.
+pub fn socket_path(flag: Option<&Path>, config: Option<&Path>) -> PathBuf {
+    if let Some(p) = flag {
+        return p.to_path_buf();
+    }
+    if let Some(p) = std::env::var_os("TEND_SOCKET").filter(|v| !v.is_empty()) {
+        return PathBuf::from(p);
+    }
+    if let Some(p) = config {
+        return p.to_path_buf();
+    }
+    default_socket_path()
+}
+
+pub fn default_socket_path() -> PathBuf {
+    // SAFETY: geteuid has no failure mode.
+    let uid = unsafe { libc::geteuid() };
+    if uid == 0 {
+        return PathBuf::from("/run/tend.sock");
+    }
+    if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        return Path::new(&d).join("tend.sock");
+    }
+    PathBuf::from(format!("/tmp/tend-{uid}/tend.sock"))
+}
+
+fn peer(stream: &UnixStream) -> Option<Requestor> {
+    let cred = nix::sys::socket::getsockopt(stream, nix::sys::socket::sockopt::PeerCredentials).ok()?;
+    let pid = cred.pid();
+    // The pid is only recorded, never trusted for access (PITFALLS §11).
+    let name = if pid > 0 {
+        std::fs::read_to_string(format!("/proc/{pid}/comm")).map(|s| s.trim_end().to_string()).unwrap_or_default()
+    } else {
+        String::new()
+    };
+    Some(Requestor { uid: cred.uid(), gid: cred.gid(), pid, name })
+}
+
+fn error_frame(id: u64, code: ErrorCode, message: impl Into<String>, out: &mut Vec<u8>) {
+    msg::encode(kind::ERROR, &ErrorMsg { id, code, message: message.into() }, out);
+}
+
+impl Control {
+    /// Create the socket (see the module doc for the steps).
+    pub fn bind(cfg: &ControlConfig, path: PathBuf, registry: &Registry) -> Result<Control, String> {
+        let show = path.display().to_string();
+        if path.as_os_str().len() > 107 {
+            return Err(format!(
+                "control socket path {show} is too long: at most 107 bytes fit in a Unix socket address"
+            ));
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.exists() {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(|e| format!("creating the directory of the control socket {}: {e}", dir.display()))?;
+            }
+        }
+        let mut lock_name = path.as_os_str().to_owned();
+        lock_name.push(".lock");
+        let lock_path = PathBuf::from(lock_name);
+        let lock = std::fs::OpenOptions::new()
+            .mode(0o600)
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| format!("opening the lock file {}: {e}", lock_path.display()))?;
+        // SAFETY: flock on an fd we own.
+        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                return Err(format!(
+                    "another tend is running with control socket {show} (its lock {} is held)",
+                    lock_path.display()
+                ));
+            }
+            return Err(format!("locking {}: {e}", lock_path.display()));
+        }
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_socket() => {
+                // Stale: the lock was free, so no tend owns it.
+                std::fs::remove_file(&path).map_err(|e| format!("removing the stale socket {show}: {e}"))?;
+            }
+            Ok(_) => return Err(format!("{show} exists and is not a socket: refusing to replace it")),
+            Err(_) => {}
+        }
+        // Created with no permissions for others from the start, then set exactly.
+        // SAFETY: umask only swaps the process's mask; no other thread creates files.
+        let old = unsafe { libc::umask(0o177) };
+        let bound = UnixListener::bind(&path);
+        // SAFETY: as above.
+        unsafe { libc::umask(old) };
+        let mut listener = bound.map_err(|e| format!("binding the control socket {show}: {e}"))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(cfg.mode))
+            .map_err(|e| format!("setting the mode of {show}: {e}"))?;
+        if let Some(gid) = cfg.group {
+            std::os::unix::fs::lchown(&path, None, Some(gid))
+                .map_err(|e| format!("setting the group of {show} to {gid}: {e}"))?;
+        }
+        registry
+            .register(&mut listener, LISTENER, Interest::READABLE)
+            .map_err(|e| format!("registering the control socket: {e}"))?;
+        Ok(Control {
+            listener,
+            path,
+            lock_path,
+            _lock: lock,
+            conns: HashMap::new(),
+            next: CONN_BASE,
+            cfg: cfg.clone(),
+            // SAFETY: geteuid has no failure mode.
+            own_uid: unsafe { libc::geteuid() },
+            pending: Vec::new(),
+            accept_blocked: false,
+            refused: 0,
+            failed: 0,
+            log_followers: 0,
+            event_followers: 0,
+        })
+    }
+
+    /// Apply a reloaded `[control]` (limits and access; the path and mode stay).
+    pub fn update(&mut self, cfg: &ControlConfig) {
+        self.cfg = cfg.clone();
+    }
+
+    pub fn max_frame(&self) -> u32 {
+        self.cfg.max_frame
+    }
+
+    fn allowed(&self, who: &Requestor) -> bool {
+        who.uid == 0
+            || who.uid == self.own_uid
+            || self.cfg.allow_uids.contains(&who.uid)
+            || self.cfg.allow_gids.contains(&who.gid)
+    }
+
+    /// Accept every pending connection. Returns false when accepting must pause (no fds
+    /// left): the caller retries on a timer.
+    pub fn accept(&mut self, registry: &Registry) -> bool {
+        loop {
+            let (mut stream, _) = match self.listener.accept() {
+                Ok(s) => s,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => continue,
+                Err(_) => {
+                    self.accept_blocked = true;
+                    return false;
+                }
+            };
+            let who = peer(&stream).unwrap_or(Requestor { uid: u32::MAX, gid: u32::MAX, pid: 0, name: String::new() });
+            let refusal = if !self.allowed(&who) {
+                Some((
+                    ErrorCode::PermissionDenied,
+                    format!("uid {} is not allowed to use this control socket (see control.allow_uids)", who.uid),
+                ))
+            } else if self.conns.len() >= self.cfg.max_clients {
+                Some((
+                    ErrorCode::Busy,
+                    format!("too many connections (control.max_clients = {})", self.cfg.max_clients),
+                ))
+            } else {
+                None
+            };
+            if let Some((code, message)) = refusal {
+                // A fresh socket's buffer takes a small frame whole; if not, the close
+                // alone tells the client.
+                let mut out = Vec::new();
+                error_frame(0, code, message, &mut out);
+                let _ = stream.write(&out);
+                self.refused += 1;
+                continue;
+            }
+            let token = Token(self.next);
+            self.next += 1;
+            if registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE).is_err() {
+                continue;
+            }
+            let conn = Conn {
+                stream,
+                dec: Decoder::new(self.cfg.max_frame),
+                out: Vec::new(),
+                out_pos: 0,
+                greeted: false,
+                closing: false,
+                paused: false,
+                who,
+                logs: Vec::new(),
+                events: Vec::new(),
+            };
+            self.conns.insert(token, conn);
+        }
+    }
+
+    /// Read what the connection sent and decode up to a turn's worth of requests.
+    /// Protocol errors are answered here; the connection may be closed on return.
+    pub fn read(&mut self, token: Token, registry: &Registry) -> Vec<Input> {
+        let mut inputs = Vec::new();
+        let high_water = self.cfg.client_queue / 2;
+        let max_frame = self.cfg.max_frame;
+        let pid = std::process::id();
+        let Some(c) = self.conns.get_mut(&token) else { return inputs };
+        let mut buf = [0u8; READ_CHUNK];
+        let mut eof = false;
+        let mut turn_over = false;
+        'outer: loop {
+            // Frames already buffered first: the decoder holds at most one chunk.
+            loop {
+                if c.closing {
+                    break 'outer;
+                }
+                if c.queued() > high_water {
+                    c.paused = true;
+                    break 'outer;
+                }
+                if inputs.len() >= FRAMES_PER_TURN {
+                    turn_over = true;
+                    break 'outer;
+                }
+                let frame = match c.dec.next_frame() {
+                    Ok(Some(f)) => f,
+                    Ok(None) => break,
+                    Err(e) => {
+                        let code = match e {
+                            FrameError::TooLarge { .. } => ErrorCode::FrameTooLarge,
+                            FrameError::ZeroLength => ErrorCode::BadRequest,
+                        };
+                        error_frame(0, code, e.to_string(), &mut c.out);
+                        c.closing = true;
+                        break 'outer;
+                    }
+                };
+                match Request::decode(frame.kind, &frame.body) {
+                    Ok(Request::Hello(h)) if !c.greeted => {
+                        if h.api != msg::API_VERSION {
+                            let m = format!(
+                                "client speaks API version {}, this tend (version {}) speaks {}",
+                                h.api,
+                                crate::VERSION,
+                                msg::API_VERSION
+                            );
+                            error_frame(0, ErrorCode::UnsupportedVersion, m, &mut c.out);
+                            c.closing = true;
+                            break 'outer;
+                        }
+                        c.greeted = true;
+                        let _: Hello = h;
+                        let w = Welcome {
+                            api: msg::API_VERSION,
+                            version: crate::VERSION.into(),
+                            pid,
+                            capabilities: msg::CAPABILITIES.iter().map(|s| s.to_string()).collect(),
+                            max_frame,
+                        };
+                        msg::encode(kind::WELCOME, &w, &mut c.out);
+                    }
+                    Ok(Request::Hello(_)) => {
+                        error_frame(0, ErrorCode::BadRequest, "a second hello on one connection", &mut c.out);
+                        c.closing = true;
+                        break 'outer;
+                    }
+                    Ok(r) if !c.greeted => {
+                        let m = format!("the first frame must be a hello (type 0x01), not type 0x{:02x}", frame.kind);
+                        error_frame(r.id(), ErrorCode::HelloRequired, m, &mut c.out);
+                        c.closing = true;
+                        break 'outer;
+                    }
+                    Ok(r) => inputs.push(Input::Request(r)),
+                    Err(msg::DecodeError::UnknownType(k)) => {
+                        let code = if c.greeted { ErrorCode::UnknownType } else { ErrorCode::HelloRequired };
+                        error_frame(0, code, format!("unknown message type 0x{k:02x}"), &mut c.out);
+                        c.closing = true;
+                        break 'outer;
+                    }
+                    Err(e @ msg::DecodeError::BadBody { id, .. }) => {
+                        error_frame(id, ErrorCode::BadRequest, e.to_string(), &mut c.out);
+                        c.closing = true;
+                        break 'outer;
+                    }
+                }
+            }
+            match c.stream.read(&mut buf) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => c.dec.push(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    eof = true;
+                    break;
+                }
+            }
+        }
+        if turn_over {
+            self.pending.push(token);
+        }
+        if eof {
+            // The client is gone (or half-closed: it sends nothing more). Requests read
+            // before the EOF are still answered if it is only half-closed.
+            if inputs.is_empty() {
+                self.close(token, registry);
+            } else if let Some(c) = self.conns.get_mut(&token) {
+                c.closing = true;
+            }
+        }
+        inputs
+    }
+
+    /// Write what is queued. Closes the connection on a write error or once a closing
+    /// connection's queue is empty. Resumes reading of a paused connection.
+    pub fn flush(&mut self, token: Token, registry: &Registry) {
+        let high_water = self.cfg.client_queue / 2;
+        let Some(c) = self.conns.get_mut(&token) else { return };
+        while c.out_pos < c.out.len() {
+            match c.stream.write(&c.out[c.out_pos..]) {
+                Ok(0) => break,
+                Ok(n) => c.out_pos += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.close(token, registry);
+                    return;
+                }
+            }
+        }
+        if c.out_pos == c.out.len() {
+            c.out.clear();
+            c.out_pos = 0;
+            if c.out.capacity() > 256 * 1024 {
+                c.out.shrink_to(64 * 1024);
+            }
+            if c.closing {
+                self.close(token, registry);
+                return;
+            }
+        } else if c.out_pos > 64 * 1024 && c.out_pos * 2 > c.out.len() {
+            c.out.drain(..c.out_pos);
+            c.out_pos = 0;
+        }
+        if c.paused && c.queued() <= high_water {
+            c.paused = false;
+            self.pending.push(token);
+        }
+    }
+
+    pub fn close(&mut self, token: Token, registry: &Registry) {
+        if let Some(mut c) = self.conns.remove(&token) {
+            let _ = registry.deregister(&mut c.stream);
+            self.log_followers -= c.logs.len().min(self.log_followers);
+            self.event_followers -= c.events.len().min(self.event_followers);
+        }
+    }
+
+    /// Queue a reply frame. Replies are never dropped; reading pauses instead while the
+    /// queue is high (see the module doc).
+    pub fn reply<T: serde::Serialize>(&mut self, token: Token, k: u8, body: &T) {
+        if let Some(c) = self.conns.get_mut(&token) {
+            if !c.closing {
+                msg::encode(k, body, &mut c.out);
+            }
+        }
+    }
+
+    pub fn error(&mut self, token: Token, id: u64, code: ErrorCode, message: impl Into<String>) {
+        if let Some(c) = self.conns.get_mut(&token) {
+            error_frame(id, code, message, &mut c.out);
+        }
+    }
+
+    /// Room for `n` more bytes of stream data on this connection.
+    pub fn has_room(&self, c: &Conn, n: usize) -> bool {
+        !c.closing && c.queued() + n <= self.cfg.client_queue
+    }
+
+    /// Queue stream data if it fits; false if it was not queued (the caller counts it).
+    pub fn try_stream<T: serde::Serialize>(cfg_queue: usize, c: &mut Conn, k: u8, body: &T, size: usize) -> bool {
+        if c.closing || c.queued() + size + 64 > cfg_queue {
+            return false;
+        }
+        msg::encode(k, body, &mut c.out);
+        true
+    }
+
+    pub fn client_queue(&self) -> usize {
+        self.cfg.client_queue
+    }
+
+    /// Remove the socket and lock files (clean exit).
+    pub fn remove_files(&self) {
+        let _ = std::fs::remove_file(&self.path);
+        let _ = std::fs::remove_file(&self.lock_path);
+    }
+}

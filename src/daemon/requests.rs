@@ -1,0 +1,565 @@
+//! What each control request does to the supervisor, and what flows back to clients:
+//! replies, log follow data and events. The connections themselves are `control.rs`'s.
+
+use std::time::{Instant, SystemTime};
+
+use mio::Token;
+
+use crate::daemon::control::{Conn, Control, EventSub, Input, LogSub, LISTENER};
+use crate::daemon::reap::Status;
+use crate::daemon::service::{describe, Event, State};
+use crate::daemon::signals;
+use crate::daemon::supervisor::Supervisor;
+use crate::proto::msg::{
+    kind, Done, End, ErrorCode, EventInfo, EventMsg, EventsLost, EventsReq, ExitInfo, ListReply, LogData, LogLost,
+    LogsReq, Requestor, ServiceInfo, SignalReq, SignalSpec, StatusReply, Stream, Target, VersionReply,
+};
+use crate::proto::Request;
+
+/// Largest LOG_DATA body sent at once.
+const LOG_CHUNK: usize = 64 * 1024;
+
+/// A START/STOP/RESTART with `wait`, answered when the service gets there.
+pub struct Waiter {
+    pub token: Token,
+    pub id: u64,
+    pub idx: usize,
+    pub up: bool,
+}
+
+pub fn exit_info(st: Status) -> ExitInfo {
+    match st {
+        Status::Exited(code) => ExitInfo { code: Some(code), signal: None, core_dumped: false, text: describe(st) },
+        Status::Signaled { signo, core_dumped } => {
+            ExitInfo { code: None, signal: Some(signals::signal_name(signo)), core_dumped, text: describe(st) }
+        }
+        Status::Stopped(_) | Status::Continued => {
+            ExitInfo { code: None, signal: None, core_dumped: false, text: describe(st) }
+        }
+    }
+}
+
+/// (rss bytes, user+system CPU ms) of one process, from /proc/PID/stat.
+fn usage(pid: u32) -> Option<(u64, u64)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let f: Vec<&str> = s.get(s.rfind(')')? + 2..)?.split(' ').collect();
+    let utime: u64 = f.get(11)?.parse().ok()?;
+    let stime: u64 = f.get(12)?.parse().ok()?;
+    let rss: u64 = f.get(21)?.parse().ok()?;
+    // SAFETY: sysconf has no memory effects.
+    let (page, tck) = unsafe { (libc::sysconf(libc::_SC_PAGESIZE), libc::sysconf(libc::_SC_CLK_TCK)) };
+    let (page, tck) = (page.max(4096) as u64, tck.max(1) as u64);
+    Some((rss * page, (utime + stime) * 1000 / tck))
+}
+
+/// The last `lines` lines and at most `bytes` bytes of `data`.
+fn tail(data: &[u8], lines: Option<u64>, bytes: Option<u64>) -> &[u8] {
+    let mut start = 0;
+    if let Some(n) = lines {
+        // A trailing newline ends the last line; it does not start a new one.
+        let body = data.strip_suffix(b"\n").unwrap_or(data);
+        let mut seen = 0;
+        start = data.len();
+        if n > 0 {
+            start = 0;
+            for (i, &b) in body.iter().enumerate().rev() {
+                if b == b'\n' {
+                    seen += 1;
+                    if seen == n {
+                        start = i + 1;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    if let Some(b) = bytes {
+        start = start.max(data.len().saturating_sub(b as usize));
+    }
+    &data[start..]
+}
+
+impl Supervisor {
+    /// A readiness event on the listener or a connection.
+    pub(super) fn on_control(&mut self, token: Token) {
+        if token == LISTENER {
+            if !self.control.accept(self.poll.registry()) {
+                self.arm_accept_retry();
+            }
+            return;
+        }
+        self.serve(token);
+    }
+
+    /// Answer what a connection sent, then write.
+    pub(super) fn serve(&mut self, token: Token) {
+        let inputs = self.control.read(token, self.poll.registry());
+        for Input::Request(r) in inputs {
+            self.handle(token, r);
+        }
+        self.write_out(token);
+    }
+
+    /// Connections that have more to read (a turn ran out, or a paused one drained).
+    pub(super) fn serve_pending(&mut self) {
+        for token in std::mem::take(&mut self.control.pending) {
+            self.serve(token);
+        }
+    }
+
+    /// Write every connection that got stream data since the last call.
+    pub(super) fn flush_dirty(&mut self) {
+        for token in std::mem::take(&mut self.dirty) {
+            self.write_out(token);
+        }
+    }
+
+    /// Write a connection's queue; then, if that made room, tell its subscribers what
+    /// they lost and write again.
+    fn write_out(&mut self, token: Token) {
+        self.control.flush(token, self.poll.registry());
+        let q = self.control.client_queue();
+        if let Some(c) = self.control.conns.get_mut(&token) {
+            if flush_losses(q, c) {
+                self.control.flush(token, self.poll.registry());
+            }
+        }
+    }
+
+    fn who(&self, token: Token) -> Option<Requestor> {
+        self.control.conns.get(&token).map(|c| c.who.clone())
+    }
+
+    fn find(&mut self, token: Token, id: u64, name: &str) -> Option<usize> {
+        let found = self.svcs.iter().position(|s| !s.removed && s.cfg.name == name);
+        if found.is_none() {
+            let known: Vec<&str> = self.svcs.iter().filter(|s| !s.removed).map(|s| s.cfg.name.as_str()).collect();
+            let msg = format!("no service named {name:?} (services: {})", known.join(", "));
+            self.control.error(token, id, ErrorCode::UnknownService, msg);
+        }
+        found
+    }
+
+    fn done(&mut self, token: Token, id: u64, message: String) {
+        self.control.reply(token, kind::DONE, &Done { id, message });
+    }
+
+    fn handle(&mut self, token: Token, r: Request) {
+        match r {
+            // Answered by control.rs.
+            Request::Hello(_) => {}
+            Request::List(p) => {
+                let services = (0..self.svcs.len()).filter(|&i| !self.svcs[i].removed).map(|i| self.info(i)).collect();
+                self.control.reply(token, kind::LIST_REPLY, &ListReply { id: p.id, services });
+            }
+            Request::Status(t) => {
+                if let Some(idx) = self.find(token, t.id, &t.service) {
+                    let service = self.info(idx);
+                    self.control.reply(token, kind::STATUS_REPLY, &StatusReply { id: t.id, service });
+                }
+            }
+            Request::Start(t) => self.change(token, t, Event::Start),
+            Request::Stop(t) => self.change(token, t, Event::Stop),
+            Request::Restart(t) => self.change(token, t, Event::Restart),
+            Request::Signal(s) => self.signal_request(token, s),
+            Request::Logs(l) => self.logs(token, l),
+            Request::Events(e) => self.events_request(token, e),
+            Request::Reload(p) => {
+                self.requestor = self.who(token);
+                let r = self.reload();
+                self.requestor = None;
+                match r {
+                    Ok(summary) => self.done(token, p.id, summary),
+                    Err(e) => self.control.error(token, p.id, ErrorCode::Failed, e),
+                }
+            }
+            Request::Shutdown(p) => {
+                self.done(token, p.id, "shutting down".into());
+                self.requestor = self.who(token);
+                let by = self.requestor.as_ref().map(by_whom).unwrap_or_default();
+                self.note(&format!("shutdown requested{by}"));
+                self.begin_shutdown(crate::error::exit::OK);
+                self.requestor = None;
+            }
+            Request::Version(p) => {
+                let reply = VersionReply {
+                    id: p.id,
+                    version: crate::VERSION.into(),
+                    api: crate::proto::msg::API_VERSION,
+                    pid: std::process::id(),
+                    uptime_s: self.started.elapsed().as_secs(),
+                };
+                self.control.reply(token, kind::VERSION_REPLY, &reply);
+            }
+            Request::Cancel(c) => {
+                let mut found = false;
+                if let Some(conn) = self.control.conns.get_mut(&token) {
+                    let before = (conn.logs.len(), conn.events.len());
+                    conn.logs.retain(|s| s.id != c.target);
+                    conn.events.retain(|s| s.id != c.target);
+                    let (l, e) = (before.0 - conn.logs.len(), before.1 - conn.events.len());
+                    self.control.log_followers -= l.min(self.control.log_followers);
+                    self.control.event_followers -= e.min(self.control.event_followers);
+                    found = l + e > 0;
+                }
+                if found {
+                    self.control.reply(token, kind::END, &End { id: c.target });
+                    self.done(token, c.id, format!("stream {} cancelled", c.target));
+                } else {
+                    let msg = format!("no open stream with id {} on this connection", c.target);
+                    self.control.error(token, c.id, ErrorCode::BadRequest, msg);
+                }
+            }
+        }
+    }
+
+    fn change(&mut self, token: Token, t: Target, ev: Event) {
+        let Some(idx) = self.find(token, t.id, &t.service) else { return };
+        let up = ev != Event::Stop;
+        if up && self.shutdown.is_some() {
+            self.control.error(token, t.id, ErrorCode::ShuttingDown, "tend is shutting down");
+            return;
+        }
+        self.requestor = self.who(token);
+        self.feed(idx, ev);
+        self.requestor = None;
+        let name = &self.svcs[idx].cfg.name;
+        if t.wait {
+            self.waiters.push(Waiter { token, id: t.id, idx, up });
+            self.check_waiters();
+        } else {
+            let msg = format!("{name}: {}", self.svcs[idx].m.state);
+            self.done(token, t.id, msg);
+        }
+    }
+
+    /// Answer the waiters whose service got where they wanted (or cannot get there).
+    pub(super) fn check_waiters(&mut self) {
+        if self.waiters.is_empty() {
+            return;
+        }
+        let mut i = 0;
+        while i < self.waiters.len() {
+            let w = &self.waiters[i];
+            if !self.control.conns.contains_key(&w.token) {
+                self.waiters.swap_remove(i);
+                continue;
+            }
+            let s = &self.svcs[w.idx];
+            let (state, name) = (s.m.state, s.cfg.name.clone());
+            let outcome = if w.up {
+                match state {
+                    State::Running | State::Exited => Some(Ok(format!("{name}: {state}"))),
+                    State::Failed | State::Backoff | State::Stopped => {
+                        Some(Err(format!("{name} did not start: {state}: {}", s.m.reason)))
+                    }
+                    _ if self.shutdown.is_some() => Some(Err("tend is shutting down".into())),
+                    _ => None,
+                }
+            } else if !state.is_active() && s.m.pgid.is_none() {
+                Some(Ok(format!("{name}: {state}")))
+            } else {
+                None
+            };
+            let Some(outcome) = outcome else {
+                i += 1;
+                continue;
+            };
+            let w = self.waiters.swap_remove(i);
+            match outcome {
+                Ok(m) => self.done(w.token, w.id, m),
+                Err(m) => self.control.error(w.token, w.id, ErrorCode::Failed, m),
+            }
+            self.dirty.push(w.token);
+        }
+    }
+
+    fn signal_request(&mut self, token: Token, s: SignalReq) {
+        let Some(idx) = self.find(token, s.id, &s.service) else { return };
+        let signo = match &s.signal {
+            SignalSpec::Name(n) => signals::parse_signal(n).ok(),
+            SignalSpec::Number(n) => i32::try_from(*n).ok().filter(|n| (1..=libc::SIGRTMAX()).contains(n)),
+        };
+        let Some(signo) = signo else {
+            let shown = match &s.signal {
+                SignalSpec::Name(n) => format!("{n:?}"),
+                SignalSpec::Number(n) => n.to_string(),
+            };
+            let msg = format!(
+                "bad signal {shown}: expected a name such as TERM or SIGHUP, or a number from 1 to {}",
+                libc::SIGRTMAX()
+            );
+            self.control.error(token, s.id, ErrorCode::BadSignal, msg);
+            return;
+        };
+        let svc = &self.svcs[idx];
+        let target = match (s.group, svc.m.pgid, svc.m.pid) {
+            (true, Some(pg), _) => -(pg as i32),
+            (false, _, Some(pid)) => pid as i32,
+            _ => {
+                let msg = format!("{} is not running ({})", svc.cfg.name, svc.m.state);
+                self.control.error(token, s.id, ErrorCode::Failed, msg);
+                return;
+            }
+        };
+        let name = svc.cfg.name.clone();
+        let sig = signals::signal_name(signo);
+        match signals::send(target, signo) {
+            Ok(()) => {
+                let who = self.who(token);
+                let what = if s.group { "process group" } else { "process" };
+                let reason = format!("sent {sig} to {what} {}", target.abs());
+                self.record(EventInfo {
+                    service: name.clone(),
+                    kind: "signal".into(),
+                    reason: reason.clone(),
+                    requestor: who.clone(),
+                    ..blank_event()
+                });
+                let by = who.as_ref().map(by_whom).unwrap_or_default();
+                self.note(&format!("{name}: {reason}{by}"));
+                self.done(token, s.id, format!("{name}: {reason}"));
+            }
+            Err(e) => {
+                self.control.error(token, s.id, ErrorCode::Failed, format!("sending {sig} to {name}: {}", e.desc()))
+            }
+        }
+    }
+
+    fn logs(&mut self, token: Token, l: LogsReq) {
+        let Some(idx) = self.find(token, l.id, &l.service) else { return };
+        let streams: &[(Stream, bool)] = match l.stream {
+            Stream::Stdout => &[(Stream::Stdout, false)],
+            Stream::Stderr => &[(Stream::Stderr, true)],
+            Stream::All => &[(Stream::Stdout, false), (Stream::Stderr, true)],
+        };
+        // A snapshot is at most a quarter of the client queue per stream, so that it
+        // is queued whole (see control.rs).
+        let cap = (self.control.client_queue() / 4) as u64;
+        let want_bytes = Some(l.bytes.unwrap_or(cap).min(cap));
+        let Some(c) = self.control.conns.get_mut(&token) else { return };
+        for &(stream, is_err) in streams {
+            let ring = if is_err { &self.svcs[idx].err } else { &self.svcs[idx].out };
+            let all = ring.contents();
+            for chunk in tail(&all, l.lines, want_bytes).chunks(LOG_CHUNK) {
+                let m = LogData { id: l.id, stream, data: chunk.to_vec() };
+                crate::proto::msg::encode(kind::LOG_DATA, &m, c.out_mut());
+            }
+        }
+        if l.follow {
+            c.logs.push(LogSub { id: l.id, svc: idx, stream: l.stream, lost: [0, 0] });
+            self.control.log_followers += 1;
+        } else {
+            self.control.reply(token, kind::END, &End { id: l.id });
+        }
+    }
+
+    fn events_request(&mut self, token: Token, e: EventsReq) {
+        let from = match (e.from, e.follow) {
+            (Some(f), _) => f,
+            (None, true) => self.events.next_seq(),
+            (None, false) => 0,
+        };
+        let Some(c) = self.control.conns.get_mut(&token) else { return };
+        let (history, evicted) = self.events.since(from);
+        if !evicted.is_empty() {
+            let m = EventsLost { id: e.id, from: evicted.start, to: evicted.end, reason: "evicted".into() };
+            crate::proto::msg::encode(kind::EVENTS_LOST, &m, c.out_mut());
+        }
+        for ev in history {
+            crate::proto::msg::encode(kind::EVENT, &EventMsg { id: e.id, event: ev.clone() }, c.out_mut());
+        }
+        if e.follow {
+            c.events.push(EventSub { id: e.id, lost: None });
+            self.control.event_followers += 1;
+        } else {
+            self.control.reply(token, kind::END, &End { id: e.id });
+        }
+    }
+
+    /// One service's status.
+    fn info(&self, idx: usize) -> ServiceInfo {
+        let s = &self.svcs[idx];
+        let now = Instant::now();
+        let running = s.m.pid.is_some();
+        let uptime = s.m.started_at.filter(|_| running).map(|t| now.saturating_duration_since(t));
+        let started = uptime.and_then(|u| SystemTime::now().checked_sub(u)).map(crate::timefmt::rfc3339);
+        let (rss, cpu) = match s.m.pid.and_then(usage) {
+            Some((r, c)) => (Some(r), Some(c)),
+            None => (None, None),
+        };
+        ServiceInfo {
+            name: s.cfg.name.clone(),
+            state: s.m.state.as_str().into(),
+            pid: s.m.pid,
+            uptime_ms: uptime.map(|u| u.as_millis() as u64),
+            started,
+            restarts: s.m.restarts,
+            last_exit: s.m.last_exit.map(exit_info),
+            rss,
+            cpu_ms: cpu,
+            ready: s.m.state == State::Running,
+            healthy: None,
+            paused: s.m.paused,
+            autostart: s.cfg.autostart,
+            reason: s.m.reason.clone(),
+            command: s.cfg.command.clone(),
+            stdout_bytes: s.out.total,
+            stderr_bytes: s.err.total,
+            dropped_bytes: s.dropped,
+        }
+    }
+
+    /// Record an event in the history and send it to subscribers.
+    pub(super) fn record(&mut self, mut ev: EventInfo) {
+        ev.ts = crate::timefmt::rfc3339(SystemTime::now());
+        let stored = self.events.push(ev);
+        if self.control.event_followers == 0 {
+            return;
+        }
+        let q = self.control.client_queue();
+        for (&token, c) in self.control.conns.iter_mut() {
+            if c.events.is_empty() {
+                continue;
+            }
+            for i in 0..c.events.len() {
+                let id = c.events[i].id;
+                if c.events[i].lost.is_none() || flush_event_loss(q, c, i) {
+                    let m = EventMsg { id, event: stored.clone() };
+                    if Control::try_stream(q, c, kind::EVENT, &m, 256) {
+                        continue;
+                    }
+                }
+                let lost = &mut c.events[i].lost;
+                *lost = Some(match *lost {
+                    Some((from, _)) => (from, stored.seq + 1),
+                    None => (stored.seq, stored.seq + 1),
+                });
+            }
+            self.dirty.push(token);
+        }
+    }
+
+    /// Send freshly read output to the service's followers.
+    pub(super) fn fan_out(&mut self, idx: usize, is_err: bool, data: &[u8]) {
+        let q = self.control.client_queue();
+        let stream = if is_err { Stream::Stderr } else { Stream::Stdout };
+        for (&token, c) in self.control.conns.iter_mut() {
+            let mut touched = false;
+            for i in 0..c.logs.len() {
+                let sub = &c.logs[i];
+                if sub.svc != idx || !(sub.stream == stream || sub.stream == Stream::All) {
+                    continue;
+                }
+                touched = true;
+                let s = usize::from(is_err);
+                let id = sub.id;
+                if c.logs[i].lost[s] == 0 || flush_log_loss(q, c, i, s) {
+                    let m = LogData { id, stream, data: data.to_vec() };
+                    if Control::try_stream(q, c, kind::LOG_DATA, &m, data.len()) {
+                        continue;
+                    }
+                }
+                c.logs[i].lost[s] += data.len() as u64;
+            }
+            if touched {
+                self.dirty.push(token);
+            }
+        }
+    }
+
+    /// A removed service's followers get END.
+    pub(super) fn end_follows(&mut self, idx: usize) {
+        for (&token, c) in self.control.conns.iter_mut() {
+            let before = c.logs.len();
+            let ended: Vec<u64> = c.logs.iter().filter(|s| s.svc == idx).map(|s| s.id).collect();
+            c.logs.retain(|s| s.svc != idx);
+            for id in ended {
+                crate::proto::msg::encode(kind::END, &End { id }, c.out_mut());
+            }
+            if before != c.logs.len() {
+                self.control.log_followers -= (before - c.logs.len()).min(self.control.log_followers);
+                self.dirty.push(token);
+            }
+        }
+    }
+}
+
+/// Tell subscribers what they lost, now that there may be room. True if anything was
+/// queued.
+fn flush_losses(q: usize, c: &mut Conn) -> bool {
+    let mut queued = false;
+    for i in 0..c.logs.len() {
+        for s in 0..2 {
+            if c.logs[i].lost[s] > 0 {
+                queued |= flush_log_loss(q, c, i, s);
+            }
+        }
+    }
+    for i in 0..c.events.len() {
+        if c.events[i].lost.is_some() {
+            queued |= flush_event_loss(q, c, i);
+        }
+    }
+    queued
+}
+
+fn flush_log_loss(q: usize, c: &mut Conn, i: usize, s: usize) -> bool {
+    let sub = &c.logs[i];
+    let m = LogLost { id: sub.id, stream: if s == 1 { Stream::Stderr } else { Stream::Stdout }, bytes: sub.lost[s] };
+    if Control::try_stream(q, c, kind::LOG_LOST, &m, 64) {
+        c.logs[i].lost[s] = 0;
+        true
+    } else {
+        false
+    }
+}
+
+fn flush_event_loss(q: usize, c: &mut Conn, i: usize) -> bool {
+    let Some((from, to)) = c.events[i].lost else { return true };
+    let m = EventsLost { id: c.events[i].id, from, to, reason: "queue_full".into() };
+    if Control::try_stream(q, c, kind::EVENTS_LOST, &m, 64) {
+        c.events[i].lost = None;
+        true
+    } else {
+        false
+    }
+}
+
+pub fn blank_event() -> EventInfo {
+    EventInfo {
+        seq: 0,
+        ts: String::new(),
+        service: String::new(),
+        kind: String::new(),
+        from: String::new(),
+        to: String::new(),
+        reason: String::new(),
+        exit: None,
+        requestor: None,
+    }
+}
+
+/// ` (by uid 0, pid 123 tend)` for event lines.
+pub fn by_whom(r: &Requestor) -> String {
+    format!(" (by uid {}, pid {} {})", r.uid, r.pid, r.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tail;
+
+    #[test]
+    fn tail_by_lines_and_bytes() {
+        let d = b"a\nbb\nccc\n";
+        assert_eq!(tail(d, Some(1), None), b"ccc\n");
+        assert_eq!(tail(d, Some(2), None), b"bb\nccc\n");
+        assert_eq!(tail(d, Some(10), None), d);
+        assert_eq!(tail(d, Some(0), None), b"");
+        assert_eq!(tail(d, None, Some(4)), b"ccc\n");
+        assert_eq!(tail(d, Some(2), Some(5)), b"\nccc\n");
+        assert_eq!(tail(b"x\ny", Some(1), None), b"y");
+        assert_eq!(tail(b"", Some(3), None), b"");
+        assert_eq!(tail(d, None, None), d);
+    }
+}
