@@ -25,6 +25,8 @@ pub struct Config {
     pub services: Vec<ServiceConfig>,
     /// The control socket (`[control]`).
     pub control: Control,
+    /// Put each service in its own cgroup v2 when tend can create one.
+    pub cgroups: bool,
 }
 
 /// The control socket and who may use it.

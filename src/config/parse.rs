@@ -125,6 +125,7 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Config> {
     let mut log_dir = None;
     let mut service_table = None;
     let mut control = Control::default();
+    let mut cgroups = true;
     for (k, v) in entries(doc.get_ref()) {
         match k.get_ref().as_ref() {
             "main" => main = Some(v),
@@ -132,6 +133,7 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Config> {
             "log_dir" => log_dir = Some(path_value(&cx, "log_dir", v)?),
             "service" => service_table = Some(v),
             "control" => control = control_table(&cx, v)?,
+            "cgroups" => cgroups = boolean(&cx, "cgroups", v)?,
             _ => return Err(unknown_key(&cx, "", k, TOP_KEYS)),
         }
     }
@@ -183,10 +185,10 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Config> {
         }
     };
 
-    Ok(Config { path: path.to_path_buf(), main, shutdown_timeout, log_dir, services, control })
+    Ok(Config { path: path.to_path_buf(), main, shutdown_timeout, log_dir, services, control, cgroups })
 }
 
-const TOP_KEYS: &[&str] = &["main", "shutdown_timeout", "log_dir", "control", "service"];
+const TOP_KEYS: &[&str] = &["main", "shutdown_timeout", "log_dir", "cgroups", "control", "service"];
 
 const CONTROL_KEYS: &[&str] = &[
     "socket",

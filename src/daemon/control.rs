@@ -106,6 +106,8 @@ pub struct Control {
     /// Number of log subscriptions across connections (0: skip the fan-out).
     pub log_followers: usize,
     pub event_followers: usize,
+    /// Read buffer shared by all connections (not zeroed per read).
+    rbuf: Vec<u8>,
 }
 
 /// The socket path: `--socket`, then `$TEND_SOCKET`, then the config, then
@@ -231,6 +233,7 @@ impl Control {
             failed: 0,
             log_followers: 0,
             event_followers: 0,
+            rbuf: vec![0; READ_CHUNK],
         })
     }
 
@@ -316,7 +319,7 @@ impl Control {
         let max_frame = self.cfg.max_frame;
         let pid = std::process::id();
         let Some(c) = self.conns.get_mut(&token) else { return inputs };
-        let mut buf = [0u8; READ_CHUNK];
+        let buf = &mut self.rbuf;
         let mut eof = false;
         let mut turn_over = false;
         'outer: loop {
@@ -395,7 +398,7 @@ impl Control {
                     }
                 }
             }
-            match c.stream.read(&mut buf) {
+            match c.stream.read(buf) {
                 Ok(0) => {
                     eof = true;
                     break;

@@ -66,6 +66,9 @@ pub struct ChildSetup {
     /// Directory to change to, after the user switch (so the service's own
     /// permissions apply); prepared before the fork.
     pub cwd: Option<std::ffi::CString>,
+    /// A service cgroup's `cgroup.procs`, opened by the parent: the child writes "0"
+    /// to it first thing, moving itself in before it can fork.
+    pub cgroup_procs: Option<std::os::fd::RawFd>,
 }
 
 impl ChildSetup {
@@ -83,6 +86,7 @@ impl ChildSetup {
             ignore: Vec::new(),
             mask: SigSet::empty(),
             cwd: None,
+            cgroup_procs: None,
         }
     }
 }
@@ -107,6 +111,7 @@ pub enum Step {
     /// Parent side: creating the output pipes.
     Pipe = 11,
     Chdir = 12,
+    Cgroup = 13,
 }
 
 impl Step {
@@ -126,6 +131,7 @@ impl Step {
             Sigprocmask,
             Pipe,
             Chdir,
+            Cgroup,
         ]
         .into_iter()
         .find(|s| *s as i32 == n)
@@ -146,6 +152,7 @@ impl Step {
             Step::Sigprocmask => "sigprocmask",
             Step::Pipe => "pipe",
             Step::Chdir => "chdir",
+            Step::Cgroup => "joining the service's cgroup",
         }
     }
 }
@@ -218,6 +225,11 @@ fn child_setup(s: &ChildSetup, parent: libc::pid_t) -> io::Result<()> {
     // SAFETY (whole function): every call below is async-signal-safe per
     // signal-safety(7) and uses only memory prepared before the fork.
     unsafe {
+        if let Some(fd) = s.cgroup_procs {
+            if libc::write(fd, b"0".as_ptr().cast(), 1) < 0 {
+                return Err(fail(Step::Cgroup));
+            }
+        }
         match s.group {
             Group::Inherit => {}
             Group::NewGroup => {

@@ -13,7 +13,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Read;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -23,6 +23,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use nix::errno::Errno;
 
 use crate::config::{Config, OnMaxRss, Output, ServiceConfig};
+use crate::daemon::cgroup::{self, Cgroups};
 use crate::daemon::control::{self, Control, CONN_BASE, LISTENER};
 use crate::daemon::events::EventLog;
 use crate::daemon::output::{prefix, LineFramer, Ring, Sink};
@@ -71,6 +72,8 @@ pub struct Svc {
     /// Removed by a reload; kept as a tombstone so indices stay valid.
     pub removed: bool,
     rss_over: bool,
+    /// The service's cgroup directory, once created.
+    pub cg: Option<std::path::PathBuf>,
 }
 
 /// One child pipe registered with the loop.
@@ -131,6 +134,7 @@ pub struct Supervisor {
     pub(super) dirty: Vec<Token>,
     pub(super) started: Instant,
     accept_retry_armed: bool,
+    cgroups: Option<Cgroups>,
 }
 
 fn io_err(what: &str, e: std::io::Error) -> Error {
@@ -214,6 +218,7 @@ impl Svc {
             dropped_unreported: [0; 2],
             removed: false,
             rss_over: false,
+            cg: None,
         }
     }
 }
@@ -277,6 +282,7 @@ impl Supervisor {
             dirty: Vec::new(),
             started: Instant::now(),
             accept_retry_armed: false,
+            cgroups: if cfg.cgroups { Cgroups::create() } else { None },
         };
         for c in cfg.services {
             let seed = s.next_seed();
@@ -351,6 +357,9 @@ impl Supervisor {
                 });
                 self.flush_dirty();
                 self.control.remove_files();
+                if let Some(cgs) = &self.cgroups {
+                    cgs.remove_all();
+                }
                 self.flush_notes();
                 self.stdout.finish(Duration::from_secs(1));
                 self.stderr.finish(Duration::from_secs(1));
@@ -509,7 +518,22 @@ impl Supervisor {
         }
     }
 
+    /// True when no process of the service is left: its process group is empty and,
+    /// with a cgroup, the cgroup is not populated.
+    fn svc_empty(&self, idx: usize, pgid: u32) -> bool {
+        group_empty(pgid) && self.svcs[idx].cg.as_deref().is_none_or(|d| !cgroup::populated(d))
+    }
+
     fn signal_service(&mut self, idx: usize, signo: i32, group: bool) {
+        if group {
+            if let (Some(cgs), Some(dir)) = (&self.cgroups, &self.svcs[idx].cg) {
+                if signo == libc::SIGKILL {
+                    cgs.kill(dir);
+                } else {
+                    cgroup::signal(dir, signo);
+                }
+            }
+        }
         let m = &self.svcs[idx].m;
         let target = match (group, m.pgid, m.pid) {
             (true, Some(pg), _) => -(pg as i32),
@@ -538,7 +562,7 @@ impl Supervisor {
         for idx in 0..self.svcs.len() {
             let m = &self.svcs[idx].m;
             if let (None, Some(pg)) = (m.pid, m.pgid) {
-                if group_empty(pg) {
+                if self.svc_empty(idx, pg) {
                     self.feed(idx, Event::GroupEmpty);
                 } else {
                     waiting = true;
@@ -550,7 +574,31 @@ impl Supervisor {
 
     // --- spawning -----------------------------------------------------------------------
 
+    /// The service's `cgroup.procs`, for the child to join; None without cgroups (or
+    /// if creating this one failed: the service then runs in its process group only).
+    fn service_cgroup(&mut self, idx: usize) -> Option<std::fs::File> {
+        let cgs = self.cgroups.as_ref()?;
+        let svc = &mut self.svcs[idx];
+        let res = match &svc.cg {
+            Some(dir) => Cgroups::procs_file(dir),
+            None => cgs.service(&svc.cfg.name).and_then(|dir| {
+                let f = Cgroups::procs_file(&dir);
+                svc.cg = Some(dir);
+                f
+            }),
+        };
+        match res {
+            Ok(f) => Some(f),
+            Err(e) => {
+                let name = svc.cfg.name.clone();
+                self.note(&format!("{name}: cannot use a cgroup ({e}); using its process group only"));
+                None
+            }
+        }
+    }
+
     fn spawn(&mut self, idx: usize) -> std::result::Result<u32, spawn::SpawnError> {
+        let procs = self.service_cgroup(idx);
         let c = &self.svcs[idx].cfg;
         let mut cmd = Command::new(&c.command[0]);
         cmd.args(&c.command[1..]);
@@ -632,9 +680,11 @@ impl Supervisor {
             umask: c.umask.map(|m| m as libc::mode_t),
             user: c.run_as.as_ref().map(|ra| UserSwitch { uid: ra.uid, gid: ra.gid, groups: ra.groups.clone() }),
             cwd,
+            cgroup_procs: procs.as_ref().map(|f| f.as_raw_fd()),
             ..ChildSetup::new(self.ignored.clone())
         };
         let pid = spawn::spawn(&mut cmd, setup)?;
+        drop(procs);
         drop(cmd); // closes the parent's copies of the write ends (PITFALLS §7)
         self.children_remain = true;
         self.by_pid.insert(pid, idx);
@@ -840,7 +890,7 @@ impl Supervisor {
             // main's exit ends tend: no restart, whatever its policy.
             self.svcs[idx].m.shutting_down = true;
         }
-        let empty = group_empty(pid);
+        let empty = self.svc_empty(idx, pid);
         self.feed(idx, Event::Exited { status, group_empty: empty });
         if !empty && self.svcs[idx].m.pgid.is_some() {
             self.arm_group_poll();
@@ -915,6 +965,13 @@ impl Supervisor {
                 }
             }
             Timer::OrphanKill => {
+                if let Some(cgs) = &self.cgroups {
+                    for s in &self.svcs {
+                        if let Some(dir) = &s.cg {
+                            cgs.kill(dir);
+                        }
+                    }
+                }
                 for pid in list_children() {
                     let _ = signals::send(pid, libc::SIGKILL);
                 }
@@ -935,6 +992,9 @@ impl Supervisor {
 
     fn kill_everything(&mut self) {
         for s in &self.svcs {
+            if let (Some(cgs), Some(dir)) = (&self.cgroups, &s.cg) {
+                cgs.kill(dir);
+            }
             if let Some(pg) = s.m.pgid {
                 let _ = signals::send(-(pg as i32), libc::SIGKILL);
             }
@@ -961,7 +1021,10 @@ impl Supervisor {
         if self.exit.is_some() {
             return;
         }
-        let all_idle = self.svcs.iter().all(|s| !s.m.state.is_active() && s.m.pgid.is_none());
+        // Leftovers of a service that ended on its own (its group or cgroup still has
+        // processes, pgid still set) do not keep tend waiting: they are swept with the
+        // orphans below.
+        let all_idle = self.svcs.iter().all(|s| !s.m.state.is_active());
         if let Some(sd) = &mut self.shutdown {
             if !all_idle {
                 return;
@@ -980,11 +1043,19 @@ impl Supervisor {
                         return;
                     }
                 }
-                for pid in &kids {
+                let mut all = kids.clone();
+                for s in &self.svcs {
+                    if let Some(dir) = &s.cg {
+                        all.extend(cgroup::pids(dir));
+                    }
+                }
+                all.sort_unstable();
+                all.dedup();
+                for pid in &all {
                     let _ = signals::send(*pid, libc::SIGTERM);
                     let _ = signals::send(*pid, libc::SIGCONT);
                 }
-                let n = kids.len();
+                let n = all.len();
                 self.note(&format!("{n} orphaned process(es) left: sent SIGTERM"));
                 self.timers.add(Instant::now() + ORPHAN_GRACE, Timer::OrphanKill);
             }
