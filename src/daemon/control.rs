@@ -22,6 +22,7 @@ use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use mio::net::{UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
@@ -38,6 +39,9 @@ pub const CONN_BASE: usize = 1 << 32;
 /// Frames decoded from one connection per wake-up before the others get a turn.
 const FRAMES_PER_TURN: usize = 512;
 const READ_CHUNK: usize = 64 * 1024;
+/// A connection that has not sent its hello, or has sent part of a frame, and then
+/// nothing for this long is closed (it holds a buffer of up to `max_frame`).
+pub const INPUT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A log follow subscription.
 pub struct LogSub {
@@ -67,6 +71,8 @@ pub struct Conn {
     /// Reading stopped because the queue is above the high-water mark.
     paused: bool,
     pub who: Requestor,
+    /// When bytes last arrived (for the incomplete-input timeout).
+    last_input: Instant,
     pub logs: Vec<LogSub>,
     pub events: Vec<EventSub>,
 }
@@ -304,6 +310,7 @@ impl Control {
                 closing: false,
                 paused: false,
                 who,
+                last_input: Instant::now(),
                 logs: Vec::new(),
                 events: Vec::new(),
             };
@@ -403,7 +410,10 @@ impl Control {
                     eof = true;
                     break;
                 }
-                Ok(n) => c.dec.push(&buf[..n]),
+                Ok(n) => {
+                    c.last_input = Instant::now();
+                    c.dec.push(&buf[..n]);
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(_) => {
@@ -417,11 +427,10 @@ impl Control {
         }
         if eof {
             // The client is gone (or half-closed: it sends nothing more). Requests read
-            // before the EOF are still answered if it is only half-closed.
-            if inputs.is_empty() {
-                self.close(token, registry);
-            } else if let Some(c) = self.conns.get_mut(&token) {
-                c.closing = true;
+            // before the EOF, and replies still queued, are written first.
+            match self.conns.get_mut(&token) {
+                Some(c) if !inputs.is_empty() || c.queued() > 0 => c.closing = true,
+                _ => self.close(token, registry),
             }
         }
         inputs
@@ -504,6 +513,31 @@ impl Control {
 
     pub fn client_queue(&self) -> usize {
         self.cfg.client_queue
+    }
+
+    /// Close connections stuck with no hello or half a frame for [`INPUT_TIMEOUT`].
+    pub fn sweep(&mut self, registry: &Registry) {
+        let now = Instant::now();
+        let stuck: Vec<Token> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                !c.closing
+                    && (!c.greeted || c.dec.pending() > 0)
+                    && now.saturating_duration_since(c.last_input) >= INPUT_TIMEOUT
+            })
+            .map(|(&t, _)| t)
+            .collect();
+        for token in stuck {
+            if let Some(c) = self.conns.get_mut(&token) {
+                let what = if c.greeted { "an incomplete frame" } else { "no hello" };
+                let m = format!("{what} after {}s: closing", INPUT_TIMEOUT.as_secs());
+                error_frame(0, ErrorCode::BadRequest, m, &mut c.out);
+                c.closing = true;
+                self.failed += 1;
+            }
+            self.flush(token, registry);
+        }
     }
 
     /// Remove the socket and lock files (clean exit).

@@ -341,6 +341,7 @@ impl Supervisor {
                 self.feed(idx, Event::Start);
             }
         }
+        self.timers.add(Instant::now() + control::INPUT_TIMEOUT / 2, Timer::ControlSweep);
         if self.svcs.iter().any(|s| s.cfg.max_rss.is_some()) {
             self.timers.add(Instant::now() + Duration::from_secs(1), Timer::RssTick);
         }
@@ -976,6 +977,10 @@ impl Supervisor {
                     let _ = signals::send(pid, libc::SIGKILL);
                 }
                 self.timers.add(Instant::now() + Duration::from_secs(1), Timer::ForceExit);
+            }
+            Timer::ControlSweep => {
+                self.control.sweep(self.poll.registry());
+                self.timers.add(Instant::now() + control::INPUT_TIMEOUT / 2, Timer::ControlSweep);
             }
             Timer::AcceptRetry => {
                 self.accept_retry_armed = false;

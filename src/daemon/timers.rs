@@ -21,6 +21,8 @@ pub enum Timer {
     ForceExit,
     /// Accepting on the control socket failed (no fds): try again.
     AcceptRetry,
+    /// Close control connections stuck with no hello or half a frame.
+    ControlSweep,
 }
 
 #[derive(Default)]
