@@ -41,13 +41,20 @@ test: deps static lint man-lint unit
 bench: deps-bench static
 	./bench/run.sh $(STATIC_BIN)
 
+# cargo-fuzz (nightly) on every fuzz/fuzz_targets/*.rs for FUZZ_SECONDS each; new inputs go
+# to fuzz/corpus/TARGET, crashes to fuzz/artifacts/TARGET (both replayed on stable by
+# `cargo test --test proto_corpus`). Every target runs; the make fails if any found something.
+FUZZ_TARGETS = $(sort $(basename $(notdir $(wildcard fuzz/fuzz_targets/*.rs))))
+FUZZ_FLAGS   = -max_total_time=$(FUZZ_SECONDS) -malloc_limit_mb=512 -rss_limit_mb=1024
+
 fuzz:
 	./scripts/deps.sh fuzz
-	@if [ -d fuzz/fuzz_targets ]; then \
-	  for t in $$(ls fuzz/fuzz_targets | sed 's/\.rs$$//'); do \
-	    (cd fuzz && $(CARGO) +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) -malloc_limit_mb=512) || exit 1; \
-	  done; \
-	else echo "fuzz: no targets yet"; fi
+	@[ -n "$(FUZZ_TARGETS)" ] || { echo "fuzz: no targets in fuzz/fuzz_targets" >&2; exit 1; }
+	@failed=""; for t in $(FUZZ_TARGETS); do \
+	  echo "== fuzz $$t: $(FUZZ_SECONDS)s"; \
+	  $(CARGO) +nightly fuzz run $$t fuzz/corpus/$$t -- $(FUZZ_FLAGS) || failed="$$failed $$t"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed (inputs in fuzz/artifacts/)" >&2; exit 1; fi
 
 # The README's quick start: the bundled example services under `tend run`
 # (Ctrl-C stops them all and tend exits 0).

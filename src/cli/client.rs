@@ -43,7 +43,7 @@ impl ClientError {
             | ErrorCode::UnknownType
             | ErrorCode::HelloRequired
             | ErrorCode::FrameTooLarge => code::PROTOCOL,
-            ErrorCode::Busy | ErrorCode::ShuttingDown | ErrorCode::Failed => code::FAILED,
+            ErrorCode::Busy | ErrorCode::ShuttingDown | ErrorCode::Failed | ErrorCode::UnknownStream => code::FAILED,
         };
         ClientError { code, message: e.message.clone() }
     }
@@ -103,7 +103,15 @@ impl Client {
     pub fn send(&mut self, r: &Request) -> Result<(), ClientError> {
         self.buf.clear();
         r.encode(&mut self.buf);
-        self.stream.write_all(&self.buf).map_err(|e| self.io_error(e))
+        if let Err(e) = self.stream.write_all(&self.buf) {
+            // The daemon may have refused us (permission, busy) and closed before we
+            // wrote: its ERROR frame is what to report, not the EPIPE.
+            if let Ok(Reply::Error(m)) = self.recv() {
+                return Err(ClientError::from_reply(&m));
+            }
+            return Err(self.io_error(e));
+        }
+        Ok(())
     }
 
     fn io_error(&self, e: std::io::Error) -> ClientError {

@@ -16,12 +16,12 @@ use crate::proto::msg::{
 };
 use crate::proto::Request;
 
-/// Options every client command takes.
 #[derive(FromArgs, Debug, Default)]
 #[argh(subcommand, name = "ls")]
 /// List the services and their state.
 pub struct LsCmd {
-    /// the control socket (default: $TEND_SOCKET, $XDG_RUNTIME_DIR/tend.sock, /run/tend.sock for root)
+    /// the control socket (default: $TEND_SOCKET, else /run/tend.sock for root, else
+    /// $XDG_RUNTIME_DIR/tend.sock or /tmp/tend-UID/tend.sock)
     #[argh(option)]
     socket: Option<String>,
     /// print JSON

@@ -66,7 +66,7 @@ struct RunCmd {
     #[argh(option, short = 'c', default = "String::from(\"tend.toml\")")]
     config: String,
     /// the control socket (default: $TEND_SOCKET, the config's control.socket,
-    /// $XDG_RUNTIME_DIR/tend.sock, /run/tend.sock for root)
+    /// /run/tend.sock for root, $XDG_RUNTIME_DIR/tend.sock, /tmp/tend-UID/tend.sock)
     #[argh(option)]
     socket: Option<String>,
 }

@@ -55,6 +55,8 @@ pub struct LogSub {
 /// An event subscription.
 pub struct EventSub {
     pub id: u64,
+    /// Events below this sequence number are not sent.
+    pub from: u64,
     /// Events not sent because the queue was full: the first lost sequence number and
     /// one past the last.
     pub lost: Option<(u64, u64)>,
@@ -116,9 +118,9 @@ pub struct Control {
     rbuf: Vec<u8>,
 }
 
-/// The socket path: `--socket`, then `$TEND_SOCKET`, then the config, then
-/// `$XDG_RUNTIME_DIR/tend.sock`, `/run/tend.sock` for root, `/tmp/tend-UID/tend.sock`.
-/// The client resolves it the same way, without the config.
+/// The socket path: `--socket`, then `$TEND_SOCKET`, then the config, then the
+/// default: `/run/tend.sock` for root, else `$XDG_RUNTIME_DIR/tend.sock`, else
+/// `/tmp/tend-UID/tend.sock`. The client resolves it the same way, without the config.
 pub fn socket_path(flag: Option<&Path>, config: Option<&Path>) -> PathBuf {
     if let Some(p) = flag {
         return p.to_path_buf();
@@ -156,6 +158,35 @@ fn peer(stream: &UnixStream) -> Option<Requestor> {
     Some(Requestor { uid: cred.uid(), gid: cred.gid(), pid, name })
 }
 
+/// The peer's supplementary groups at connect time (SO_PEERGROUPS, Linux 4.13+);
+/// empty where the kernel does not have it.
+fn peer_groups(stream: &UnixStream) -> Vec<u32> {
+    let mut groups = vec![0 as libc::gid_t; 64];
+    loop {
+        let mut len = (groups.len() * std::mem::size_of::<libc::gid_t>()) as libc::socklen_t;
+        // SAFETY: the buffer is `len` bytes long and the kernel writes at most that.
+        let r = unsafe {
+            libc::getsockopt(
+                stream.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_PEERGROUPS,
+                groups.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        let n = len as usize / std::mem::size_of::<libc::gid_t>();
+        if r == 0 {
+            groups.truncate(n);
+            return groups;
+        }
+        if std::io::Error::last_os_error().raw_os_error() == Some(libc::ERANGE) && n > groups.len() {
+            groups.resize(n, 0);
+            continue;
+        }
+        return Vec::new();
+    }
+}
+
 fn error_frame(id: u64, code: ErrorCode, message: impl Into<String>, out: &mut Vec<u8>) {
     msg::encode(kind::ERROR, &ErrorMsg { id, code, message: message.into() }, out);
 }
@@ -163,6 +194,8 @@ fn error_frame(id: u64, code: ErrorCode, message: impl Into<String>, out: &mut V
 impl Control {
     /// Create the socket (see the module doc for the steps).
     pub fn bind(cfg: &ControlConfig, path: PathBuf, registry: &Registry) -> Result<Control, String> {
+        // Absolute, so the TEND_SOCKET services get works from any cwd.
+        let path = std::path::absolute(&path).unwrap_or(path);
         let show = path.display().to_string();
         if path.as_os_str().len() > 107 {
             return Err(format!(
@@ -171,11 +204,35 @@ impl Control {
         }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             if !dir.exists() {
+                // 0700, plus search permission for whom the socket's mode lets in.
+                let mut dmode = 0o700;
+                if cfg.mode & 0o070 != 0 {
+                    dmode |= 0o010;
+                }
+                if cfg.mode & 0o007 != 0 {
+                    dmode |= 0o001;
+                }
                 std::fs::DirBuilder::new()
                     .recursive(true)
-                    .mode(0o700)
+                    .mode(dmode)
                     .create(dir)
                     .map_err(|e| format!("creating the directory of the control socket {}: {e}", dir.display()))?;
+                if let Some(gid) = cfg.group {
+                    let _ = std::os::unix::fs::lchown(dir, None, Some(gid));
+                }
+            } else if dir.starts_with("/tmp") && path == default_socket_path() {
+                // The shared fallback: another user may have made it first.
+                use std::os::unix::fs::MetadataExt;
+                let m = std::fs::symlink_metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                // SAFETY: geteuid has no failure mode.
+                let me = unsafe { libc::geteuid() };
+                if !m.is_dir() || m.uid() != me || m.mode() & 0o022 != 0 {
+                    return Err(format!(
+                        "{} is not a directory owned by uid {me} and writable only by it: refusing to put the \
+                         control socket there (set --socket or $TEND_SOCKET)",
+                        dir.display()
+                    ));
+                }
             }
         }
         let mut lock_name = path.as_os_str().to_owned();
@@ -252,11 +309,20 @@ impl Control {
         self.cfg.max_frame
     }
 
-    fn allowed(&self, who: &Requestor) -> bool {
-        who.uid == 0
-            || who.uid == self.own_uid
-            || self.cfg.allow_uids.contains(&who.uid)
-            || self.cfg.allow_gids.contains(&who.gid)
+    /// Root, tend's own uid, `allow_uids`, or a member (primary or supplementary group)
+    /// of `allow_gids` or of the socket's `group`.
+    fn allowed(&self, who: &Requestor, stream: &UnixStream) -> bool {
+        if who.uid == 0 || who.uid == self.own_uid || self.cfg.allow_uids.contains(&who.uid) {
+            return true;
+        }
+        let ok = |g: u32| self.cfg.allow_gids.contains(&g) || self.cfg.group == Some(g);
+        if ok(who.gid) {
+            return true;
+        }
+        if self.cfg.allow_gids.is_empty() && self.cfg.group.is_none() {
+            return false;
+        }
+        peer_groups(stream).into_iter().any(ok)
     }
 
     /// Accept every pending connection. Returns false when accepting must pause (no fds
@@ -274,10 +340,14 @@ impl Control {
                 }
             };
             let who = peer(&stream).unwrap_or(Requestor { uid: u32::MAX, gid: u32::MAX, pid: 0, name: String::new() });
-            let refusal = if !self.allowed(&who) {
+            let refusal = if !self.allowed(&who, &stream) {
                 Some((
                     ErrorCode::PermissionDenied,
-                    format!("uid {} is not allowed to use this control socket (see control.allow_uids)", who.uid),
+                    format!(
+                        "uid {} (gid {}) is not allowed to use this control socket \
+                         (see control.allow_uids, control.allow_gids and control.group)",
+                        who.uid, who.gid
+                    ),
                 ))
             } else if self.conns.len() >= self.cfg.max_clients {
                 Some((

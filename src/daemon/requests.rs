@@ -165,6 +165,10 @@ impl Supervisor {
             Request::Logs(l) => self.logs(token, l),
             Request::Events(e) => self.events_request(token, e),
             Request::Reload(p) => {
+                if self.shutdown.is_some() {
+                    self.control.error(token, p.id, ErrorCode::ShuttingDown, "tend is shutting down: not reloading");
+                    return;
+                }
                 self.requestor = self.who(token);
                 let r = self.reload();
                 self.requestor = None;
@@ -178,6 +182,12 @@ impl Supervisor {
                 self.requestor = self.who(token);
                 let by = self.requestor.as_ref().map(by_whom).unwrap_or_default();
                 self.note(&format!("shutdown requested{by}"));
+                self.record(EventInfo {
+                    kind: "shutdown".into(),
+                    reason: "shutdown requested".into(),
+                    requestor: self.requestor.clone(),
+                    ..blank_event()
+                });
                 self.begin_shutdown(crate::error::exit::OK);
                 self.requestor = None;
             }
@@ -207,7 +217,7 @@ impl Supervisor {
                     self.done(token, c.id, format!("stream {} cancelled", c.target));
                 } else {
                     let msg = format!("no open stream with id {} on this connection", c.target);
-                    self.control.error(token, c.id, ErrorCode::BadRequest, msg);
+                    self.control.error(token, c.id, ErrorCode::UnknownStream, msg);
                 }
             }
         }
@@ -253,7 +263,7 @@ impl Supervisor {
                     State::Failed | State::Backoff | State::Stopped => {
                         Some(Err(format!("{name} did not start: {state}: {}", s.m.reason)))
                     }
-                    _ if self.shutdown.is_some() => Some(Err("tend is shutting down".into())),
+                    _ if self.shutdown.is_some() => Some(Err(String::new())),
                     _ => None,
                 }
             } else if !state.is_active() && s.m.pgid.is_none() {
@@ -268,6 +278,9 @@ impl Supervisor {
             let w = self.waiters.swap_remove(i);
             match outcome {
                 Ok(m) => self.done(w.token, w.id, m),
+                Err(m) if m.is_empty() => {
+                    self.control.error(w.token, w.id, ErrorCode::ShuttingDown, "tend is shutting down")
+                }
                 Err(m) => self.control.error(w.token, w.id, ErrorCode::Failed, m),
             }
             self.dirty.push(w.token);
@@ -358,7 +371,7 @@ impl Supervisor {
         let from = match (e.from, e.follow) {
             (Some(f), _) => f,
             (None, true) => self.events.next_seq(),
-            (None, false) => 0,
+            (None, false) => self.events.oldest(),
         };
         let Some(c) = self.control.conns.get_mut(&token) else { return };
         let (history, evicted) = self.events.since(from);
@@ -370,7 +383,7 @@ impl Supervisor {
             crate::proto::msg::encode(kind::EVENT, &EventMsg { id: e.id, event: ev.clone() }, c.out_mut());
         }
         if e.follow {
-            c.events.push(EventSub { id: e.id, lost: None });
+            c.events.push(EventSub { id: e.id, from, lost: None });
             self.control.event_followers += 1;
         } else {
             self.control.reply(token, kind::END, &End { id: e.id });
@@ -423,6 +436,9 @@ impl Supervisor {
                 continue;
             }
             for i in 0..c.events.len() {
+                if stored.seq < c.events[i].from {
+                    continue;
+                }
                 let id = c.events[i].id;
                 if c.events[i].lost.is_none() || flush_event_loss(q, c, i) {
                     let m = EventMsg { id, event: stored.clone() };
@@ -466,6 +482,21 @@ impl Supervisor {
                 self.dirty.push(token);
             }
         }
+    }
+
+    /// tend is exiting: every open stream gets END, so followers end cleanly.
+    pub(super) fn end_all_streams(&mut self) {
+        for (&token, c) in self.control.conns.iter_mut() {
+            let ids: Vec<u64> = c.logs.iter().map(|s| s.id).chain(c.events.iter().map(|s| s.id)).collect();
+            c.logs.clear();
+            c.events.clear();
+            for id in ids {
+                crate::proto::msg::encode(kind::END, &End { id }, c.out_mut());
+            }
+            self.dirty.push(token);
+        }
+        self.control.log_followers = 0;
+        self.control.event_followers = 0;
     }
 
     /// A removed service's followers get END.

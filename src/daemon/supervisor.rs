@@ -356,6 +356,7 @@ impl Supervisor {
                     reason: format!("exiting with status {code}"),
                     ..blank_event()
                 });
+                self.end_all_streams();
                 self.flush_dirty();
                 self.control.remove_files();
                 if let Some(cgs) = &self.cgroups {
@@ -901,13 +902,22 @@ impl Supervisor {
         }
         let name = self.svcs[idx].cfg.name.clone();
         let code = status.shell_code().unwrap_or(exit::FAILURE);
-        if is_main {
-            self.note(&format!("main service {name} {}: shutting down", describe(status)));
-            self.begin_shutdown(code);
+        let why = if is_main {
+            format!("main service {name} {}: shutting down", describe(status))
         } else if self.svcs[idx].cfg.essential && self.svcs[idx].m.state == State::Failed {
-            self.note(&format!("essential service {name} failed: shutting down"));
-            self.begin_shutdown(code);
-        }
+            format!("essential service {name} failed: shutting down")
+        } else {
+            return;
+        };
+        self.note(&why);
+        self.record(EventInfo {
+            service: name,
+            kind: "shutdown".into(),
+            reason: why,
+            exit: Some(exit_info(status)),
+            ..blank_event()
+        });
+        self.begin_shutdown(code);
     }
 
     // --- signals, timers, shutdown ------------------------------------------------------------
@@ -916,7 +926,9 @@ impl Supervisor {
         match signo {
             libc::SIGTERM | libc::SIGINT => {
                 if self.shutdown.is_none() {
-                    self.note(&format!("received {}: shutting down", signals::signal_name(signo)));
+                    let why = format!("received {}: shutting down", signals::signal_name(signo));
+                    self.record(EventInfo { kind: "shutdown".into(), reason: why.clone(), ..blank_event() });
+                    self.note(&why);
                     self.begin_shutdown(exit::OK);
                 } else {
                     self.note(&format!("received {} again: killing everything now", signals::signal_name(signo)));

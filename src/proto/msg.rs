@@ -12,7 +12,9 @@ use super::frame;
 
 /// The protocol version this tend speaks. A hello with another version is refused.
 pub const API_VERSION: u32 = 1;
-/// Nesting depth allowed in a body; no message needs more than 4.
+/// Nesting limit of a body: counting the body's own map as level 1, a body nested
+/// this deep or deeper is refused (so at most 15 levels pass). No message needs more
+/// than 4.
 pub const MAX_DEPTH: usize = 16;
 
 /// Type bytes. Client to server: 0x01 and 0x10..=0x1f. Server to client: 0x02, 0x03
@@ -79,12 +81,14 @@ pub enum ErrorCode {
     PermissionDenied,
     UnknownService,
     BadSignal,
-    /// Too many connections, or the request cannot be queued now.
+    /// Too many connections (sent at accept, then the connection is closed).
     Busy,
     /// tend is shutting down and no longer starts anything.
     ShuttingDown,
     /// The operation failed in tend (e.g. kill(2) failed); the message says why.
     Failed,
+    /// CANCEL named a stream that is not open on this connection.
+    UnknownStream,
 }
 
 impl ErrorCode {
@@ -101,6 +105,7 @@ impl ErrorCode {
             ErrorCode::Busy => "busy",
             ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::Failed => "failed",
+            ErrorCode::UnknownStream => "unknown_stream",
         }
     }
 }
@@ -235,7 +240,8 @@ pub struct LogsReq {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventsReq {
     pub id: u64,
-    /// First sequence number wanted. Absent: every retained event, or with `follow`
+    /// First sequence number wanted: older retained events are not sent, nor are live
+    /// ones below it. Absent: every retained event (no loss marker), or with `follow`
     /// only events after the subscription.
     #[serde(default)]
     pub from: Option<u64>,
@@ -294,10 +300,10 @@ pub struct ServiceInfo {
     pub restarts: u32,
     #[serde(default)]
     pub last_exit: Option<ExitInfo>,
-    /// Resident memory of the service's process group, bytes.
+    /// Resident memory of the service's main process, bytes.
     #[serde(default)]
     pub rss: Option<u64>,
-    /// User+system CPU time of the service's process group, milliseconds.
+    /// User+system CPU time of the service's main process, milliseconds.
     #[serde(default)]
     pub cpu_ms: Option<u64>,
     #[serde(default)]

@@ -1,0 +1,197 @@
+//! The properties the fuzz targets check, shared by the cargo-fuzz targets
+//! (fuzz/fuzz_targets/*.rs, nightly) and the stable corpus replay
+//! (tests/proto_corpus.rs), both of which include this file with `#[path]`. It only
+//! uses `tend`'s public API and std, so it builds in either crate.
+//!
+//! Every check panics (assert) on a violated property; returning means the input is
+//! fine, whether or not it was a valid message.
+
+use tend::proto::frame::{self, Decoder, Frame, FrameError, DEFAULT_MAX_FRAME};
+use tend::proto::msg::{DecodeError, Reply, Request};
+
+/// The decoder's maximum in `check_stream`: what the daemon accepts from a client.
+pub const MAX_FRAME: u32 = DEFAULT_MAX_FRAME;
+
+/// Inputs up to this size are also decoded one byte per push.
+const BYTEWISE_MAX: usize = 4096;
+
+/// What a decoder made of a byte stream: the frames, the error that ended it (if
+/// any) and, without an error, the bytes left pending as a partial frame.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub frames: Vec<Frame>,
+    pub error: Option<FrameError>,
+    pub pending: usize,
+}
+
+/// Chunk sizes for `data`, derived from its first (up to 8) bytes: chunk i is
+/// `1 + data[i % n]` bytes long, cycling, so the fuzzer steers the split points.
+pub fn chunk_sizes(data: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    let key = &data[..data.len().min(8)];
+    key.iter().cycle().map(|&b| 1 + usize::from(b))
+}
+
+/// Push `chunks` into a fresh decoder, draining complete frames after every push as
+/// the daemon does, and stop at the first error.
+pub fn decode_chunks<'a>(chunks: impl IntoIterator<Item = &'a [u8]>, max: u32) -> Outcome {
+    let mut d = Decoder::new(max);
+    let mut frames = Vec::new();
+    for c in chunks {
+        d.push(c);
+        loop {
+            match d.next_frame() {
+                Ok(Some(f)) => {
+                    assert!(f.body.len() < max as usize, "frame of {} bytes above the maximum {max}", f.body.len() + 1);
+                    frames.push(f);
+                }
+                Ok(None) => {
+                    // At most one partial frame is held.
+                    assert!(d.pending() < frame::HEADER_LEN + max as usize, "{} bytes pending", d.pending());
+                    break;
+                }
+                Err(e) => {
+                    // The error sticks and the buffer is released.
+                    assert_eq!(d.next_frame(), Err(e));
+                    d.push(b"\0\0\0\x01\x10");
+                    assert_eq!(d.next_frame(), Err(e));
+                    assert_eq!(d.pending(), 0);
+                    let _ = e.to_string();
+                    return Outcome { frames, error: Some(e), pending: 0 };
+                }
+            }
+        }
+    }
+    Outcome { frames, error: None, pending: d.pending() }
+}
+
+/// Fuzz target `frame_decode`: `data` is a byte stream as a client would send it.
+///
+/// - Decoding it in chunks (sizes from `chunk_sizes`) and, for small inputs, one byte
+///   at a time gives the same frames, error and leftover as decoding it whole.
+/// - The frames re-encode to exactly the bytes they were decoded from.
+/// - Every frame goes through `Request::decode` and `Reply::decode`; whatever decodes
+///   round-trips (see `check_request` / `check_reply`).
+pub fn check_stream(data: &[u8]) {
+    let whole = decode_chunks([data], MAX_FRAME);
+
+    let mut chunks = Vec::new();
+    let mut rest = data;
+    let mut sizes = chunk_sizes(data);
+    while !rest.is_empty() {
+        let n = sizes.next().unwrap_or(1).min(rest.len());
+        let (c, r) = rest.split_at(n);
+        chunks.push(c);
+        rest = r;
+    }
+    assert_eq!(decode_chunks(chunks.iter().copied(), MAX_FRAME), whole, "chunked decoding differs from whole");
+    if data.len() <= BYTEWISE_MAX {
+        assert_eq!(decode_chunks(data.chunks(1), MAX_FRAME), whole, "bytewise decoding differs from whole");
+    }
+
+    let mut again = Vec::new();
+    for f in &whole.frames {
+        frame::encode(f.kind, &f.body, &mut again);
+    }
+    assert_eq!(again[..], data[..again.len()], "frames do not re-encode to their bytes");
+    match whole.error {
+        None => assert_eq!(again.len() + whole.pending, data.len(), "bytes lost between frames"),
+        Some(FrameError::ZeroLength) => assert_eq!(data.get(again.len()..again.len() + 4), Some(&[0u8; 4][..])),
+        Some(FrameError::TooLarge { len, max }) => {
+            assert_eq!(max, MAX_FRAME);
+            assert!(len > max);
+            let at = again.len();
+            assert_eq!(data.get(at..at + 4), Some(&len.to_be_bytes()[..]));
+        }
+    }
+
+    for f in &whole.frames {
+        let req = check_request(f.kind, &f.body);
+        let rep = check_reply(f.kind, &f.body);
+        // Request and reply type bytes are disjoint.
+        assert!(!(req && rep), "type 0x{:02x} decodes as both a request and a reply", f.kind);
+    }
+}
+
+/// Fuzz target `request_body`: the first byte is the type byte, the rest the body.
+pub fn check_request_body(data: &[u8]) {
+    if let Some((&kind, body)) = data.split_first() {
+        check_request(kind, body);
+    }
+}
+
+/// Fuzz target `reply_body`: the first byte is the type byte, the rest the body.
+pub fn check_reply_body(data: &[u8]) {
+    if let Some((&kind, body)) = data.split_first() {
+        check_reply(kind, body);
+    }
+}
+
+/// `Request::decode`; if it succeeds, the request's own encoding is one frame of the
+/// same type that decodes to an equal request and re-encodes to the same bytes.
+/// Returns whether the body decoded.
+pub fn check_request(kind: u8, body: &[u8]) -> bool {
+    match Request::decode(kind, body) {
+        Ok(r) => {
+            let mut enc = Vec::new();
+            r.encode(&mut enc);
+            let f = single_frame(&enc);
+            assert_eq!(f.kind, kind, "{r:?} re-encodes with another type byte");
+            let r2 = Request::decode(f.kind, &f.body)
+                .unwrap_or_else(|e| panic!("{r:?} re-encodes to a body that does not decode: {e}"));
+            assert_eq!(r2, r, "request changes across encode/decode");
+            let _ = r2.id();
+            let mut enc2 = Vec::new();
+            r2.encode(&mut enc2);
+            assert_eq!(enc2, enc, "request encoding is not stable");
+            true
+        }
+        Err(e) => {
+            check_decode_error(kind, &e);
+            false
+        }
+    }
+}
+
+/// As `check_request`, for `Reply`.
+pub fn check_reply(kind: u8, body: &[u8]) -> bool {
+    match Reply::decode(kind, body) {
+        Ok(r) => {
+            let mut enc = Vec::new();
+            r.encode(&mut enc);
+            let f = single_frame(&enc);
+            assert_eq!(f.kind, kind, "{r:?} re-encodes with another type byte");
+            let r2 = Reply::decode(f.kind, &f.body)
+                .unwrap_or_else(|e| panic!("{r:?} re-encodes to a body that does not decode: {e}"));
+            assert_eq!(r2, r, "reply changes across encode/decode");
+            let _ = r2.id();
+            let mut enc2 = Vec::new();
+            r2.encode(&mut enc2);
+            assert_eq!(enc2, enc, "reply encoding is not stable");
+            true
+        }
+        Err(e) => {
+            check_decode_error(kind, &e);
+            false
+        }
+    }
+}
+
+fn check_decode_error(kind: u8, e: &DecodeError) {
+    match e {
+        DecodeError::UnknownType(k) => assert_eq!(*k, kind),
+        DecodeError::BadBody { kind: k, .. } => assert_eq!(*k, kind),
+    }
+    let _ = e.to_string();
+}
+
+/// `bytes` is exactly one frame: decode it with the largest maximum a client uses.
+fn single_frame(bytes: &[u8]) -> Frame {
+    let mut d = Decoder::new(frame::CLIENT_MAX_FRAME.max(bytes.len() as u32));
+    d.push(bytes);
+    let f = match d.next_frame() {
+        Ok(Some(f)) => f,
+        other => panic!("an encoded message is not one frame: {other:?}"),
+    };
+    assert_eq!(d.pending(), 0, "an encoded message is more than one frame");
+    f
+}

@@ -1,0 +1,464 @@
+//! Replays the fuzz corpus on stable: every file of `fuzz/corpus/TARGET/` and
+//! `fuzz/artifacts/TARGET/` goes through the same checks as the cargo-fuzz target
+//! (fuzz/checks.rs, shared by both), so a crash the fuzzer found stays a failing test
+//! until it is fixed, without nightly.
+//!
+//! The seed files (`seed-*`) are real frames and bodies made by tend's own encoder
+//! from the values below, so they also pin the wire format: when it changes on
+//! purpose, rewrite them with
+//!
+//!     TEND_WRITE_CORPUS=1 cargo test --test proto_corpus -- --ignored write_seed_corpus
+
+#[path = "../fuzz/checks.rs"]
+mod checks;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+use tend::proto::frame::{self, DEFAULT_MAX_FRAME};
+use tend::proto::msg::{self, kind, DecodeError, Reply, Request, API_VERSION, CAPABILITIES};
+
+type Check = fn(&[u8]);
+
+const TARGETS: [(&str, Check); 3] = [
+    ("frame_decode", checks::check_stream),
+    ("request_body", checks::check_request_body),
+    ("reply_body", checks::check_reply_body),
+];
+
+const WRITE_HINT: &str = "TEND_WRITE_CORPUS=1 cargo test --test proto_corpus -- --ignored write_seed_corpus";
+
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
+}
+
+/// The regular files of `dir`, sorted; an empty list when it does not exist.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = fs::read_dir(dir) else { return Vec::new() };
+    let mut v: Vec<PathBuf> = rd.map(|e| e.expect("read_dir entry").path()).filter(|p| p.is_file()).collect();
+    v.sort();
+    v
+}
+
+fn hex(b: &[u8]) -> String {
+    const MAX: usize = 512;
+    let mut s: String = b.iter().take(MAX).map(|x| format!("{x:02x}")).collect();
+    if b.len() > MAX {
+        s.push_str(&format!("... ({} bytes)", b.len()));
+    }
+    s
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(non-string panic)".into()
+    }
+}
+
+#[test]
+fn replay_corpus_and_artifacts() {
+    let mut failures = Vec::new();
+    for (target, check) in TARGETS {
+        let corpus = fuzz_dir().join("corpus").join(target);
+        let seeds = files(&corpus);
+        assert!(!seeds.is_empty(), "{} is missing or empty: regenerate the seeds with {WRITE_HINT}", corpus.display());
+        let artifacts = files(&fuzz_dir().join("artifacts").join(target));
+        for path in seeds.iter().chain(&artifacts) {
+            let data = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| check(&data))) {
+                failures.push(format!("{}: {}\n  input: {}", path.display(), panic_message(&*p), hex(&data)));
+            }
+        }
+        eprintln!("{target}: {} corpus files, {} artifacts replayed", seeds.len(), artifacts.len());
+    }
+    assert!(failures.is_empty(), "{} inputs fail their fuzz target's checks:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn seed_corpus_is_current() {
+    let mut stale = Vec::new();
+    for (target, name, bytes) in seeds() {
+        let path = fuzz_dir().join("corpus").join(target).join(&name);
+        match fs::read(&path) {
+            Ok(b) if b == bytes => {}
+            Ok(_) => stale.push(format!("{} differs from what tend encodes now", path.display())),
+            Err(e) => stale.push(format!("{}: {e}", path.display())),
+        }
+    }
+    assert!(stale.is_empty(), "the seed corpus is out of date (rewrite it with {WRITE_HINT}):\n{}", stale.join("\n"));
+}
+
+/// Every type byte that either decoder knows has a seed that decodes as that type.
+#[test]
+fn seeds_cover_every_type() {
+    let all = seeds();
+    for k in 0..=u8::MAX {
+        let probe = [0x80]; // {}
+        if !matches!(Request::decode(k, &probe), Err(DecodeError::UnknownType(_))) {
+            let covered =
+                all.iter().any(|(t, _, b)| *t == "request_body" && b[0] == k && Request::decode(k, &b[1..]).is_ok());
+            assert!(covered, "no request_body seed decodes as request type 0x{k:02x}: add one to seeds()");
+        }
+        if !matches!(Reply::decode(k, &probe), Err(DecodeError::UnknownType(_))) {
+            let covered =
+                all.iter().any(|(t, _, b)| *t == "reply_body" && b[0] == k && Reply::decode(k, &b[1..]).is_ok());
+            assert!(covered, "no reply_body seed decodes as reply type 0x{k:02x}: add one to seeds()");
+        }
+    }
+}
+
+/// Writes `seeds()` into fuzz/corpus/TARGET/ and removes `seed-*` files that are no
+/// longer generated; inputs the fuzzer added are left alone.
+#[test]
+#[ignore = "writes fuzz/corpus; run with TEND_WRITE_CORPUS=1"]
+fn write_seed_corpus() {
+    if std::env::var_os("TEND_WRITE_CORPUS").is_none_or(|v| v != "1") {
+        eprintln!("TEND_WRITE_CORPUS=1 is not set: nothing written");
+        return;
+    }
+    let all = seeds();
+    for (target, _) in TARGETS {
+        let dir = fuzz_dir().join("corpus").join(target);
+        fs::create_dir_all(&dir).unwrap();
+        let keep: BTreeSet<&str> = all.iter().filter(|s| s.0 == target).map(|s| s.1.as_str()).collect();
+        for old in files(&dir) {
+            let name = old.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with("seed-") && !keep.contains(name.as_str()) {
+                fs::remove_file(&old).unwrap();
+            }
+        }
+    }
+    for (target, name, bytes) in &all {
+        fs::write(fuzz_dir().join("corpus").join(target).join(name), bytes).unwrap();
+    }
+    eprintln!("wrote {} seed files", all.len());
+}
+
+// --- the seeds ------------------------------------------------------------------------
+
+// The messages are written as msgpack maps (from JSON values) and decoded with tend's
+// decoder, rather than built as struct literals, so that a field added to a wire type
+// does not stop this test from compiling; the seeds are then tend's own encoding of
+// the decoded values. Fields other engineers add later with `skip_serializing_if`
+// defaults do not change these bytes.
+
+fn running() -> serde_json::Value {
+    json!({
+        "name": "web",
+        "state": "running",
+        "pid": 42,
+        "uptime_ms": 1500,
+        "started": "2026-11-22T10:00:00.000000Z",
+        "restarts": 3,
+        "last_exit": {"code": null, "signal": "SIGKILL", "core_dumped": true, "text": "killed by SIGKILL (core dumped)"},
+        "rss": 1 << 20,
+        "cpu_ms": 12,
+        "ready": true,
+        "healthy": true,
+        "paused": false,
+        "autostart": true,
+        "reason": "started",
+        "command": ["/usr/bin/python3", "-m", "http.server"],
+        "stdout_bytes": 10,
+        "stderr_bytes": 0,
+        "dropped_bytes": 0,
+    })
+}
+
+fn exited() -> serde_json::Value {
+    json!({
+        "name": "job.1",
+        "state": "exited",
+        "pid": null,
+        "restarts": 0,
+        "last_exit": {"code": 3, "signal": null, "core_dumped": false, "text": "exited with status 3"},
+        "ready": false,
+        "healthy": null,
+        "paused": true,
+        "autostart": false,
+        "reason": "exited",
+        "command": [],
+        "stdout_bytes": u64::MAX,
+        "stderr_bytes": 7,
+        "dropped_bytes": 1,
+    })
+}
+
+/// (seed name, type byte, body) of one message of every request type.
+fn request_values() -> Vec<(&'static str, u8, serde_json::Value)> {
+    let signal = |id, signal: serde_json::Value| json!({"id": id, "service": "web", "signal": signal});
+    vec![
+        ("hello", kind::HELLO, json!({"api": API_VERSION, "client": "tend 0.1.0", "capabilities": CAPABILITIES})),
+        ("list", kind::LIST, json!({"id": 1})),
+        ("status", kind::STATUS, json!({"id": 2, "service": "web"})),
+        ("start", kind::START, json!({"id": 3, "service": "worker.1"})),
+        ("stop", kind::STOP, json!({"id": u64::MAX, "service": "db"})),
+        ("restart", kind::RESTART, json!({"id": 5, "service": ""})),
+        ("signal-name", kind::SIGNAL, signal(6, json!("SIGHUP"))),
+        ("signal-number", kind::SIGNAL, signal(7, json!(15))),
+        ("signal-negative", kind::SIGNAL, signal(8, json!(i64::MIN))),
+        ("logs", kind::LOGS, json!({"id": 9, "service": "web", "stream": "all", "lines": 100, "bytes": null})),
+        (
+            "logs-follow",
+            kind::LOGS,
+            json!({"id": 10, "service": "web", "stream": "stderr", "bytes": 65536, "follow": true}),
+        ),
+        ("events", kind::EVENTS, json!({"id": 11, "from": 1, "follow": false})),
+        ("events-follow", kind::EVENTS, json!({"id": 12, "follow": true})),
+        ("reload", kind::RELOAD, json!({"id": 13})),
+        ("shutdown", kind::SHUTDOWN, json!({"id": 14})),
+        ("version", kind::VERSION, json!({"id": 15})),
+        ("cancel", kind::CANCEL, json!({"id": 16, "target": 10})),
+    ]
+}
+
+/// (seed name, type byte, body) of one message of every reply type.
+fn reply_values() -> Vec<(&'static str, u8, serde_json::Value)> {
+    let error = |id, code, message| json!({"id": id, "code": code, "message": message});
+    vec![
+        (
+            "welcome",
+            kind::WELCOME,
+            json!({
+                "api": API_VERSION,
+                "version": "0.1.0",
+                "pid": 1,
+                "capabilities": CAPABILITIES,
+                "max_frame": DEFAULT_MAX_FRAME,
+            }),
+        ),
+        ("error", kind::ERROR, error(2, "unknown_service", "no service \"x\"")),
+        ("error-frame-too-large", kind::ERROR, error(0, "frame_too_large", "frame length 4294967295 is above 1048576")),
+        ("error-busy", kind::ERROR, error(0, "busy", "")),
+        ("list", kind::LIST_REPLY, json!({"id": 1, "services": [running(), exited()]})),
+        ("list-empty", kind::LIST_REPLY, json!({"id": 1, "services": []})),
+        ("status", kind::STATUS_REPLY, json!({"id": 2, "service": running()})),
+        ("done", kind::DONE, json!({"id": 3, "message": "stopping"})),
+        (
+            "version",
+            kind::VERSION_REPLY,
+            json!({"id": 15, "version": "0.1.0", "api": API_VERSION, "pid": 1, "uptime_s": 3}),
+        ),
+        // LogData carries msgpack bin: added below as raw bytes.
+        ("log-lost", kind::LOG_LOST, json!({"id": 10, "stream": "stderr", "bytes": 100})),
+        (
+            "event",
+            kind::EVENT,
+            json!({"id": 12, "event": {
+                "seq": 1,
+                "ts": "2026-11-22T10:00:00.000000Z",
+                "service": "web",
+                "kind": "state",
+                "from": "running",
+                "to": "exited",
+                "reason": "stop requested",
+                "exit": {"code": 0, "signal": null, "core_dumped": false, "text": "exited with status 0"},
+                "requestor": {"uid": 0, "gid": 0, "pid": 77, "name": "tend"},
+            }}),
+        ),
+        (
+            "event-daemon",
+            kind::EVENT,
+            json!({"id": 12, "event": {"seq": u64::MAX, "ts": "2026-11-22T10:00:00.000001Z", "kind": "reload"}}),
+        ),
+        ("events-lost", kind::EVENTS_LOST, json!({"id": 12, "from": 1, "to": 5, "reason": "evicted"})),
+        ("end", kind::END, json!({"id": 9})),
+    ]
+}
+
+/// `{"id": ID, "stream": STREAM, "data": bin DATA}`: LogData's data is msgpack bin,
+/// which JSON values cannot express.
+fn log_data_body(id: u8, stream: &str, data: &[u8]) -> Vec<u8> {
+    let mut b = vec![0x83, 0xa2, b'i', b'd', id, 0xa6];
+    b.extend_from_slice(b"stream");
+    b.push(0xa0 | stream.len() as u8);
+    b.extend_from_slice(stream.as_bytes());
+    b.push(0xa4);
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&[0xc4, data.len() as u8]);
+    b.extend_from_slice(data);
+    b
+}
+
+/// Every request seed, decoded by tend.
+fn requests() -> Vec<(&'static str, Request)> {
+    request_values()
+        .into_iter()
+        .map(|(name, k, v)| {
+            let body = &json_frame(k, &v)[frame::HEADER_LEN..];
+            let r = Request::decode(k, body).unwrap_or_else(|e| panic!("request seed {name} does not decode: {e}"));
+            (name, r)
+        })
+        .collect()
+}
+
+/// Every reply seed, decoded by tend.
+fn replies() -> Vec<(&'static str, Reply)> {
+    let mut bodies: Vec<(&str, u8, Vec<u8>)> = reply_values()
+        .into_iter()
+        .map(|(name, k, v)| (name, k, json_frame(k, &v)[frame::HEADER_LEN..].to_vec()))
+        .collect();
+    bodies.push(("log-data", kind::LOG_DATA, log_data_body(9, "stdout", b"hello\n\0\xff\xfe\n")));
+    bodies.push(("log-data-empty", kind::LOG_DATA, log_data_body(9, "stderr", b"")));
+    bodies
+        .into_iter()
+        .map(|(name, k, body)| {
+            let r = Reply::decode(k, &body).unwrap_or_else(|e| panic!("reply seed {name} does not decode: {e}"));
+            (name, r)
+        })
+        .collect()
+}
+
+/// A frame of type `k` whose body is `v` in msgpack (maps with named keys).
+fn json_frame(k: u8, v: &serde_json::Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    msg::encode(k, v, &mut out);
+    out
+}
+
+/// A frame of type `k` around the raw body `body`.
+fn raw_frame(k: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    frame::encode(k, body, &mut out);
+    out
+}
+
+/// `{"id": 1, "x": [[[...nil...]]]}`, `depth` arrays deep.
+fn deep_body(depth: usize) -> Vec<u8> {
+    let mut b = vec![0x82, 0xa2, b'i', b'd', 1, 0xa1, b'x'];
+    b.extend(std::iter::repeat_n(0x91, depth));
+    b.push(0xc0);
+    b
+}
+
+/// `{"id": 1, KEY: <32-bit length marker> ff ff ff ff}` and nothing after it.
+fn claims_4gib(key: &str, marker: u8) -> Vec<u8> {
+    let mut b = vec![0x82, 0xa2, b'i', b'd', 1, 0xa0 | key.len() as u8];
+    b.extend_from_slice(key.as_bytes());
+    b.extend_from_slice(&[marker, 0xff, 0xff, 0xff, 0xff]);
+    b
+}
+
+/// Frames that are not valid messages: every one is also a body seed (type byte and
+/// body, i.e. the frame without its length).
+fn bad_frames() -> Vec<(&'static str, Vec<u8>)> {
+    let status = json!({"id": 2, "service": "web"});
+    let mut trailing = json_frame(kind::LIST, &json!({"id": 1}));
+    trailing.push(0xc0);
+    frame::finish(&mut trailing, 0);
+    vec![
+        ("deep-nesting", raw_frame(kind::LIST, &deep_body(1000))),
+        ("deep-nesting-at-limit", raw_frame(kind::LIST, &deep_body(msg::MAX_DEPTH - 2))),
+        ("deep-nesting-in-reply", raw_frame(kind::DONE, &deep_body(100))),
+        ("claimed-4gib-string", raw_frame(kind::STATUS, &claims_4gib("service", 0xdb))),
+        ("claimed-4gib-array", raw_frame(kind::LIST, &claims_4gib("x", 0xdd))),
+        ("claimed-4gib-map", raw_frame(kind::LIST, &claims_4gib("x", 0xdf))),
+        ("claimed-4gib-bin", raw_frame(kind::LOG_DATA, &claims_4gib("data", 0xc6))),
+        ("claimed-4gib-ext", raw_frame(kind::DONE, &claims_4gib("message", 0xc9))),
+        ("claimed-4gib-top-map", raw_frame(kind::HELLO, &[0xdf, 0xff, 0xff, 0xff, 0xff])),
+        ("trailing-bytes", trailing),
+        ("empty-body", raw_frame(kind::LIST, &[])),
+        ("nil-body", raw_frame(kind::STATUS, &[0xc0])),
+        ("truncated-body", raw_frame(kind::STATUS, &json_frame(kind::STATUS, &status)[5..12])),
+        ("positional-array", json_frame(kind::STATUS, &json!([2, "web"]))),
+        ("missing-field", json_frame(kind::STATUS, &json!({"id": 9}))),
+        ("unknown-field", json_frame(kind::LOGS, &json!({"id": 3, "service": "x", "future": [1, 2, {"a": null}]}))),
+        ("duplicate-field", raw_frame(kind::LIST, &[0x82, 0xa2, b'i', b'd', 1, 0xa2, b'i', b'd', 2])),
+        ("bad-enum", json_frame(kind::LOGS, &json!({"id": 1, "service": "x", "stream": "both"}))),
+        ("signal-above-i64", json_frame(kind::SIGNAL, &json!({"id": 1, "service": "x", "signal": u64::MAX}))),
+        ("signal-float", json_frame(kind::SIGNAL, &json!({"id": 1, "service": "x", "signal": 1.5}))),
+        ("id-negative", json_frame(kind::LIST, &json!({"id": -1}))),
+        (
+            "pid-above-u32",
+            json_frame(kind::VERSION_REPLY, &json!({"id": 1, "version": "x", "api": 1, "pid": 1u64 << 32})),
+        ),
+        (
+            "invalid-utf8",
+            raw_frame(
+                kind::STATUS,
+                &[0x82, 0xa2, b'i', b'd', 1, 0xa7, b's', b'e', b'r', b'v', b'i', b'c', b'e', 0xa2, 0xc3, 0x28],
+            ),
+        ),
+        ("log-data-int-array", json_frame(kind::LOG_DATA, &json!({"id": 1, "stream": "stdout", "data": [104, 105]}))),
+        ("bad-error-code", json_frame(kind::ERROR, &json!({"id": 1, "code": "nope"}))),
+        ("unknown-type", json_frame(0x7f, &json!({"id": 1}))),
+        ("logs-with-reply-fields", json_frame(kind::LOGS, &json!({"id": 5, "stream": "stdout", "data": "x"}))),
+        ("reserved-bytes", raw_frame(kind::HELLO, &[0xc1])),
+        ("start-wait", json_frame(kind::START, &json!({"id": 3, "service": "web", "wait": true}))),
+        (
+            "signal-group",
+            json_frame(kind::SIGNAL, &json!({"id": 7, "service": "web", "signal": "TERM", "group": true})),
+        ),
+    ]
+}
+
+fn encoded_request(r: &Request) -> Vec<u8> {
+    let mut v = Vec::new();
+    r.encode(&mut v);
+    v
+}
+
+fn encoded_reply(r: &Reply) -> Vec<u8> {
+    let mut v = Vec::new();
+    r.encode(&mut v);
+    v
+}
+
+/// Every seed as (target, file name, contents), in a stable order.
+fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut add = |target: &'static str, name: String, bytes: Vec<u8>| out.push((target, name, bytes));
+    let reqs = requests();
+    let reps = replies();
+
+    // Bodies: the frame without its length prefix.
+    for (name, r) in &reqs {
+        add("request_body", format!("seed-{name}"), encoded_request(r)[4..].to_vec());
+    }
+    for (name, r) in &reps {
+        add("reply_body", format!("seed-{name}"), encoded_reply(r)[4..].to_vec());
+    }
+    for (name, f) in bad_frames() {
+        add("request_body", format!("seed-{name}"), f[4..].to_vec());
+        add("reply_body", format!("seed-{name}"), f[4..].to_vec());
+    }
+
+    // Streams: every frame alone, then sequences and broken framing.
+    for (name, r) in &reqs {
+        add("frame_decode", format!("seed-{name}"), encoded_request(r));
+    }
+    for (name, r) in &reps {
+        add("frame_decode", format!("seed-reply-{name}"), encoded_reply(r));
+    }
+    for (name, f) in bad_frames() {
+        add("frame_decode", format!("seed-{name}"), f);
+    }
+    let client: Vec<u8> = reqs.iter().flat_map(|(_, r)| encoded_request(r)).collect();
+    let server: Vec<u8> = reps.iter().flat_map(|(_, r)| encoded_reply(r)).collect();
+    let hello = encoded_request(&reqs[0].1);
+    let logs_follow = encoded_request(&reqs.iter().find(|r| r.0 == "logs-follow").unwrap().1);
+    let list = encoded_request(&reqs[1].1);
+    let cat = |parts: &[&[u8]]| parts.concat();
+    add("frame_decode", "seed-pipelined-requests".into(), client.clone());
+    add("frame_decode", "seed-pipelined-replies".into(), server);
+    add("frame_decode", "seed-split-mid-frame".into(), cat(&[&hello, &logs_follow[..logs_follow.len() / 2]]));
+    add("frame_decode", "seed-split-mid-header".into(), cat(&[&hello, &logs_follow[..2]]));
+    add("frame_decode", "seed-split-after-header".into(), cat(&[&hello, &logs_follow[..5]]));
+    add("frame_decode", "seed-type-only".into(), raw_frame(kind::LIST, &[]));
+    let over = (DEFAULT_MAX_FRAME + 1).to_be_bytes();
+    add("frame_decode", "seed-oversized-length".into(), cat(&[&hello, &over, &[kind::LIST, 0x81]]));
+    add("frame_decode", "seed-length-u32-max".into(), vec![0xff, 0xff, 0xff, 0xff, kind::HELLO, 0x80]);
+    add("frame_decode", "seed-zero-length".into(), vec![0, 0, 0, 0, kind::HELLO, 0x80]);
+    add("frame_decode", "seed-zero-length-after-frames".into(), cat(&[&hello, &list, &[0, 0, 0, 0], &hello]));
+    add("frame_decode", "seed-request-then-garbage".into(), cat(&[&hello, b"GET / HTTP/1.1\r\n\r\n"]));
+    let names: BTreeSet<(&str, &str)> = out.iter().map(|(t, n, _)| (*t, n.as_str())).collect();
+    assert_eq!(names.len(), out.len(), "two seeds with the same name");
+    out
+}
