@@ -32,8 +32,9 @@ pub struct Config {
 /// The control socket and who may use it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Control {
-    /// Socket path; `None` means the default (`tend run --socket`, `$TEND_SOCKET`,
-    /// `$XDG_RUNTIME_DIR/tend.sock`, `/run/tend.sock` for root).
+    /// Socket path; `None` means the default. `tend run --socket` and `$TEND_SOCKET`
+    /// override it; the default is `/run/tend.sock` for root, else
+    /// `$XDG_RUNTIME_DIR/tend.sock`, else `/tmp/tend-UID/tend.sock`.
     pub socket: Option<PathBuf>,
     /// Permission bits of the socket file.
     pub mode: u32,

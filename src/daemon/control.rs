@@ -3,12 +3,14 @@
 //! supervisor (`requests.rs`); this module only moves frames.
 //!
 //! Rules (tend-protocol(7)):
-//! - The socket file is created with the configured mode (0600 by default) in a
-//!   directory created 0700 if missing. `<socket>.lock` is held with flock(2) for
+//! - The socket file is created with the configured mode (0600 by default) and group,
+//!   in a directory created 0700 if missing (plus search permission for the group or
+//!   others when the mode lets them in). `<socket>.lock` is held with flock(2) for
 //!   tend's lifetime: a busy lock means another tend is live on that path (refused);
 //!   otherwise a leftover socket file is a stale one and is replaced (PITFALLS §11).
-//! - Every connection's SO_PEERCRED is checked at accept: root, tend's own uid and the
-//!   allowed uids/gids get in, anyone else gets a `permission_denied` error frame.
+//! - Every connection's SO_PEERCRED (and SO_PEERGROUPS) is checked at accept: root,
+//!   tend's own uid, `allow_uids`, and members of `allow_gids` or of the socket's
+//!   `group` get in; anyone else gets a `permission_denied` error frame.
 //! - Nothing blocks: reads and writes are non-blocking; a connection whose queue is above
 //!   half of `client_queue` is not read from until it drains (so a pipelining client
 //!   that does not read cannot grow it); stream data that does not fit is dropped and

@@ -178,6 +178,10 @@ impl Supervisor {
                 }
             }
             Request::Shutdown(p) => {
+                if self.shutdown.is_some() {
+                    self.done(token, p.id, "already shutting down".into());
+                    return;
+                }
                 self.done(token, p.id, "shutting down".into());
                 self.requestor = self.who(token);
                 let by = self.requestor.as_ref().map(by_whom).unwrap_or_default();
@@ -369,6 +373,8 @@ impl Supervisor {
 
     fn events_request(&mut self, token: Token, e: EventsReq) {
         let from = match (e.from, e.follow) {
+            // 0 is no event's number: "everything retained", with no loss marker.
+            (Some(0), _) => self.events.oldest(),
             (Some(f), _) => f,
             (None, true) => self.events.next_seq(),
             (None, false) => self.events.oldest(),

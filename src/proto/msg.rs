@@ -241,8 +241,8 @@ pub struct LogsReq {
 pub struct EventsReq {
     pub id: u64,
     /// First sequence number wanted: older retained events are not sent, nor are live
-    /// ones below it. Absent: every retained event (no loss marker), or with `follow`
-    /// only events after the subscription.
+    /// ones below it. 0: every retained event (no loss marker). Absent: the same, or
+    /// with `follow` only events after the subscription.
     #[serde(default)]
     pub from: Option<u64>,
     #[serde(default)]
@@ -419,7 +419,8 @@ pub struct EventsLost {
     pub reason: String,
 }
 
-/// A stream (snapshot, or follow ended by CANCEL or by the service's removal) is over.
+/// A stream is over: a snapshot is complete, or a follow ended by CANCEL, by the
+/// service's removal, or because tend is exiting.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct End {
     pub id: u64,
