@@ -65,7 +65,7 @@ impl Client {
         let stream = UnixStream::connect(path).map_err(|e| match e.raw_os_error() {
             Some(libc::ENOENT) | Some(libc::ECONNREFUSED) => ClientError::new(
                 code::NOT_RUNNING,
-                format!("tend is not running: no control socket at {show} ({e}); set --socket or $TEND_SOCKET"),
+                format!("not running: no control socket at {show} ({e}); set --socket or $TEND_SOCKET"),
             ),
             Some(libc::EACCES) | Some(libc::EPERM) => {
                 ClientError::new(code::PERMISSION, format!("cannot connect to {show}: {e}"))

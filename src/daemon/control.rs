@@ -31,7 +31,7 @@ use mio::{Interest, Registry, Token};
 
 use crate::config::Control as ControlConfig;
 use crate::proto::frame::Decoder;
-use crate::proto::msg::{self, kind, ErrorCode, ErrorMsg, Hello, Request, Requestor, Stream, Welcome};
+use crate::proto::msg::{self, kind, ErrorCode, ErrorMsg, Hello, Request, Requestor, Welcome};
 use crate::proto::FrameError;
 
 /// The listener's token; connections get tokens from [`CONN_BASE`] up, never reused.
@@ -45,12 +45,20 @@ const READ_CHUNK: usize = 64 * 1024;
 /// nothing for this long is closed (it holds a buffer of up to `max_frame`).
 pub const INPUT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A log follow subscription.
+/// A logs request being served: a cursor into the service's rings per stream
+/// (stdout, stderr). The ring is the subscriber's buffer: whatever it still holds is
+/// sent as the queue makes room; what it evicted first is reported as lost. A snapshot
+/// ends at the rings' ends as of the request; a follow never ends by itself.
 pub struct LogSub {
     pub id: u64,
     pub svc: usize,
-    pub stream: Stream,
-    /// Bytes not sent because the queue was full, per stream (stdout, stderr).
+    pub wants: [bool; 2],
+    pub follow: bool,
+    /// Next absolute ring position to send.
+    pub next: [u64; 2],
+    /// Where a snapshot ends.
+    pub end: [u64; 2],
+    /// Bytes evicted from the ring before they were sent, not yet reported.
     pub lost: [u64; 2],
 }
 
@@ -82,8 +90,12 @@ pub struct Conn {
 }
 
 impl Conn {
-    fn queued(&self) -> usize {
+    pub fn queued(&self) -> usize {
         self.out.len() - self.out_pos
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.closing
     }
 
     /// The output queue, for replies built in place (snapshots, history).
@@ -95,6 +107,9 @@ impl Conn {
 /// What reading a connection produced.
 pub enum Input {
     Request(Request),
+    /// Malformed input: answered with this error after the requests before it, then
+    /// the connection is closed.
+    Fatal(ErrorMsg),
 }
 
 pub struct Control {
@@ -187,6 +202,10 @@ fn peer_groups(stream: &UnixStream) -> Vec<u32> {
         }
         return Vec::new();
     }
+}
+
+fn fatal(id: u64, code: ErrorCode, message: impl Into<String>) -> Input {
+    Input::Fatal(ErrorMsg { id, code, message: message.into() })
 }
 
 fn error_frame(id: u64, code: ErrorCode, message: impl Into<String>, out: &mut Vec<u8>) {
@@ -423,7 +442,7 @@ impl Control {
                             FrameError::TooLarge { .. } => ErrorCode::FrameTooLarge,
                             FrameError::ZeroLength => ErrorCode::BadRequest,
                         };
-                        error_frame(0, code, e.to_string(), &mut c.out);
+                        inputs.push(fatal(0, code, e.to_string()));
                         c.closing = true;
                         break 'outer;
                     }
@@ -437,7 +456,7 @@ impl Control {
                                 crate::VERSION,
                                 msg::API_VERSION
                             );
-                            error_frame(0, ErrorCode::UnsupportedVersion, m, &mut c.out);
+                            inputs.push(fatal(0, ErrorCode::UnsupportedVersion, m));
                             c.closing = true;
                             break 'outer;
                         }
@@ -453,25 +472,25 @@ impl Control {
                         msg::encode(kind::WELCOME, &w, &mut c.out);
                     }
                     Ok(Request::Hello(_)) => {
-                        error_frame(0, ErrorCode::BadRequest, "a second hello on one connection", &mut c.out);
+                        inputs.push(fatal(0, ErrorCode::BadRequest, "a second hello on one connection"));
                         c.closing = true;
                         break 'outer;
                     }
                     Ok(r) if !c.greeted => {
                         let m = format!("the first frame must be a hello (type 0x01), not type 0x{:02x}", frame.kind);
-                        error_frame(r.id(), ErrorCode::HelloRequired, m, &mut c.out);
+                        inputs.push(fatal(r.id(), ErrorCode::HelloRequired, m));
                         c.closing = true;
                         break 'outer;
                     }
                     Ok(r) => inputs.push(Input::Request(r)),
                     Err(msg::DecodeError::UnknownType(k)) => {
                         let code = if c.greeted { ErrorCode::UnknownType } else { ErrorCode::HelloRequired };
-                        error_frame(0, code, format!("unknown message type 0x{k:02x}"), &mut c.out);
+                        inputs.push(fatal(0, code, format!("unknown message type 0x{k:02x}")));
                         c.closing = true;
                         break 'outer;
                     }
                     Err(e @ msg::DecodeError::BadBody { id, .. }) => {
-                        error_frame(id, ErrorCode::BadRequest, e.to_string(), &mut c.out);
+                        inputs.push(fatal(id, ErrorCode::BadRequest, e.to_string()));
                         c.closing = true;
                         break 'outer;
                     }
@@ -541,6 +560,8 @@ impl Control {
         }
         if c.paused && c.queued() <= high_water {
             c.paused = false;
+            // The wait was tend's, not the client's.
+            c.last_input = Instant::now();
             self.pending.push(token);
         }
     }
@@ -553,13 +574,12 @@ impl Control {
         }
     }
 
-    /// Queue a reply frame. Replies are never dropped; reading pauses instead while the
-    /// queue is high (see the module doc).
+    /// Queue a reply frame. Replies are never dropped (also not on a closing connection:
+    /// it is closed once they are written); reading pauses instead while the queue is
+    /// high (see the module doc).
     pub fn reply<T: serde::Serialize>(&mut self, token: Token, k: u8, body: &T) {
         if let Some(c) = self.conns.get_mut(&token) {
-            if !c.closing {
-                msg::encode(k, body, &mut c.out);
-            }
+            msg::encode(k, body, &mut c.out);
         }
     }
 
@@ -595,6 +615,7 @@ impl Control {
             .iter()
             .filter(|(_, c)| {
                 !c.closing
+                    && !c.paused
                     && (!c.greeted || c.dec.pending() > 0)
                     && now.saturating_duration_since(c.last_input) >= INPUT_TIMEOUT
             })

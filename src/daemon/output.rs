@@ -61,6 +61,59 @@ impl Ring {
         let (a, b) = self.buf.as_slices();
         [a, b].concat()
     }
+
+    /// Absolute position (counted in bytes ever pushed) of the oldest retained byte.
+    pub fn start(&self) -> u64 {
+        self.total - self.buf.len() as u64
+    }
+
+    /// Append up to `max` retained bytes from absolute position `pos` to `out`;
+    /// returns how many (0 if `pos` is not retained or is the end).
+    pub fn copy_at(&self, pos: u64, max: usize, out: &mut Vec<u8>) -> usize {
+        let Some(off) = pos.checked_sub(self.start()).map(|o| o as usize) else { return 0 };
+        if off >= self.buf.len() {
+            return 0;
+        }
+        let n = max.min(self.buf.len() - off);
+        let (a, b) = self.buf.as_slices();
+        if off < a.len() {
+            let from_a = n.min(a.len() - off);
+            out.extend_from_slice(&a[off..off + from_a]);
+            out.extend_from_slice(&b[..n - from_a]);
+        } else {
+            let o = off - a.len();
+            out.extend_from_slice(&b[o..o + n]);
+        }
+        n
+    }
+
+    /// Absolute position where the last `lines` lines (a final newline ends the last
+    /// line, it does not start one) and at most the last `bytes` bytes begin.
+    pub fn tail_start(&self, lines: Option<u64>, bytes: Option<u64>) -> u64 {
+        let len = self.buf.len();
+        let mut off = 0;
+        if let Some(n) = lines {
+            off = len;
+            if n > 0 {
+                off = 0;
+                let body = if self.buf.back() == Some(&b'\n') { len - 1 } else { len };
+                let mut seen = 0;
+                for i in (0..body).rev() {
+                    if self.buf[i] == b'\n' {
+                        seen += 1;
+                        if seen == n {
+                            off = i + 1;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(b) = bytes {
+            off = off.max(len.saturating_sub(usize::try_from(b).unwrap_or(usize::MAX)));
+        }
+        self.start() + off as u64
+    }
 }
 
 /// Longest line passed through before it is split (a child that never writes '\n').
@@ -215,6 +268,58 @@ pub fn prefix(name: &str, width: usize, color: bool) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ring(cap: usize, chunks: &[&[u8]]) -> Ring {
+        let mut r = Ring::new(cap);
+        for c in chunks {
+            r.push(c);
+        }
+        r
+    }
+
+    fn from(r: &Ring, pos: u64) -> Vec<u8> {
+        let mut v = Vec::new();
+        r.copy_at(pos, usize::MAX, &mut v);
+        v
+    }
+
+    #[test]
+    fn ring_tail_by_lines_and_bytes() {
+        let r = ring(100, &[b"a\nbb\nccc\n"]);
+        assert_eq!(from(&r, r.tail_start(Some(1), None)), b"ccc\n");
+        assert_eq!(from(&r, r.tail_start(Some(2), None)), b"bb\nccc\n");
+        assert_eq!(from(&r, r.tail_start(Some(10), None)), b"a\nbb\nccc\n");
+        assert_eq!(from(&r, r.tail_start(Some(0), None)), b"");
+        assert_eq!(from(&r, r.tail_start(None, Some(4))), b"ccc\n");
+        assert_eq!(from(&r, r.tail_start(Some(2), Some(5))), b"\nccc\n");
+        assert_eq!(from(&r, r.tail_start(None, None)), b"a\nbb\nccc\n");
+        let r = ring(100, &[b"x\ny"]);
+        assert_eq!(from(&r, r.tail_start(Some(1), None)), b"y");
+        let r = ring(100, &[]);
+        assert_eq!(r.tail_start(Some(3), None), 0);
+    }
+
+    #[test]
+    fn ring_copy_at_absolute_positions_across_the_wrap() {
+        let r = ring(8, &[b"0123456", b"789ab"]);
+        // Retained: "456789ab", positions 4..12.
+        assert_eq!(r.start(), 4);
+        assert_eq!(from(&r, 4), b"456789ab");
+        assert_eq!(from(&r, 9), b"9ab");
+        assert_eq!(from(&r, 3), b"", "an evicted position yields nothing");
+        assert_eq!(from(&r, 12), b"");
+        let mut v = Vec::new();
+        assert_eq!(r.copy_at(5, 3, &mut v), 3);
+        assert_eq!(v, b"567");
+        for pos in 4..12 {
+            for max in 0..10 {
+                let mut v = Vec::new();
+                let n = r.copy_at(pos, max, &mut v);
+                assert_eq!(v, &r.contents()[(pos - 4) as usize..][..n]);
+                assert_eq!(n, max.min((12 - pos) as usize));
+            }
+        }
+    }
 
     #[test]
     fn ring_keeps_the_last_bytes() {

@@ -11,8 +11,8 @@ use crate::daemon::service::{describe, Event, State};
 use crate::daemon::signals;
 use crate::daemon::supervisor::Supervisor;
 use crate::proto::msg::{
-    kind, Done, End, ErrorCode, EventInfo, EventMsg, EventsLost, EventsReq, ExitInfo, ListReply, LogData, LogLost,
-    LogsReq, Requestor, ServiceInfo, SignalReq, SignalSpec, StatusReply, Stream, Target, VersionReply,
+    kind, Done, End, ErrorCode, EventInfo, EventMsg, EventsLost, EventsReq, ExitInfo, ListReply, LogLost, LogsReq,
+    Requestor, ServiceInfo, SignalReq, SignalSpec, StatusReply, Stream, Target, VersionReply,
 };
 use crate::proto::Request;
 
@@ -52,33 +52,6 @@ fn usage(pid: u32) -> Option<(u64, u64)> {
     Some((rss * page, (utime + stime) * 1000 / tck))
 }
 
-/// The last `lines` lines and at most `bytes` bytes of `data`.
-fn tail(data: &[u8], lines: Option<u64>, bytes: Option<u64>) -> &[u8] {
-    let mut start = 0;
-    if let Some(n) = lines {
-        // A trailing newline ends the last line; it does not start a new one.
-        let body = data.strip_suffix(b"\n").unwrap_or(data);
-        let mut seen = 0;
-        start = data.len();
-        if n > 0 {
-            start = 0;
-            for (i, &b) in body.iter().enumerate().rev() {
-                if b == b'\n' {
-                    seen += 1;
-                    if seen == n {
-                        start = i + 1;
-                        break;
-                    }
-                }
-            }
-        }
-    }
-    if let Some(b) = bytes {
-        start = start.max(data.len().saturating_sub(b as usize));
-    }
-    &data[start..]
-}
-
 impl Supervisor {
     /// A readiness event on the listener or a connection.
     pub(super) fn on_control(&mut self, token: Token) {
@@ -94,8 +67,11 @@ impl Supervisor {
     /// Answer what a connection sent, then write.
     pub(super) fn serve(&mut self, token: Token) {
         let inputs = self.control.read(token, self.poll.registry());
-        for Input::Request(r) in inputs {
-            self.handle(token, r);
+        for input in inputs {
+            match input {
+                Input::Request(r) => self.handle(token, r),
+                Input::Fatal(e) => self.control.error(token, e.id, e.code, e.message),
+            }
         }
         self.write_out(token);
     }
@@ -120,7 +96,19 @@ impl Supervisor {
         self.control.flush(token, self.poll.registry());
         let q = self.control.client_queue();
         if let Some(c) = self.control.conns.get_mut(&token) {
-            if flush_losses(q, c) {
+            let before = c.queued();
+            flush_losses(q, c);
+            let mut i = 0;
+            while i < c.logs.len() {
+                let svc = &self.svcs[c.logs[i].svc];
+                if pump(q, c, i, [&svc.out, &svc.err], None) {
+                    i += 1;
+                } else {
+                    end_snapshot(c, i);
+                    self.control.log_followers -= 1.min(self.control.log_followers);
+                }
+            }
+            if c.queued() != before {
                 self.control.flush(token, self.poll.registry());
             }
         }
@@ -345,29 +333,30 @@ impl Supervisor {
 
     fn logs(&mut self, token: Token, l: LogsReq) {
         let Some(idx) = self.find(token, l.id, &l.service) else { return };
-        let streams: &[(Stream, bool)] = match l.stream {
-            Stream::Stdout => &[(Stream::Stdout, false)],
-            Stream::Stderr => &[(Stream::Stderr, true)],
-            Stream::All => &[(Stream::Stdout, false), (Stream::Stderr, true)],
+        let wants = match l.stream {
+            Stream::Stdout => [true, false],
+            Stream::Stderr => [false, true],
+            Stream::All => [true, true],
         };
-        // A snapshot is at most a quarter of the client queue per stream, so that it
-        // is queued whole (see control.rs).
-        let cap = (self.control.client_queue() / 4) as u64;
-        let want_bytes = Some(l.bytes.unwrap_or(cap).min(cap));
+        let svc = &self.svcs[idx];
+        let rings = [&svc.out, &svc.err];
+        let sub = LogSub {
+            id: l.id,
+            svc: idx,
+            wants,
+            follow: l.follow,
+            next: rings.map(|r| r.tail_start(l.lines, l.bytes)),
+            end: rings.map(|r| r.total),
+            lost: [0, 0],
+        };
+        let q = self.control.client_queue();
         let Some(c) = self.control.conns.get_mut(&token) else { return };
-        for &(stream, is_err) in streams {
-            let ring = if is_err { &self.svcs[idx].err } else { &self.svcs[idx].out };
-            let all = ring.contents();
-            for chunk in tail(&all, l.lines, want_bytes).chunks(LOG_CHUNK) {
-                let m = LogData { id: l.id, stream, data: chunk.to_vec() };
-                crate::proto::msg::encode(kind::LOG_DATA, &m, c.out_mut());
-            }
-        }
-        if l.follow {
-            c.logs.push(LogSub { id: l.id, svc: idx, stream: l.stream, lost: [0, 0] });
+        c.logs.push(sub);
+        let i = c.logs.len() - 1;
+        if pump(q, c, i, rings, None) {
             self.control.log_followers += 1;
         } else {
-            self.control.reply(token, kind::END, &End { id: l.id });
+            end_snapshot(c, i);
         }
     }
 
@@ -462,27 +451,20 @@ impl Supervisor {
         }
     }
 
-    /// Send freshly read output to the service's followers.
-    pub(super) fn fan_out(&mut self, idx: usize, is_err: bool, data: &[u8]) {
+    /// New output of service `idx` on stream `s` (0 stdout, 1 stderr): send it to its
+    /// followers, as far as their queues allow.
+    pub(super) fn pump_followers(&mut self, idx: usize, s: usize) {
         let q = self.control.client_queue();
-        let stream = if is_err { Stream::Stderr } else { Stream::Stdout };
+        let svc = &self.svcs[idx];
         for (&token, c) in self.control.conns.iter_mut() {
             let mut touched = false;
             for i in 0..c.logs.len() {
                 let sub = &c.logs[i];
-                if sub.svc != idx || !(sub.stream == stream || sub.stream == Stream::All) {
+                if sub.svc != idx || !sub.follow || !sub.wants[s] {
                     continue;
                 }
                 touched = true;
-                let s = usize::from(is_err);
-                let id = sub.id;
-                if c.logs[i].lost[s] == 0 || flush_log_loss(q, c, i, s) {
-                    let m = LogData { id, stream, data: data.to_vec() };
-                    if Control::try_stream(q, c, kind::LOG_DATA, &m, data.len()) {
-                        continue;
-                    }
-                }
-                c.logs[i].lost[s] += data.len() as u64;
+                pump(q, c, i, [&svc.out, &svc.err], Some(s));
             }
             if touched {
                 self.dirty.push(token);
@@ -522,23 +504,71 @@ impl Supervisor {
     }
 }
 
-/// Tell subscribers what they lost, now that there may be room. True if anything was
-/// queued.
+/// Tell event subscribers what they lost, now that there may be room. True if
+/// anything was queued. (Log losses are reported by [`pump`].)
 fn flush_losses(q: usize, c: &mut Conn) -> bool {
     let mut queued = false;
-    for i in 0..c.logs.len() {
-        for s in 0..2 {
-            if c.logs[i].lost[s] > 0 {
-                queued |= flush_log_loss(q, c, i, s);
-            }
-        }
-    }
     for i in 0..c.events.len() {
         if c.events[i].lost.is_some() {
             queued |= flush_event_loss(q, c, i);
         }
     }
     queued
+}
+
+/// LOG_DATA with borrowed bytes (the same wire form as [`LogData`]).
+#[derive(serde::Serialize)]
+struct LogDataRef<'a> {
+    id: u64,
+    stream: Stream,
+    #[serde(with = "serde_bytes")]
+    data: &'a [u8],
+}
+
+/// Send what subscription `i` has not sent yet from `rings` (stdout, stderr), as far
+/// as the queue allows; `only` limits it to one stream (new output on it). A snapshot
+/// sends stdout's part before stderr's. Returns false when a snapshot is complete
+/// (the caller ends it), true while there is more to send or to follow.
+fn pump(q: usize, c: &mut Conn, i: usize, rings: [&crate::daemon::output::Ring; 2], only: Option<usize>) -> bool {
+    for (s, ring) in rings.iter().enumerate() {
+        if !c.logs[i].wants[s] || only.is_some_and(|o| o != s) {
+            continue;
+        }
+        let follow = c.logs[i].follow;
+        let limit = if follow { ring.total } else { c.logs[i].end[s] };
+        let first = ring.start().min(limit);
+        if c.logs[i].next[s] < first {
+            c.logs[i].lost[s] += first - c.logs[i].next[s];
+            c.logs[i].next[s] = first;
+        }
+        if c.logs[i].lost[s] > 0 && !flush_log_loss(q, c, i, s) {
+            return true;
+        }
+        let stream = if s == 1 { Stream::Stderr } else { Stream::Stdout };
+        let mut chunk = Vec::new();
+        while c.logs[i].next[s] < limit {
+            let room = q.saturating_sub(c.queued() + 128);
+            if room == 0 || c.is_closing() {
+                return true;
+            }
+            let want = (limit - c.logs[i].next[s]).min(LOG_CHUNK as u64).min(room as u64) as usize;
+            chunk.clear();
+            let n = ring.copy_at(c.logs[i].next[s], want, &mut chunk);
+            if n == 0 {
+                break;
+            }
+            let m = LogDataRef { id: c.logs[i].id, stream, data: &chunk };
+            crate::proto::msg::encode(kind::LOG_DATA, &m, c.out_mut());
+            c.logs[i].next[s] += n as u64;
+        }
+    }
+    c.logs[i].follow
+}
+
+/// Remove finished snapshot `i` and queue its END.
+fn end_snapshot(c: &mut Conn, i: usize) {
+    let sub = c.logs.swap_remove(i);
+    crate::proto::msg::encode(kind::END, &End { id: sub.id }, c.out_mut());
 }
 
 fn flush_log_loss(q: usize, c: &mut Conn, i: usize, s: usize) -> bool {
@@ -580,23 +610,4 @@ pub fn blank_event() -> EventInfo {
 /// ` (by uid 0, pid 123 tend)` for event lines.
 pub fn by_whom(r: &Requestor) -> String {
     format!(" (by uid {}, pid {} {})", r.uid, r.pid, r.name)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::tail;
-
-    #[test]
-    fn tail_by_lines_and_bytes() {
-        let d = b"a\nbb\nccc\n";
-        assert_eq!(tail(d, Some(1), None), b"ccc\n");
-        assert_eq!(tail(d, Some(2), None), b"bb\nccc\n");
-        assert_eq!(tail(d, Some(10), None), d);
-        assert_eq!(tail(d, Some(0), None), b"");
-        assert_eq!(tail(d, None, Some(4)), b"ccc\n");
-        assert_eq!(tail(d, Some(2), Some(5)), b"\nccc\n");
-        assert_eq!(tail(b"x\ny", Some(1), None), b"y");
-        assert_eq!(tail(b"", Some(3), None), b"");
-        assert_eq!(tail(d, None, None), d);
-    }
 }

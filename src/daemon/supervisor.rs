@@ -787,7 +787,7 @@ impl Supervisor {
         }
         if self.control.log_followers > 0 {
             let (idx, is_err) = (p.svc, p.is_err);
-            self.fan_out(idx, is_err, data);
+            self.pump_followers(idx, usize::from(is_err));
         }
         let Some(p) = self.pipes.get_mut(&token) else { return };
         let svc = &mut self.svcs[p.svc];

@@ -570,3 +570,375 @@ impl Tend {
 pub fn signalled(sig: i32) -> i32 {
     128 + sig
 }
+
+// ---------------------------------------------------------------------------------
+// The control plane (tests/ctl_*.rs)
+
+/// Say that a test is skipped and why. Written to stderr directly rather than with
+/// `eprintln!`, which the test harness captures (and shows only for failed tests).
+pub fn skip(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+}
+
+/// True when the tests run as root (user switches, chown).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no failure mode.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// VmRSS of `pid` in KiB (0 once it is gone).
+pub fn rss_kib(pid: i32) -> u64 {
+    status_field(pid, "VmRSS").and_then(|v| v.split_whitespace().next()?.parse().ok()).unwrap_or(0)
+}
+
+/// How a finished command ended and what it printed.
+#[derive(Debug)]
+pub struct CtlOut {
+    pub status: ExitStatus,
+    /// The exit code; None when killed by a signal.
+    pub code: Option<i32>,
+    pub out: String,
+    pub err: String,
+    pub raw_out: Vec<u8>,
+    pub raw_err: Vec<u8>,
+    /// The command's pid.
+    pub pid: i32,
+}
+
+impl CtlOut {
+    /// For failure messages.
+    pub fn show(&self) -> String {
+        format!("{:?}\n--- stdout:\n{}--- stderr:\n{}---", self.status, self.out, self.err)
+    }
+
+    /// The stdout lines, each parsed as JSON; panics if any is not.
+    #[track_caller]
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}\n{}", self.show())))
+            .collect()
+    }
+}
+
+/// `tend ARGS` as a client: $TEND_SOCKET is the test's socket (DIR/tend.sock), the test
+/// marker is set (so a left-over client is killed with the test's processes), stdin is
+/// /dev/null.
+pub fn ctl_command(dir: &TestDir, args: &[&str]) -> Command {
+    let mut cmd = Command::new(TEND);
+    cmd.args(args);
+    cmd.current_dir(dir.path());
+    cmd.env(MARKER_VAR, dir.s());
+    cmd.env("TEND_SOCKET", dir.join("tend.sock"));
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+/// Run `cmd` to its end, at most `timeout`; kill it and panic if it does not end.
+#[track_caller]
+pub fn run_output(mut cmd: Command, timeout: Duration) -> CtlOut {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let shown = format!("{cmd:?}");
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawning {shown}: {e}"));
+    let pid = child.id() as i32;
+    let read = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = r.read_to_end(&mut v);
+            v
+        })
+    };
+    let out = read(Box::new(child.stdout.take().expect("stdout")));
+    let err = read(Box::new(child.stderr.take().expect("stderr")));
+    let mut status = None;
+    poll_until(timeout, || {
+        status = child.try_wait().expect("try_wait");
+        status.is_some()
+    });
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        let (o, e) = (out.join().unwrap_or_default(), err.join().unwrap_or_default());
+        panic!(
+            "{shown} did not end within {timeout:?}\n--- stdout:\n{}--- stderr:\n{}---",
+            String::from_utf8_lossy(&o),
+            String::from_utf8_lossy(&e)
+        );
+    };
+    let raw_out = out.join().unwrap_or_default();
+    let raw_err = err.join().unwrap_or_default();
+    CtlOut {
+        status,
+        code: status.code(),
+        out: String::from_utf8_lossy(&raw_out).into_owned(),
+        err: String::from_utf8_lossy(&raw_err).into_owned(),
+        raw_out,
+        raw_err,
+        pid,
+    }
+}
+
+/// Run the client command `tend ARGS` (see [`ctl_command`]) to its end.
+#[track_caller]
+pub fn ctl(dir: &TestDir, args: &[&str]) -> CtlOut {
+    run_output(ctl_command(dir, args), DEADLINE)
+}
+
+/// Run `tend ARGS` and assert it exits 0; returns its output.
+#[track_caller]
+pub fn ctl_ok(dir: &TestDir, args: &[&str]) -> CtlOut {
+    let o = ctl(dir, args);
+    assert_eq!(o.code, Some(0), "tend {} failed\n{}", args.join(" "), o.show());
+    o
+}
+
+/// A command left running in the background (a follower); killed on drop.
+pub struct Bg {
+    child: Child,
+    pub pid: i32,
+    pub out: Lines,
+    pub err: Lines,
+    status: Option<ExitStatus>,
+}
+
+impl Bg {
+    /// Start `cmd` with its stdout and stderr read into [`Lines`].
+    #[track_caller]
+    pub fn spawn(mut cmd: Command) -> Bg {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
+        let out = Lines::spawn(child.stdout.take().expect("stdout"));
+        let err = Lines::spawn(child.stderr.take().expect("stderr"));
+        Bg { pid: child.id() as i32, child, out, err, status: None }
+    }
+
+    /// The exit status if it has ended.
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().ok().flatten();
+        }
+        self.status
+    }
+
+    /// Wait (at most `timeout`) for it to end.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let mut st = None;
+        poll_until(timeout, || {
+            st = self.try_wait();
+            st.is_some()
+        });
+        st
+    }
+
+    /// Both streams so far, for failure messages.
+    pub fn dump(&self) -> String {
+        format!("--- stdout:\n{}--- stderr:\n{}---", self.out.text(), self.err.text())
+    }
+}
+
+impl Drop for Bg {
+    fn drop(&mut self) {
+        if self.try_wait().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Tend {
+    /// Like [`Tend::start`], with extra arguments after `run -c DIR/tend.toml` and
+    /// $TEND_SOCKET set to `socket_env` (None: not set at all).
+    #[track_caller]
+    pub fn start_custom(dir: &TestDir, config: &str, args: &[&str], socket_env: Option<&std::path::Path>) -> Tend {
+        let path = dir.join("tend.toml");
+        fs::write(&path, config).expect("writing the config");
+        let mut cmd = Command::new(TEND);
+        cmd.arg("run").arg("-c").arg(&path).args(args);
+        cmd.current_dir(dir.path());
+        cmd.env(MARKER_VAR, dir.s());
+        match socket_env {
+            Some(p) => cmd.env("TEND_SOCKET", p),
+            None => cmd.env_remove("TEND_SOCKET"),
+        };
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        // SAFETY: only async-signal-safe calls, on memory prepared before the fork.
+        unsafe {
+            cmd.pre_exec(|| {
+                for sig in 1..=libc::SIGRTMAX() {
+                    if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                        set_disposition_raw(sig, libc::SIG_DFL);
+                    }
+                }
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                if libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
+                let zero = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+                libc::setrlimit(libc::RLIMIT_CORE, &zero);
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawning {TEND}: {e}"));
+        let pid = child.id() as i32;
+        let err = Lines::spawn(child.stderr.take().expect("stderr"));
+        let out = Lines::spawn(child.stdout.take().expect("stdout"));
+        Tend {
+            child,
+            pid,
+            config: path,
+            out,
+            err,
+            raw_stdout: None,
+            marker: dir.s(),
+            status: None,
+            started: Instant::now(),
+        }
+    }
+
+    /// Wait until tend answers on `socket` (its "supervising" line is out and a client
+    /// connects); panics after the deadline.
+    #[track_caller]
+    pub fn wait_socket(&self, socket: &std::path::Path) {
+        self.wait_err("supervising");
+        let ok = poll_until(DEADLINE, || std::os::unix::net::UnixStream::connect(socket).is_ok());
+        assert!(ok, "nothing accepts connections on {} within {DEADLINE:?}\n{}", socket.display(), self.dump());
+    }
+}
+
+// --- raw protocol ----------------------------------------------------------------------
+
+/// One frame: u32 big-endian length of (type + body), the type byte, the body.
+pub fn frame(kind: u8, body: &[u8]) -> Vec<u8> {
+    let mut v = ((body.len() + 1) as u32).to_be_bytes().to_vec();
+    v.push(kind);
+    v.extend_from_slice(body);
+    v
+}
+
+/// A msgpack body with named fields (a map), as the protocol wants.
+pub fn named<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    rmp_serde::to_vec_named(v).expect("msgpack encoding")
+}
+
+/// A request frame, encoded by the crate's own wire types.
+pub fn request(r: &tend::proto::Request) -> Vec<u8> {
+    let mut v = Vec::new();
+    r.encode(&mut v);
+    v
+}
+
+/// A hello frame with this API version.
+pub fn hello_frame(api: u32) -> Vec<u8> {
+    frame(tend::proto::msg::kind::HELLO, &named(&serde_json::json!({ "api": api, "client": "ctl-test" })))
+}
+
+/// A raw connection to the control socket, reads bounded by the deadline.
+pub struct Raw {
+    pub s: std::os::unix::net::UnixStream,
+    dec: tend::proto::Decoder,
+}
+
+/// What reading a closing connection ends with.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Closed {
+    /// Read returned 0.
+    Eof,
+    /// ECONNRESET: the server closed with our bytes unread (AF_UNIX reports that).
+    Reset,
+}
+
+impl Raw {
+    #[track_caller]
+    pub fn connect(path: &std::path::Path) -> Raw {
+        let s = std::os::unix::net::UnixStream::connect(path)
+            .unwrap_or_else(|e| panic!("connecting to {}: {e}", path.display()));
+        s.set_read_timeout(Some(DEADLINE)).expect("read timeout");
+        Raw { s, dec: tend::proto::Decoder::new(tend::proto::frame::CLIENT_MAX_FRAME) }
+    }
+
+    /// Write all of `bytes`; panics on an error.
+    #[track_caller]
+    pub fn send(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        self.s.write_all(bytes).unwrap_or_else(|e| panic!("writing to the control socket: {e}"));
+    }
+
+    /// Write, reporting errors (the server may have closed already).
+    pub fn try_send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        self.s.write_all(bytes)
+    }
+
+    #[track_caller]
+    pub fn req(&mut self, r: &tend::proto::Request) {
+        self.send(&request(r));
+    }
+
+    /// The next frame, or how the connection ended. Panics on a timeout or bad framing.
+    #[track_caller]
+    pub fn next(&mut self) -> Result<tend::proto::Frame, Closed> {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match self.dec.next_frame() {
+                Ok(Some(f)) => return Ok(f),
+                Ok(None) => {}
+                Err(e) => panic!("bad framing from the daemon: {e}"),
+            }
+            match self.s.read(&mut buf) {
+                Ok(0) => return Err(Closed::Eof),
+                Ok(n) => self.dec.push(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => return Err(Closed::Reset),
+                Err(e) => panic!("reading the control socket: {e} (no frame within {DEADLINE:?}?)"),
+            }
+        }
+    }
+
+    /// The next frame, decoded; panics at the end of the connection.
+    #[track_caller]
+    pub fn reply(&mut self) -> tend::proto::Reply {
+        match self.next() {
+            Ok(f) => tend::proto::Reply::decode(f.kind, &f.body)
+                .unwrap_or_else(|e| panic!("undecodable frame type 0x{:02x}: {e}", f.kind)),
+            Err(c) => panic!("the daemon closed the connection ({c:?}) where a reply was due"),
+        }
+    }
+
+    /// Say hello (the current API version) and return the welcome.
+    #[track_caller]
+    pub fn hello(&mut self) -> tend::proto::msg::Welcome {
+        self.send(&hello_frame(tend::proto::msg::API_VERSION));
+        match self.reply() {
+            tend::proto::Reply::Welcome(w) => w,
+            other => panic!("expected a welcome, got {other:?}"),
+        }
+    }
+
+    /// Expect an ERROR frame with `code`, then the end of the connection.
+    #[track_caller]
+    pub fn expect_error_then_close(&mut self, code: tend::proto::msg::ErrorCode) -> tend::proto::msg::ErrorMsg {
+        let e = match self.reply() {
+            tend::proto::Reply::Error(e) => e,
+            other => panic!("expected an error frame {code:?}, got {other:?}"),
+        };
+        assert_eq!(e.code, code, "wrong error code: {e:?}");
+        assert!(!e.message.is_empty(), "an error frame without a message: {e:?}");
+        match self.next() {
+            Err(_) => {}
+            Ok(f) => panic!("the connection stayed open after {e:?}: got frame type 0x{:02x}", f.kind),
+        }
+        e
+    }
+}
+
+impl Raw {
+    /// A raw connection over an already connected stream (e.g. one a writer thread
+    /// shares through `try_clone`); reads bounded by the deadline.
+    pub fn from_stream(s: std::os::unix::net::UnixStream) -> Raw {
+        s.set_read_timeout(Some(DEADLINE)).expect("read timeout");
+        Raw { s, dec: tend::proto::Decoder::new(tend::proto::frame::CLIENT_MAX_FRAME) }
+    }
+}
