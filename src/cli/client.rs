@@ -53,6 +53,7 @@ pub struct Client {
     stream: UnixStream,
     dec: Decoder,
     buf: Vec<u8>,
+    rbuf: Vec<u8>,
     next_id: u64,
     pub path: PathBuf,
     pub welcome: Welcome,
@@ -76,6 +77,7 @@ impl Client {
             stream,
             dec: Decoder::new(CLIENT_MAX_FRAME),
             buf: Vec::new(),
+            rbuf: Vec::new(),
             next_id: 1,
             path: path.to_path_buf(),
             welcome: Welcome { api: 0, version: String::new(), pid: 0, capabilities: vec![], max_frame: 0 },
@@ -120,7 +122,6 @@ impl Client {
 
     /// The next frame from the server. A closed connection is an error.
     pub fn recv(&mut self) -> Result<Reply, ClientError> {
-        let mut buf = [0u8; 64 * 1024];
         loop {
             match self.dec.next_frame() {
                 Ok(Some(f)) => {
@@ -130,7 +131,10 @@ impl Client {
                 Ok(None) => {}
                 Err(e) => return Err(ClientError::new(code::PROTOCOL, format!("bad reply from the daemon: {e}"))),
             }
-            let n = match self.stream.read(&mut buf) {
+            if self.rbuf.is_empty() {
+                self.rbuf = vec![0; 64 * 1024];
+            }
+            let n = match self.stream.read(&mut self.rbuf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(self.io_error(e)),
@@ -138,7 +142,7 @@ impl Client {
             if n == 0 {
                 return Err(ClientError::new(code::PROTOCOL, "the daemon closed the connection"));
             }
-            self.dec.push(&buf[..n]);
+            self.dec.push(&self.rbuf[..n]);
         }
     }
 

@@ -133,6 +133,7 @@ pub struct Control {
     pub event_followers: usize,
     /// Read buffer shared by all connections (not zeroed per read).
     rbuf: Vec<u8>,
+    pid: u32,
 }
 
 /// The socket path: `--socket`, then `$TEND_SOCKET`, then the config, then the
@@ -318,6 +319,7 @@ impl Control {
             log_followers: 0,
             event_followers: 0,
             rbuf: vec![0; READ_CHUNK],
+            pid: std::process::id(),
         })
     }
 
@@ -415,7 +417,7 @@ impl Control {
         let mut inputs = Vec::new();
         let high_water = self.cfg.client_queue / 2;
         let max_frame = self.cfg.max_frame;
-        let pid = std::process::id();
+        let pid = self.pid;
         let Some(c) = self.conns.get_mut(&token) else { return inputs };
         let buf = &mut self.rbuf;
         let mut eof = false;

@@ -39,13 +39,21 @@ pub fn exit_info(st: Status) -> ExitInfo {
     }
 }
 
-/// (rss bytes, user+system CPU ms) of one process, from /proc/PID/stat.
-fn usage(pid: u32) -> Option<(u64, u64)> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let f: Vec<&str> = s.get(s.rfind(')')? + 2..)?.split(' ').collect();
-    let utime: u64 = f.get(11)?.parse().ok()?;
-    let stime: u64 = f.get(12)?.parse().ok()?;
-    let rss: u64 = f.get(21)?.parse().ok()?;
+/// (rss bytes, user+system CPU ms) of one process, from its /proc/PID/stat opened
+/// once (`file`) and read with pread into a stack buffer: a status request costs one
+/// system call for it, not an open/read/close and an allocation.
+fn usage(file: &std::fs::File) -> Option<(u64, u64)> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = [0u8; 1024];
+    let n = file.read_at(&mut buf, 0).ok()?;
+    let line = &buf[..n];
+    let close = line.iter().rposition(|&b| b == b')')?;
+    let mut f = line.get(close + 2..)?.split(|&b| b == b' ');
+    let num = |v: Option<&[u8]>| -> Option<u64> { std::str::from_utf8(v?).ok()?.parse().ok() };
+    // Fields after the command name: state(0) ... utime(11) stime(12) ... rss(21).
+    let utime = num(f.nth(11))?;
+    let stime = num(f.next())?;
+    let rss = num(f.nth(8))?;
     // SAFETY: sysconf has no memory effects.
     let (page, tck) = unsafe { (libc::sysconf(libc::_SC_PAGESIZE), libc::sysconf(libc::_SC_CLK_TCK)) };
     let (page, tck) = (page.max(4096) as u64, tck.max(1) as u64);
@@ -137,7 +145,12 @@ impl Supervisor {
             // Answered by control.rs.
             Request::Hello(_) => {}
             Request::List(p) => {
-                let services = (0..self.svcs.len()).filter(|&i| !self.svcs[i].removed).map(|i| self.info(i)).collect();
+                let mut services = Vec::with_capacity(self.svcs.len());
+                for i in 0..self.svcs.len() {
+                    if !self.svcs[i].removed {
+                        services.push(self.info(i));
+                    }
+                }
                 self.control.reply(token, kind::LIST_REPLY, &ListReply { id: p.id, services });
             }
             Request::Status(t) => {
@@ -386,13 +399,18 @@ impl Supervisor {
     }
 
     /// One service's status.
-    fn info(&self, idx: usize) -> ServiceInfo {
+    fn info(&mut self, idx: usize) -> ServiceInfo {
+        let s = &mut self.svcs[idx];
+        // The open /proc/PID/stat follows the current process.
+        if s.stat.as_ref().map(|(pid, _)| *pid) != s.m.pid {
+            s.stat = s.m.pid.and_then(|pid| std::fs::File::open(format!("/proc/{pid}/stat")).ok().map(|f| (pid, f)));
+        }
         let s = &self.svcs[idx];
         let now = Instant::now();
         let running = s.m.pid.is_some();
         let uptime = s.m.started_at.filter(|_| running).map(|t| now.saturating_duration_since(t));
         let started = uptime.and_then(|u| SystemTime::now().checked_sub(u)).map(crate::timefmt::rfc3339);
-        let (rss, cpu) = match s.m.pid.and_then(usage) {
+        let (rss, cpu) = match s.stat.as_ref().and_then(|(_, f)| usage(f)) {
             Some((r, c)) => (Some(r), Some(c)),
             None => (None, None),
         };

@@ -74,6 +74,8 @@ pub struct Svc {
     rss_over: bool,
     /// The service's cgroup directory, once created.
     pub cg: Option<std::path::PathBuf>,
+    /// /proc/PID/stat of the current process, opened at the first status request.
+    pub stat: Option<(u32, std::fs::File)>,
 }
 
 /// One child pipe registered with the loop.
@@ -219,6 +221,7 @@ impl Svc {
             removed: false,
             rss_over: false,
             cg: None,
+            stat: None,
         }
     }
 }
