@@ -9,11 +9,28 @@ log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
 # ---- processes: everything a row starts in the background is tracked and killed on exit.
 BENCH_PIDS=()
 track() { BENCH_PIDS+=("$1"); }
+# track_dir DIR: a scratch directory outside $OUT, removed by cleanup (after the row, or
+# on an interrupt).
+BENCH_DIRS=()
+track_dir() { BENCH_DIRS+=("$1"); }
 
-# kill_tree PID: SIGKILL PID's children (from /proc), then PID; reap it if it is ours.
+# descendants PID: PID's children (of every thread) and theirs, recursively, one a line.
+descendants() {
+    local f c
+    for f in /proc/"$1"/task/*/children; do
+        for c in $(cat "$f" 2>/dev/null); do
+            echo "$c"
+            descendants "$c"
+        done
+    done
+}
+
+# kill_tree PID: SIGKILL PID and all its descendants (listed from /proc first, so that
+# grandchildren such as a supervisor's services are not left behind re-parented); reap
+# PID if it is ours.
 kill_tree() {
     local pid=$1 kids
-    kids=$(cat "/proc/$pid/task/$pid/children" 2>/dev/null || true)
+    kids=$(descendants "$pid")
     kill -KILL "$pid" 2>/dev/null || true
     # shellcheck disable=SC2086
     [ -n "$kids" ] && kill -KILL $kids 2>/dev/null
@@ -26,6 +43,10 @@ cleanup() {
         kill -0 "$p" 2>/dev/null && kill_tree "$p"
     done
     BENCH_PIDS=()
+    for p in "${BENCH_DIRS[@]}"; do
+        [ -d "$p" ] && rm -rf "$p"
+    done
+    BENCH_DIRS=()
 }
 
 # ---- numbers

@@ -23,7 +23,8 @@
 #     emit FIGURE CELL...    one line; cells in the table's column order, n/a if missing.
 #     note TEXT              one line for the method notes under the tables.
 #   Helpers: peer_bin NAME (path or empty), stats (stdin -> "median p90 min n"),
-#   ratio A B, verdict PY-EXPR (PASS/MISS), fmt, log, track PID (killed at exit).
+#   ratio A B, verdict PY-EXPR (PASS/MISS), fmt, log, track PID (it and its descendants
+#   killed after the row and at exit), track_dir DIR (a scratch directory removed then).
 #   Variables: $TEND (absolute path), $BENCH (bench/), $OUT (bench/out/, git-ignored;
 #   helpers from bench/src/*.c are compiled there as $OUT/NAME), $PIDNS (1 if the
 #   machine allows new pid namespaces), $QUICK (1: fewer repetitions, for trying a row).
@@ -61,12 +62,23 @@ for tool in gcc python3; do
 done
 
 # ---- helpers: every bench/src/X.c becomes $OUT/X. reap_helper forks 10,000 times, so it
-# is linked statically when libc.a is there (a smaller address space forks faster).
+# is linked statically when libc.a is there (a smaller address space forks faster). A
+# source with the line " * bench: static" is linked statically too; " * bench: static-musl"
+# with musl-gcc (musl-tools) first, as tend is (the floor of a whole-process row), else
+# glibc -static, else dynamically.
 log "compiling helpers"
 for src in "$BENCH"/src/*.c; do
     name=$(basename "$src" .c)
-    flags=(-O2 -Wall -Wextra)
-    if [ "$name" = reap_helper ] && gcc "${flags[@]}" -static -o "$OUT/$name" "$src" 2>/dev/null; then
+    flags=(-O2 -Wall -Wextra -pthread)
+    link=dynamic
+    [ "$name" = reap_helper ] && link=static
+    grep -qx ' \* bench: static' "$src" && link=static
+    grep -qx ' \* bench: static-musl' "$src" && link=static-musl
+    if [ $link = static-musl ] && command -v musl-gcc >/dev/null &&
+        musl-gcc "${flags[@]}" -static -o "$OUT/$name" "$src" 2>/dev/null; then
+        continue
+    fi
+    if [ $link != dynamic ] && gcc "${flags[@]}" -static -o "$OUT/$name" "$src" 2>/dev/null; then
         continue
     fi
     gcc "${flags[@]}" -o "$OUT/$name" "$src" || { echo "bench: cannot compile $src" >&2; exit 2; }

@@ -27,11 +27,17 @@ bench)
     want dumb-init dumb-init
     want catatonit catatonit
     want supervisord supervisor
+    want supervisorctl supervisor
     want s6-svscan s6
+    want s6-svstat s6
     want runsvdir runit
+    want sv runit
     want hyperfine hyperfine
     want socat socat
     want gcc gcc
+    # static helpers: glibc's libc.a (libc6-dev, with gcc) and musl-gcc for the floor of
+    # the `tend status` row (bench/src/ctl_once.c), linked against musl as tend is
+    want musl-gcc musl-tools
     ;;
 fuzz) ;;
 *) echo "usage: $0 test|bench|fuzz" >&2; exit 2 ;;
