@@ -132,7 +132,9 @@ impl Client {
                 Err(e) => return Err(ClientError::new(code::PROTOCOL, format!("bad reply from the daemon: {e}"))),
             }
             if self.rbuf.is_empty() {
-                self.rbuf = vec![0; 64 * 1024];
+                // Small: a status reply is under 1 KiB, and every page the client
+                // touches is a page fault in a process that lives half a millisecond.
+                self.rbuf = vec![0; 8 * 1024];
             }
             let n = match self.stream.read(&mut self.rbuf) {
                 Ok(n) => n,

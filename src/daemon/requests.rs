@@ -16,6 +16,16 @@ use crate::proto::msg::{
 };
 use crate::proto::Request;
 
+/// How long a sample of a process's RSS and CPU time is reused.
+const USAGE_TTL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// A service process's /proc/PID/stat, open, and its last sample.
+pub struct StatFile {
+    pid: u32,
+    file: std::fs::File,
+    sampled: Option<(Instant, Option<(u64, u64)>)>,
+}
+
 /// Largest LOG_DATA body sent at once.
 const LOG_CHUNK: usize = 64 * 1024;
 
@@ -400,17 +410,32 @@ impl Supervisor {
 
     /// One service's status.
     fn info(&mut self, idx: usize) -> ServiceInfo {
-        let s = &mut self.svcs[idx];
-        // The open /proc/PID/stat follows the current process.
-        if s.stat.as_ref().map(|(pid, _)| *pid) != s.m.pid {
-            s.stat = s.m.pid.and_then(|pid| std::fs::File::open(format!("/proc/{pid}/stat")).ok().map(|f| (pid, f)));
-        }
-        let s = &self.svcs[idx];
         let now = Instant::now();
+        let s = &mut self.svcs[idx];
+        // The open /proc/PID/stat follows the current process; what it says is sampled
+        // at most every USAGE_TTL, so a client polling in a loop costs no procfs reads.
+        if s.stat.as_ref().map(|st| st.pid) != s.m.pid {
+            s.stat = s.m.pid.and_then(|pid| {
+                let file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+                Some(StatFile { pid, file, sampled: None })
+            });
+        }
+        let usage = match &mut s.stat {
+            Some(st) => match st.sampled {
+                Some((at, u)) if now.saturating_duration_since(at) < USAGE_TTL => u,
+                _ => {
+                    let u = usage(&st.file);
+                    st.sampled = Some((now, u));
+                    u
+                }
+            },
+            None => None,
+        };
+        let s = &self.svcs[idx];
         let running = s.m.pid.is_some();
         let uptime = s.m.started_at.filter(|_| running).map(|t| now.saturating_duration_since(t));
         let started = uptime.and_then(|u| SystemTime::now().checked_sub(u)).map(crate::timefmt::rfc3339);
-        let (rss, cpu) = match s.stat.as_ref().and_then(|(_, f)| usage(f)) {
+        let (rss, cpu) = match usage {
             Some((r, c)) => (Some(r), Some(c)),
             None => (None, None),
         };

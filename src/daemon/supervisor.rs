@@ -75,7 +75,7 @@ pub struct Svc {
     /// The service's cgroup directory, once created.
     pub cg: Option<std::path::PathBuf>,
     /// /proc/PID/stat of the current process, opened at the first status request.
-    pub stat: Option<(u32, std::fs::File)>,
+    pub stat: Option<crate::daemon::requests::StatFile>,
 }
 
 /// One child pipe registered with the loop.

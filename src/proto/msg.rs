@@ -300,10 +300,12 @@ pub struct ServiceInfo {
     pub restarts: u32,
     #[serde(default)]
     pub last_exit: Option<ExitInfo>,
-    /// Resident memory of the service's main process, bytes.
+    /// Resident memory of the service's main process, bytes (sampled at most every
+    /// 100 ms).
     #[serde(default)]
     pub rss: Option<u64>,
-    /// User+system CPU time of the service's main process, milliseconds.
+    /// User+system CPU time of the service's main process, milliseconds (sampled at
+    /// most every 100 ms).
     #[serde(default)]
     pub cpu_ms: Option<u64>,
     #[serde(default)]
