@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use support::{ctl, ctl_command, ctl_ok, is_root, run_output, skip, wait_until, CtlOut, Raw, Tend, TestDir};
+use support::{
+    ctl, ctl_command, ctl_ok, is_root, poll_until, run_output, skip, wait_until, CtlOut, Raw, Tend, TestDir,
+};
 use support::{DEADLINE, MARKER_VAR, TEND};
 
 /// A service that writes its pid to DIR/NAME.pid and sleeps.
@@ -286,6 +288,11 @@ fn services_do_not_inherit_the_control_socket() {
     ctl_ok(&dir, &["start", "late"]);
     for name in ["early", "late"] {
         let pid = dir.wait_pid(&format!("{name}.pid"));
+        // The service's own start-up opens and closes files (sleep reads
+        // /etc/locale.alias): wait for that to pass. An fd inherited from tend stays.
+        poll_until(DEADLINE, || {
+            fd_links(pid).iter().all(|(n, t)| ["0", "1", "2"].contains(&n.as_str()) || t.starts_with("socket:"))
+        });
         let fds = fd_links(pid);
         assert!(fds.len() >= 3, "{name}: cannot read /proc/{pid}/fd: {fds:?}");
         let sockets: Vec<&(String, String)> = fds.iter().filter(|(_, t)| t.starts_with("socket:")).collect();
