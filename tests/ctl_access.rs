@@ -4,6 +4,8 @@
 
 mod support;
 
+use support::start_serving as start;
+
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,15 +27,6 @@ fn mode(p: &Path) -> u32 {
 
 fn is_socket(p: &Path) -> bool {
     std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_socket())
-}
-
-/// Start tend and wait until it answers `tend ls` on the test's socket.
-#[track_caller]
-fn start(dir: &TestDir, config: &str) -> Tend {
-    let tend = Tend::start(dir, config);
-    tend.wait_err("supervising");
-    wait_until(DEADLINE, "the control socket answers", || ctl(dir, &["ls"]).code == Some(0));
-    tend
 }
 
 /// The setpriv arguments for user nobody, group nogroup, no other groups.

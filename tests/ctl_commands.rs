@@ -5,6 +5,8 @@
 
 mod support;
 
+use support::start_serving as start;
+
 use std::time::Duration;
 
 use serde_json::Value;
@@ -14,15 +16,6 @@ use support::{ctl, ctl_command, ctl_ok, parse_rfc3339_micros, run_output, wait_u
 /// A service that writes its pid to DIR/NAME.pid and sleeps.
 fn sleeper(dir: &TestDir, name: &str, extra: &str) -> String {
     format!("[service.{name}]\ncommand = \"echo $$ > {d}/{name}.pid; exec sleep 1000\"\n{extra}", d = dir.s())
-}
-
-/// Start tend and wait until the control socket answers `tend ls`.
-#[track_caller]
-fn start(dir: &TestDir, config: &str) -> Tend {
-    let tend = Tend::start(dir, config);
-    tend.wait_err("supervising");
-    wait_until(DEADLINE, "the control socket answers", || ctl(dir, &["ls"]).code == Some(0));
-    tend
 }
 
 /// `tend status NAME --json`, parsed.

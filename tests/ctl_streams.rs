@@ -3,23 +3,16 @@
 
 mod support;
 
+use support::start_serving as start;
+
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{ctl, ctl_command, ctl_ok, rss_kib, wait_until, Bg, Lines, Proc, Raw, Tend, TestDir, DEADLINE};
+use support::{ctl_command, ctl_ok, rss_kib, wait_until, Bg, Lines, Proc, Raw, TestDir, DEADLINE};
 use tend::proto::msg::{kind, EventsReq, LogsReq, Stream, Target};
 use tend::proto::{Reply, Request};
-
-/// Start tend and wait until the control socket answers `tend ls`.
-#[track_caller]
-fn start(dir: &TestDir, config: &str) -> Tend {
-    let tend = Tend::start(dir, config);
-    tend.wait_err("supervising");
-    wait_until(DEADLINE, "the control socket answers", || ctl(dir, &["ls"]).code == Some(0));
-    tend
-}
 
 /// A service printing `tickN` ten times a second, with its pid in DIR/ticker.pid.
 fn ticker(dir: &TestDir) -> String {

@@ -51,6 +51,16 @@ fn config(dir: &TestDir, extra: &str) -> String {
     )
 }
 
+/// `tend stop app`, which answers once the service is stopped.
+fn stop_app(dir: &TestDir) {
+    let out = std::process::Command::new(support::TEND)
+        .args(["stop", "app"])
+        .env("TEND_SOCKET", dir.join("tend.sock"))
+        .output()
+        .expect("running tend stop");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 fn cgroup_of(pid: i32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default()
 }
@@ -68,12 +78,7 @@ fn a_stop_kills_a_daemon_that_left_the_process_group() {
     let cgdir = own.join(format!("tend.{}", tend.pid)).join("app");
     assert!(cgdir.is_dir(), "{} missing", cgdir.display());
 
-    let out = std::process::Command::new(support::TEND)
-        .args(["stop", "app"])
-        .env("TEND_SOCKET", dir.join("tend.sock"))
-        .output()
-        .expect("running tend stop");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    stop_app(&dir);
     // `tend stop` answers once the service is stopped: by then nothing of it is left.
     assert!(!main.alive(), "main {} still alive after the stop", main.pid);
     assert!(!daemon.alive(), "the setsid daemon {} survived the stop", daemon.pid);
@@ -93,12 +98,7 @@ fn without_cgroups_the_daemon_outlives_the_stop_and_is_swept_at_shutdown() {
     let main = Proc::of(dir.wait_pid("main.pid"));
     let daemon = Proc::of(dir.wait_pid("daemon.pid"));
     assert!(!cgroup_of(main.pid).contains("/tend."), "cgroups = false, yet: {}", cgroup_of(main.pid));
-    let out = std::process::Command::new(support::TEND)
-        .args(["stop", "app"])
-        .env("TEND_SOCKET", dir.join("tend.sock"))
-        .output()
-        .expect("running tend stop");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    stop_app(&dir);
     assert!(!main.alive());
     // Its own session: the process group stop cannot see it.
     assert!(daemon.alive(), "the daemon is gone without cgroups?");

@@ -64,7 +64,7 @@ EOF
 sup_cmd() {
     local b
     case $1 in
-    tend) printf '%s\n' "$TEND" run -c "$2/tend.toml" ;;
+    tend) printf '%s\n' "$TEND" run -c "$2/tend.toml" --socket "$2/tend.sock" ;;
     supervisord) b=$(peer_bin supervisord) && [ -n "$b" ] && printf '%s\n' "$b" -n -c "$2/supervisord.conf" ;;
     s6-svscan) b=$(peer_bin s6-svscan) && [ -n "$b" ] && printf '%s\n' "$b" "$2/s6" ;;
     runsvdir) b=$(peer_bin runsvdir) && [ -n "$b" ] && printf '%s\n' "$b" "$2/runit" ;;

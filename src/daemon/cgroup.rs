@@ -111,7 +111,21 @@ pub fn signal(dir: &Path, signo: i32) {
     }
 }
 
-/// True while any process (zombies included) is in the cgroup or below it.
+/// `cgroup.events` of a service cgroup, opened once and re-read with pread.
+pub fn events_file(dir: &Path) -> std::io::Result<File> {
+    std::fs::OpenOptions::new().read(true).custom_flags(libc::O_CLOEXEC).open(dir.join("cgroup.events"))
+}
+
+/// [`populated`] from an open `cgroup.events`; None if it cannot be read.
+pub fn populated_in(events: &File) -> Option<bool> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = [0u8; 256];
+    let n = events.read_at(&mut buf, 0).ok()?;
+    let text = std::str::from_utf8(&buf[..n]).ok()?;
+    Some(text.lines().any(|l| l == "populated 1"))
+}
+
+/// True while any process is in the cgroup or below it.
 pub fn populated(dir: &Path) -> bool {
     match std::fs::read_to_string(dir.join("cgroup.events")) {
         Ok(s) => s.lines().any(|l| l == "populated 1"),

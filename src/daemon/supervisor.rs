@@ -72,8 +72,11 @@ pub struct Svc {
     /// Removed by a reload; kept as a tombstone so indices stay valid.
     pub removed: bool,
     rss_over: bool,
-    /// The service's cgroup directory, once created.
+    /// The service's cgroup directory, once created, and its `cgroup.procs` (open,
+    /// close-on-exec; each child writes to it before exec).
     pub cg: Option<std::path::PathBuf>,
+    cg_procs: Option<std::fs::File>,
+    cg_events: Option<std::fs::File>,
     /// /proc/PID/stat of the current process, opened at the first status request.
     pub stat: Option<crate::daemon::requests::StatFile>,
 }
@@ -221,6 +224,8 @@ impl Svc {
             removed: false,
             rss_over: false,
             cg: None,
+            cg_procs: None,
+            cg_events: None,
             stat: None,
         }
     }
@@ -525,8 +530,19 @@ impl Supervisor {
 
     /// True when no process of the service is left: its process group is empty and,
     /// with a cgroup, the cgroup is not populated.
-    fn svc_empty(&self, idx: usize, pgid: u32) -> bool {
-        group_empty(pgid) && self.svcs[idx].cg.as_deref().is_none_or(|d| !cgroup::populated(d))
+    fn svc_empty(&mut self, idx: usize, pgid: u32) -> bool {
+        if !group_empty(pgid) {
+            return false;
+        }
+        let svc = &mut self.svcs[idx];
+        let Some(dir) = &svc.cg else { return true };
+        if svc.cg_events.is_none() {
+            svc.cg_events = cgroup::events_file(dir).ok();
+        }
+        match svc.cg_events.as_ref().and_then(cgroup::populated_in) {
+            Some(p) => !p,
+            None => !cgroup::populated(dir),
+        }
     }
 
     fn signal_service(&mut self, idx: usize, signo: i32, group: bool) {
@@ -581,9 +597,12 @@ impl Supervisor {
 
     /// The service's `cgroup.procs`, for the child to join; None without cgroups (or
     /// if creating this one failed: the service then runs in its process group only).
-    fn service_cgroup(&mut self, idx: usize) -> Option<std::fs::File> {
+    fn service_cgroup(&mut self, idx: usize) -> Option<std::os::fd::RawFd> {
         let cgs = self.cgroups.as_ref()?;
         let svc = &mut self.svcs[idx];
+        if let Some(f) = &svc.cg_procs {
+            return Some(f.as_raw_fd());
+        }
         let res = match &svc.cg {
             Some(dir) => Cgroups::procs_file(dir),
             None => cgs.service(&svc.cfg.name).and_then(|dir| {
@@ -593,7 +612,13 @@ impl Supervisor {
             }),
         };
         match res {
-            Ok(f) => Some(f),
+            Ok(f) => {
+                // Kept open for the next spawns: opening a kernfs file for every
+                // restart of a crash loop is measurable.
+                let fd = f.as_raw_fd();
+                svc.cg_procs = Some(f);
+                Some(fd)
+            }
             Err(e) => {
                 let name = svc.cfg.name.clone();
                 self.note(&format!("{name}: cannot use a cgroup ({e}); using its process group only"));
@@ -685,11 +710,10 @@ impl Supervisor {
             umask: c.umask.map(|m| m as libc::mode_t),
             user: c.run_as.as_ref().map(|ra| UserSwitch { uid: ra.uid, gid: ra.gid, groups: ra.groups.clone() }),
             cwd,
-            cgroup_procs: procs.as_ref().map(|f| f.as_raw_fd()),
+            cgroup_procs: procs,
             ..ChildSetup::new(self.ignored.clone())
         };
         let pid = spawn::spawn(&mut cmd, setup)?;
-        drop(procs);
         drop(cmd); // closes the parent's copies of the write ends (PITFALLS §7)
         self.children_remain = true;
         self.by_pid.insert(pid, idx);

@@ -942,3 +942,12 @@ impl Raw {
         Raw { s, dec: tend::proto::Decoder::new(tend::proto::frame::CLIENT_MAX_FRAME) }
     }
 }
+
+/// Start tend and wait until its control socket answers `tend ls`.
+#[track_caller]
+pub fn start_serving(dir: &TestDir, config: &str) -> Tend {
+    let tend = Tend::start(dir, config);
+    tend.wait_err("supervising");
+    wait_until(DEADLINE, "the control socket answers", || ctl(dir, &["ls"]).code == Some(0));
+    tend
+}
