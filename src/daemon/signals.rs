@@ -75,6 +75,14 @@ pub fn kernel_set_default(n: i32) -> bool {
     r == 0
 }
 
+/// Set `n` to SIG_IGN with a raw rt_sigaction (safe between clone and exec).
+pub fn kernel_set_ignore(n: i32) -> bool {
+    let act = KernelSigaction { handler: libc::SIG_IGN, flags: 0, restorer: 0, mask: 0 };
+    // SAFETY: `act` matches the kernel's layout; SIG_IGN needs no restorer.
+    let r = unsafe { libc::syscall(libc::SYS_rt_sigaction, n, &act, std::ptr::null_mut::<KernelSigaction>(), 8usize) };
+    r == 0
+}
+
 /// Every signal whose disposition is SIG_IGN right now (what a child must reset).
 pub fn ignored_now() -> Vec<i32> {
     (1..=libc::SIGRTMAX())

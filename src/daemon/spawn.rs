@@ -6,14 +6,23 @@
 //! setrlimit, umask, setgroups/setgid/setuid, sigaction, sigprocmask. No allocation,
 //! no locks, no logging.
 //!
-//! A failing step is reported to the parent through std's CLOEXEC error pipe. std
-//! carries only an `i32`, so the step is encoded in it as `step * STEP_BASE + errno`
-//! and decoded by [`SpawnError`], which can then name the call that failed.
+//! The child is made with `clone(CLONE_VM | CLONE_VFORK)`, as posix_spawn does: it
+//! borrows tend's memory until it execs, so no page tables are copied and no page
+//! is copied on write afterwards (a fork of a multithreaded tend also costs TLB
+//! shoot-downs). tend is suspended meanwhile. Everything the child touches (argv,
+//! envp, the candidate paths of a PATH search, masks, ids) is built before the clone,
+//! and between clone and exec it makes only raw system calls: libc's setuid, setgid,
+//! setgroups and setrlimit would broadcast to "all threads", which here are tend's.
+//!
+//! A failing step is reported in the shared memory as `step * STEP_BASE + errno` and
+//! decoded by [`SpawnError`], which can then name the call that failed; the child then
+//! exits 127 and is reaped on the spot.
 
+use std::ffi::{CString, OsStr, OsString};
 use std::fmt;
 use std::io;
-use std::os::unix::process::CommandExt;
-use std::process::Command;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use nix::errno::Errno;
 use nix::sys::signal::SigSet;
@@ -112,6 +121,10 @@ pub enum Step {
     Pipe = 11,
     Chdir = 12,
     Cgroup = 13,
+    /// Parent side: clone(2) itself.
+    Fork = 14,
+    /// Child side: putting a stream on fd 0, 1 or 2.
+    Dup2 = 15,
 }
 
 impl Step {
@@ -132,6 +145,8 @@ impl Step {
             Pipe,
             Chdir,
             Cgroup,
+            Fork,
+            Dup2,
         ]
         .into_iter()
         .find(|s| *s as i32 == n)
@@ -153,6 +168,8 @@ impl Step {
             Step::Pipe => "pipe",
             Step::Chdir => "chdir",
             Step::Cgroup => "joining the service's cgroup",
+            Step::Fork => "clone",
+            Step::Dup2 => "dup2",
         }
     }
 }
@@ -262,8 +279,9 @@ fn child_setup(s: &ChildSetup, parent: libc::pid_t) -> io::Result<()> {
             }
         }
         for &(res, soft, hard) in &s.rlimits {
-            let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
-            if libc::setrlimit(res, &lim) < 0 {
+            let lim = libc::rlimit64 { rlim_cur: soft, rlim_max: hard };
+            let none: *mut libc::rlimit64 = std::ptr::null_mut();
+            if libc::syscall(libc::SYS_prlimit64, 0, res as libc::c_int, &lim as *const libc::rlimit64, none) < 0 {
                 return Err(fail(Step::Setrlimit));
             }
         }
@@ -271,13 +289,13 @@ fn child_setup(s: &ChildSetup, parent: libc::pid_t) -> io::Result<()> {
             libc::umask(m);
         }
         if let Some(u) = &s.user {
-            if libc::setgroups(u.groups.len(), u.groups.as_ptr()) < 0 {
+            if libc::syscall(libc::SYS_setgroups, u.groups.len(), u.groups.as_ptr()) < 0 {
                 return Err(fail(Step::Setgroups));
             }
-            if libc::setgid(u.gid) < 0 {
+            if libc::syscall(libc::SYS_setgid, u.gid) < 0 {
                 return Err(fail(Step::Setgid));
             }
-            if libc::setuid(u.uid) < 0 {
+            if libc::syscall(libc::SYS_setuid, u.uid) < 0 {
                 return Err(fail(Step::Setuid));
             }
         }
@@ -292,30 +310,268 @@ fn child_setup(s: &ChildSetup, parent: libc::pid_t) -> io::Result<()> {
             }
         }
         for &sig in &s.ignore {
-            if libc::signal(sig, libc::SIG_IGN) == libc::SIG_ERR {
+            if !crate::daemon::signals::kernel_set_ignore(sig) {
                 return Err(fail(Step::Sigaction));
             }
         }
         // Last, so that nothing above runs with signals deliverable.
-        if libc::sigprocmask(libc::SIG_SETMASK, s.mask.as_ref(), std::ptr::null_mut()) < 0 {
+        let none: *mut libc::sigset_t = std::ptr::null_mut();
+        if libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            s.mask.as_ref() as *const libc::sigset_t,
+            none,
+            8usize,
+        ) < 0
+        {
             return Err(fail(Step::Sigprocmask));
         }
     }
     Ok(())
 }
 
-/// Spawn `cmd` with `setup` applied in the child. Returns the child's pid. The
-/// returned `Child` handle is dropped on purpose: the reaper owns all waiting.
-pub fn spawn(cmd: &mut Command, setup: ChildSetup) -> Result<u32, SpawnError> {
-    let parent = std::process::id() as libc::pid_t;
-    // SAFETY: child_setup only makes async-signal-safe calls (see its comment).
+/// Where one of the child's standard streams comes from.
+pub enum Stdio {
+    /// tend's own.
+    Inherit,
+    /// This fd, duplicated onto 0, 1 or 2 in the child.
+    Fd(OwnedFd),
+}
+
+impl Stdio {
+    pub fn inherit() -> Stdio {
+        Stdio::Inherit
+    }
+}
+
+impl<T: Into<OwnedFd>> From<T> for Stdio {
+    fn from(f: T) -> Stdio {
+        Stdio::Fd(f.into())
+    }
+}
+
+/// What to run: program, arguments, environment and standard streams (the subset of
+/// `std::process::Command` tend uses, spawned by [`spawn`]).
+pub struct Command {
+    program: OsString,
+    args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+    clear_env: bool,
+    stdio: [Stdio; 3],
+}
+
+impl Command {
+    pub fn new(program: impl AsRef<OsStr>) -> Command {
+        Command {
+            program: program.as_ref().to_owned(),
+            args: Vec::new(),
+            env: Vec::new(),
+            clear_env: false,
+            stdio: [Stdio::Inherit, Stdio::Inherit, Stdio::Inherit],
+        }
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(&mut self, args: I) -> &mut Command {
+        self.args.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    /// Set a variable (later settings of the same name win).
+    pub fn env(&mut self, k: impl AsRef<OsStr>, v: impl AsRef<OsStr>) -> &mut Command {
+        self.env.push((k.as_ref().to_owned(), v.as_ref().to_owned()));
+        self
+    }
+
+    /// Start from an empty environment instead of tend's.
+    pub fn env_clear(&mut self) -> &mut Command {
+        self.clear_env = true;
+        self.env.clear();
+        self
+    }
+
+    pub fn stdin(&mut self, s: impl Into<Stdio>) -> &mut Command {
+        self.stdio[0] = s.into();
+        self
+    }
+
+    pub fn stdout(&mut self, s: impl Into<Stdio>) -> &mut Command {
+        self.stdio[1] = s.into();
+        self
+    }
+
+    pub fn stderr(&mut self, s: impl Into<Stdio>) -> &mut Command {
+        self.stdio[2] = s.into();
+        self
+    }
+}
+
+fn cstring(s: impl Into<Vec<u8>>) -> Result<CString, SpawnError> {
+    CString::new(s).map_err(|_| SpawnError::parent(io::Error::from(io::ErrorKind::InvalidInput)))
+}
+
+/// The final environment, "K=V" each, tend's own (unless cleared) with the
+/// command's settings applied in order.
+fn environment(cmd: &Command) -> Result<Vec<CString>, SpawnError> {
+    let mut vars: Vec<(OsString, OsString)> = if cmd.clear_env { Vec::new() } else { std::env::vars_os().collect() };
+    for (k, v) in &cmd.env {
+        match vars.iter_mut().find(|(name, _)| name == k) {
+            Some(slot) => slot.1 = v.clone(),
+            None => vars.push((k.clone(), v.clone())),
+        }
+    }
+    vars.into_iter()
+        .map(|(k, v)| {
+            let mut kv = k.into_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            cstring(kv)
+        })
+        .collect()
+}
+
+/// Paths to try, in order, as execvp(3) would: the program itself if it names a path,
+/// else each directory of the environment's PATH (musl's default without one).
+fn candidates(program: &OsStr, env: &[CString]) -> Result<Vec<CString>, SpawnError> {
+    let p = program.as_bytes();
+    if p.is_empty() {
+        return Err(SpawnError {
+            step: Step::Exec,
+            errno: Some(Errno::ENOENT),
+            io: io::Error::from_raw_os_error(libc::ENOENT),
+        });
+    }
+    if p.contains(&b'/') {
+        return Ok(vec![cstring(p)?]);
+    }
+    let path =
+        env.iter().find_map(|kv| kv.as_bytes().strip_prefix(b"PATH=")).unwrap_or(b"/usr/local/bin:/bin:/usr/bin");
+    path.split(|&b| b == b':')
+        .map(|dir| {
+            let dir = if dir.is_empty() { &b"."[..] } else { dir };
+            let mut full = dir.to_vec();
+            full.push(b'/');
+            full.extend_from_slice(p);
+            cstring(full)
+        })
+        .collect()
+}
+
+/// Shared between tend and the child (same memory until exec).
+struct Ctx<'a> {
+    setup: &'a ChildSetup,
+    parent: libc::pid_t,
+    stdio: [libc::c_int; 3],
+    paths: &'a [CString],
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+    /// `step * STEP_BASE + errno` of the failure, 0 if none.
+    err: libc::c_int,
+}
+
+fn code(step: Step) -> libc::c_int {
+    step as libc::c_int * STEP_BASE + Errno::last_raw()
+}
+
+/// The child, between clone and exec. Raw system calls on prepared memory only.
+extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the Ctx that `spawn` passed, alive and not touched by tend
+    // until this process execs or exits (CLONE_VFORK).
+    let ctx = unsafe { &mut *arg.cast::<Ctx>() };
+    // SAFETY (whole block): async-signal-safe calls on memory prepared before clone.
     unsafe {
-        cmd.pre_exec(move || child_setup(&setup, parent));
+        // Sources below 3 are moved up first, so no dup2 clobbers a later source.
+        let mut fds = ctx.stdio;
+        for fd in fds.iter_mut().filter(|fd| (0..3).contains(*fd)) {
+            *fd = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 3);
+            if *fd < 0 {
+                ctx.err = code(Step::Dup2);
+                libc::_exit(127);
+            }
+        }
+        for (target, &fd) in fds.iter().enumerate() {
+            if fd >= 0 && libc::dup2(fd, target as libc::c_int) < 0 {
+                ctx.err = code(Step::Dup2);
+                libc::_exit(127);
+            }
+        }
+        if let Err(e) = child_setup(ctx.setup, ctx.parent) {
+            ctx.err = e.raw_os_error().unwrap_or(libc::EINVAL);
+            libc::_exit(127);
+        }
+        // execvp's rule: EACCES anywhere wins over the ENOENT of the last try.
+        let mut errno = libc::ENOENT;
+        let mut denied = false;
+        for path in ctx.paths {
+            libc::execve(path.as_ptr(), ctx.argv, ctx.envp);
+            errno = Errno::last_raw();
+            match errno {
+                libc::EACCES => denied = true,
+                libc::ENOENT | libc::ENOTDIR => {}
+                _ => break,
+            }
+        }
+        if denied && (errno == libc::ENOENT || errno == libc::ENOTDIR) {
+            errno = libc::EACCES;
+        }
+        ctx.err = Step::Exec as libc::c_int * STEP_BASE + errno;
+        libc::_exit(127)
     }
-    match cmd.spawn() {
-        Ok(child) => Ok(child.id()),
-        Err(e) => Err(SpawnError::from_io(e)),
+}
+
+/// Stack for the child while it borrows tend's memory: child_setup and the exec loop
+/// need a few KiB.
+const CHILD_STACK: usize = 64 * 1024;
+
+/// Spawn `cmd` with `setup` applied in the child. Returns the child's pid; the
+/// reaper owns all waiting (a child that failed before exec is reaped here).
+pub fn spawn(cmd: &mut Command, setup: ChildSetup) -> Result<u32, SpawnError> {
+    let envp = environment(cmd)?;
+    let paths = candidates(&cmd.program, &envp)?;
+    let mut argv = vec![cstring(cmd.program.as_bytes())?];
+    for a in &cmd.args {
+        argv.push(cstring(a.as_bytes())?);
     }
+    let argv_ptrs: Vec<*const libc::c_char> =
+        argv.iter().map(|a| a.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
+    let envp_ptrs: Vec<*const libc::c_char> =
+        envp.iter().map(|e| e.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
+    let fd = |s: &Stdio| match s {
+        Stdio::Inherit => -1,
+        Stdio::Fd(f) => f.as_raw_fd(),
+    };
+    let mut ctx = Ctx {
+        setup: &setup,
+        parent: std::process::id() as libc::pid_t,
+        stdio: [fd(&cmd.stdio[0]), fd(&cmd.stdio[1]), fd(&cmd.stdio[2])],
+        paths: &paths,
+        argv: argv_ptrs.as_ptr(),
+        envp: envp_ptrs.as_ptr(),
+        err: 0,
+    };
+    let mut stack = vec![0u8; CHILD_STACK];
+    // The stack grows down from the end, 16-byte aligned.
+    let top = ((stack.as_mut_ptr() as usize + CHILD_STACK) & !15) as *mut libc::c_void;
+    let ctx_ptr: *mut Ctx = &mut ctx;
+    // SAFETY: child_main only reads the prepared Ctx and writes its `err`; with
+    // CLONE_VFORK this thread resumes only after the child exec'd or exited, so the
+    // stack, Ctx and everything it points to outlive the child's use of them.
+    let pid =
+        unsafe { libc::clone(child_main, top, libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD, ctx_ptr.cast()) };
+    drop(stack);
+    if pid < 0 {
+        let e = io::Error::last_os_error();
+        return Err(SpawnError { step: Step::Fork, errno: e.raw_os_error().map(Errno::from_raw), io: e });
+    }
+    // SAFETY: the child is done with ctx (see above); volatile because the write came
+    // from another process through shared memory.
+    let err = unsafe { std::ptr::read_volatile(&(*ctx_ptr).err) };
+    if err != 0 {
+        let mut status = 0;
+        // SAFETY: our own child, already exited.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        return Err(SpawnError::from_io(io::Error::from_raw_os_error(err)));
+    }
+    Ok(pid as u32)
 }
 
 #[cfg(test)]

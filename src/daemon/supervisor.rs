@@ -11,10 +11,10 @@
 //! at the end of a shutdown whatever is left (daemons that left their group with
 //! setsid) is sent SIGTERM, then SIGKILL, and reaped before tend exits.
 
+use crate::daemon::spawn::{Command, Stdio};
 use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 

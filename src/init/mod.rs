@@ -8,7 +8,6 @@
 pub mod args;
 
 use std::ffi::OsString;
-use std::process::Command;
 
 use mio::{Events, Poll, Token};
 
@@ -114,7 +113,7 @@ fn run(opts: &InitOptions) -> Result<i32> {
     reaper_check();
 
     let program = &opts.command[0];
-    let mut cmd = Command::new(program);
+    let mut cmd = spawn::Command::new(program);
     cmd.args(&opts.command[1..]);
     let child = match spawn::spawn(&mut cmd, child_setup(&inherited)) {
         Ok(pid) => pid as i32,
