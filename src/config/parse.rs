@@ -209,28 +209,17 @@ fn control_table(cx: &Cx, v: &Value) -> Result<Control> {
         match k.get_ref().as_ref() {
             "socket" => {
                 let p = path_value(cx, &key, v)?;
-                // sun_path holds 107 bytes and a NUL.
-                if p.as_os_str().len() > 107 {
+                let max = crate::daemon::control::MAX_SOCKET_PATH;
+                if p.as_os_str().len() > max {
                     let msg = format!(
-                        "socket path is {} bytes long: at most 107 fit in a Unix socket address",
+                        "socket path is {} bytes long: at most {max} fit in a Unix socket address",
                         p.as_os_str().len()
                     );
                     return Err(cx.error(v.span(), &key, msg));
                 }
                 c.socket = Some(p);
             }
-            "mode" => {
-                let expected = "a string of 3 or 4 octal digits such as \"0600\" or \"0660\"";
-                let s = match v.get_ref() {
-                    DeValue::String(s) => s.as_ref(),
-                    _ => return Err(type_error(cx, &key, v, expected)),
-                };
-                let octal = (3..=4).contains(&s.len()) && s.bytes().all(|b| (b'0'..=b'7').contains(&b));
-                c.mode = match u32::from_str_radix(s, 8) {
-                    Ok(n) if octal && n <= 0o777 => n,
-                    _ => return Err(cx.error(v.span(), &key, format!("invalid mode {s:?}: expected {expected}"))),
-                };
-            }
+            "mode" => c.mode = octal_mode(cx, &key, v, "mode", "\"0600\" or \"0660\"")?,
             "group" => c.group = Some(group_id(cx, &key, v)?),
             "allow_uids" => {
                 for item in array(cx, &key, v)? {
@@ -843,15 +832,21 @@ fn env_table(cx: &Cx, key: &str, v: &Value) -> Result<BTreeMap<String, String>> 
 
 /// `umask`: a string of 3 or 4 octal digits, at most `0777`.
 fn umask(cx: &Cx, key: &str, v: &Value) -> Result<u32> {
-    let expected = "a string of 3 or 4 octal digits such as \"022\" or \"0027\"";
+    octal_mode(cx, key, v, "umask", "\"022\" or \"0027\"")
+}
+
+/// Permission bits written as 3 or 4 octal digits, at most "0777" (`umask`,
+/// `control.mode`); `examples` goes in the message.
+fn octal_mode(cx: &Cx, key: &str, v: &Value, what: &str, examples: &str) -> Result<u32> {
+    let expected = format!("a string of 3 or 4 octal digits such as {examples}");
     let s = match v.get_ref() {
         DeValue::String(s) => s.as_ref(),
-        _ => return Err(type_error(cx, key, v, expected)),
+        _ => return Err(type_error(cx, key, v, &expected)),
     };
     let octal = (3..=4).contains(&s.len()) && s.bytes().all(|b| (b'0'..=b'7').contains(&b));
     match u32::from_str_radix(s, 8) {
         Ok(n) if octal && n <= 0o777 => Ok(n),
-        _ => Err(cx.error(v.span(), key, format!("invalid umask {s:?}: expected {expected}, at most \"0777\""))),
+        _ => Err(cx.error(v.span(), key, format!("invalid {what} {s:?}: expected {expected}, at most \"0777\""))),
     }
 }
 
@@ -1083,14 +1078,7 @@ fn run_as(cx: &Cx, user: Option<(String, &Value)>, group: Option<(String, &Value
     };
     let gid_override = match group {
         None => None,
-        Some((gkey, gv)) => Some(match who(cx, &gkey, gv, "group")?.1 {
-            Who::Id(gid) => gid,
-            Who::Name(name) => match Group::from_name(&name) {
-                Ok(Some(g)) => g.gid.as_raw(),
-                Ok(None) => return Err(cx.error(gv.span(), &gkey, format!("unknown group {name:?}"))),
-                Err(e) => return Err(cx.error(gv.span(), &gkey, format!("cannot look up group {name:?}: {e}"))),
-            },
-        }),
+        Some((gkey, gv)) => Some(group_id(cx, &gkey, gv)?),
     };
     let run_as = match entry {
         Some(u) => {

@@ -38,6 +38,9 @@ use crate::proto::FrameError;
 pub const LISTENER: Token = Token(2);
 pub const CONN_BASE: usize = 1 << 32;
 
+/// The longest socket path: sun_path holds 108 bytes with the NUL.
+pub const MAX_SOCKET_PATH: usize = 107;
+
 /// Frames decoded from one connection per wake-up before the others get a turn.
 const FRAMES_PER_TURN: usize = 512;
 const READ_CHUNK: usize = 64 * 1024;
@@ -102,6 +105,37 @@ impl Conn {
     pub fn out_mut(&mut self) -> &mut Vec<u8> {
         &mut self.out
     }
+
+    /// End the subscriptions that match (removed, each told with END); how many.
+    pub fn end_where(&mut self, logs: impl Fn(&LogSub) -> bool, events: impl Fn(&EventSub) -> bool) -> usize {
+        let mut ended = Vec::new();
+        self.logs.retain(|s| {
+            !logs(s) || {
+                ended.push(s.id);
+                false
+            }
+        });
+        self.events.retain(|s| {
+            !events(s) || {
+                ended.push(s.id);
+                false
+            }
+        });
+        for &id in &ended {
+            msg::encode(kind::END, &msg::End { id }, &mut self.out);
+        }
+        ended.len()
+    }
+
+    /// Queue stream data (a frame of about `size` bytes) if it fits under `limit`
+    /// (`client_queue`); false if not (the caller counts the loss).
+    pub fn try_stream<T: serde::Serialize>(&mut self, limit: usize, k: u8, body: &T, size: usize) -> bool {
+        if self.closing || self.queued() + size + 64 > limit {
+            return false;
+        }
+        msg::encode(k, body, &mut self.out);
+        true
+    }
 }
 
 /// What reading a connection produced.
@@ -123,12 +157,8 @@ pub struct Control {
     own_uid: u32,
     /// Connections with frames left undecoded (turn over) or reading to resume.
     pub pending: Vec<Token>,
-    /// Accepting failed for lack of fds: retry on a timer, not in a busy loop.
-    pub accept_blocked: bool,
-    /// Connections refused (busy or permission) and closed for bad input, for status.
-    pub refused: u64,
-    pub failed: u64,
-    /// Number of log subscriptions across connections (0: skip the fan-out).
+    /// Log and event subscriptions across connections (0: skip the fan-out), kept by
+    /// [`Control::recount`] whenever a subscription starts or ends.
     pub log_followers: usize,
     pub event_followers: usize,
     /// Read buffer shared by all connections (not zeroed per read).
@@ -219,9 +249,9 @@ impl Control {
         // Absolute, so the TEND_SOCKET services get works from any cwd.
         let path = std::path::absolute(&path).unwrap_or(path);
         let show = path.display().to_string();
-        if path.as_os_str().len() > 107 {
+        if path.as_os_str().len() > MAX_SOCKET_PATH {
             return Err(format!(
-                "control socket path {show} is too long: at most 107 bytes fit in a Unix socket address"
+                "control socket path {show} is too long: at most {MAX_SOCKET_PATH} bytes fit in a Unix socket address"
             ));
         }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -313,9 +343,6 @@ impl Control {
             // SAFETY: geteuid has no failure mode.
             own_uid: unsafe { libc::geteuid() },
             pending: Vec::new(),
-            accept_blocked: false,
-            refused: 0,
-            failed: 0,
             log_followers: 0,
             event_followers: 0,
             rbuf: vec![0; READ_CHUNK],
@@ -326,10 +353,6 @@ impl Control {
     /// Apply a reloaded `[control]` (limits and access; the path and mode stay).
     pub fn update(&mut self, cfg: &ControlConfig) {
         self.cfg = cfg.clone();
-    }
-
-    pub fn max_frame(&self) -> u32 {
-        self.cfg.max_frame
     }
 
     /// Root, tend's own uid, `allow_uids`, or a member (primary or supplementary group)
@@ -357,10 +380,7 @@ impl Control {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => continue,
-                Err(_) => {
-                    self.accept_blocked = true;
-                    return false;
-                }
+                Err(_) => return false,
             };
             let who = peer(&stream).unwrap_or(Requestor { uid: u32::MAX, gid: u32::MAX, pid: 0, name: String::new() });
             let refusal = if !self.allowed(&who, &stream) {
@@ -386,7 +406,6 @@ impl Control {
                 let mut out = Vec::new();
                 error_frame(0, code, message, &mut out);
                 let _ = stream.write(&out);
-                self.refused += 1;
                 continue;
             }
             let token = Token(self.next);
@@ -571,8 +590,9 @@ impl Control {
     pub fn close(&mut self, token: Token, registry: &Registry) {
         if let Some(mut c) = self.conns.remove(&token) {
             let _ = registry.deregister(&mut c.stream);
-            self.log_followers -= c.logs.len().min(self.log_followers);
-            self.event_followers -= c.events.len().min(self.event_followers);
+            if !c.logs.is_empty() || !c.events.is_empty() {
+                self.recount();
+            }
         }
     }
 
@@ -591,18 +611,10 @@ impl Control {
         }
     }
 
-    /// Room for `n` more bytes of stream data on this connection.
-    pub fn has_room(&self, c: &Conn, n: usize) -> bool {
-        !c.closing && c.queued() + n <= self.cfg.client_queue
-    }
-
-    /// Queue stream data if it fits; false if it was not queued (the caller counts it).
-    pub fn try_stream<T: serde::Serialize>(cfg_queue: usize, c: &mut Conn, k: u8, body: &T, size: usize) -> bool {
-        if c.closing || c.queued() + size + 64 > cfg_queue {
-            return false;
-        }
-        msg::encode(k, body, &mut c.out);
-        true
+    /// Recount the subscriptions after one started or ended.
+    pub fn recount(&mut self) {
+        self.log_followers = self.conns.values().map(|c| c.logs.len()).sum();
+        self.event_followers = self.conns.values().map(|c| c.events.len()).sum();
     }
 
     pub fn client_queue(&self) -> usize {
@@ -629,7 +641,6 @@ impl Control {
                 let m = format!("{what} after {}s: closing", INPUT_TIMEOUT.as_secs());
                 error_frame(0, ErrorCode::BadRequest, m, &mut c.out);
                 c.closing = true;
-                self.failed += 1;
             }
             self.flush(token, registry);
         }

@@ -48,15 +48,8 @@ impl Ring {
         self.buf.extend(data);
     }
 
-    pub fn len(&self) -> usize {
-        self.buf.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
-
     /// The retained bytes, oldest first.
+    #[cfg(test)]
     pub fn contents(&self) -> Vec<u8> {
         let (a, b) = self.buf.as_slices();
         [a, b].concat()
@@ -330,7 +323,7 @@ mod tests {
         r.push(b"0123456789");
         assert_eq!(r.contents(), b"56789");
         assert_eq!(r.total, 16);
-        assert_eq!(r.len(), 5);
+        assert_eq!(r.buf.len(), 5);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::time::{Instant, SystemTime};
 
 use mio::Token;
 
-use crate::daemon::control::{Conn, Control, EventSub, Input, LogSub, LISTENER};
+use crate::daemon::control::{Conn, EventSub, Input, LogSub, LISTENER};
 use crate::daemon::reap::Status;
 use crate::daemon::service::{describe, Event, State};
 use crate::daemon::signals;
@@ -113,6 +113,7 @@ impl Supervisor {
     fn write_out(&mut self, token: Token) {
         self.control.flush(token, self.poll.registry());
         let q = self.control.client_queue();
+        let mut ended = false;
         if let Some(c) = self.control.conns.get_mut(&token) {
             let before = c.queued();
             flush_losses(q, c);
@@ -123,12 +124,15 @@ impl Supervisor {
                     i += 1;
                 } else {
                     end_snapshot(c, i);
-                    self.control.log_followers -= 1.min(self.control.log_followers);
+                    ended = true;
                 }
             }
             if c.queued() != before {
                 self.control.flush(token, self.poll.registry());
             }
+        }
+        if ended {
+            self.control.recount();
         }
     }
 
@@ -195,14 +199,13 @@ impl Supervisor {
                 }
                 self.done(token, p.id, "shutting down".into());
                 self.requestor = self.who(token);
-                let by = self.requestor.as_ref().map(by_whom).unwrap_or_default();
-                self.note(&format!("shutdown requested{by}"));
-                self.record(EventInfo {
+                let ev = EventInfo {
                     kind: "shutdown".into(),
                     reason: "shutdown requested".into(),
                     requestor: self.requestor.clone(),
-                    ..blank_event()
-                });
+                    ..Default::default()
+                };
+                self.announce("shutdown requested", ev);
                 self.begin_shutdown(crate::error::exit::OK);
                 self.requestor = None;
             }
@@ -217,19 +220,12 @@ impl Supervisor {
                 self.control.reply(token, kind::VERSION_REPLY, &reply);
             }
             Request::Cancel(c) => {
-                let mut found = false;
-                if let Some(conn) = self.control.conns.get_mut(&token) {
-                    let before = (conn.logs.len(), conn.events.len());
-                    conn.logs.retain(|s| s.id != c.target);
-                    conn.events.retain(|s| s.id != c.target);
-                    let (l, e) = (before.0 - conn.logs.len(), before.1 - conn.events.len());
-                    self.control.log_followers -= l.min(self.control.log_followers);
-                    self.control.event_followers -= e.min(self.control.event_followers);
-                    found = l + e > 0;
-                }
-                if found {
-                    self.control.reply(token, kind::END, &End { id: c.target });
-                    self.done(token, c.id, format!("stream {} cancelled", c.target));
+                let t = c.target;
+                let ended =
+                    self.control.conns.get_mut(&token).map_or(0, |conn| conn.end_where(|s| s.id == t, |s| s.id == t));
+                if ended > 0 {
+                    self.control.recount();
+                    self.done(token, c.id, format!("stream {t} cancelled"));
                 } else {
                     let msg = format!("no open stream with id {} on this connection", c.target);
                     self.control.error(token, c.id, ErrorCode::UnknownStream, msg);
@@ -334,19 +330,18 @@ impl Supervisor {
         let sig = signals::signal_name(signo);
         match signals::send(target, signo) {
             Ok(()) => {
-                let who = self.who(token);
                 let what = if s.group { "process group" } else { "process" };
                 let reason = format!("sent {sig} to {what} {}", target.abs());
-                self.record(EventInfo {
-                    service: name.clone(),
+                let line = format!("{name}: {reason}");
+                let ev = EventInfo {
+                    service: name,
                     kind: "signal".into(),
-                    reason: reason.clone(),
-                    requestor: who.clone(),
-                    ..blank_event()
-                });
-                let by = who.as_ref().map(by_whom).unwrap_or_default();
-                self.note(&format!("{name}: {reason}{by}"));
-                self.done(token, s.id, format!("{name}: {reason}"));
+                    reason,
+                    requestor: self.who(token),
+                    ..Default::default()
+                };
+                self.announce(&line, ev);
+                self.done(token, s.id, line);
             }
             Err(e) => {
                 self.control.error(token, s.id, ErrorCode::Failed, format!("sending {sig} to {name}: {}", e.desc()))
@@ -377,7 +372,7 @@ impl Supervisor {
         c.logs.push(sub);
         let i = c.logs.len() - 1;
         if pump(q, c, i, rings, None) {
-            self.control.log_followers += 1;
+            self.control.recount();
         } else {
             end_snapshot(c, i);
         }
@@ -402,7 +397,7 @@ impl Supervisor {
         }
         if e.follow {
             c.events.push(EventSub { id: e.id, from, lost: None });
-            self.control.event_followers += 1;
+            self.control.recount();
         } else {
             self.control.reply(token, kind::END, &End { id: e.id });
         }
@@ -463,7 +458,9 @@ impl Supervisor {
 
     /// Record an event in the history and send it to subscribers.
     pub(super) fn record(&mut self, mut ev: EventInfo) {
-        ev.ts = crate::timefmt::rfc3339(SystemTime::now());
+        if ev.ts.is_empty() {
+            ev.ts = crate::timefmt::rfc3339(SystemTime::now());
+        }
         let stored = self.events.push(ev);
         if self.control.event_followers == 0 {
             return;
@@ -480,7 +477,7 @@ impl Supervisor {
                 let id = c.events[i].id;
                 if c.events[i].lost.is_none() || flush_event_loss(q, c, i) {
                     let m = EventMsg { id, event: stored.clone() };
-                    if Control::try_stream(q, c, kind::EVENT, &m, 256) {
+                    if c.try_stream(q, kind::EVENT, &m, 256) {
                         continue;
                     }
                 }
@@ -517,33 +514,21 @@ impl Supervisor {
 
     /// tend is exiting: every open stream gets END, so followers end cleanly.
     pub(super) fn end_all_streams(&mut self) {
-        for (&token, c) in self.control.conns.iter_mut() {
-            let ids: Vec<u64> = c.logs.iter().map(|s| s.id).chain(c.events.iter().map(|s| s.id)).collect();
-            c.logs.clear();
-            c.events.clear();
-            for id in ids {
-                crate::proto::msg::encode(kind::END, &End { id }, c.out_mut());
-            }
-            self.dirty.push(token);
-        }
-        self.control.log_followers = 0;
-        self.control.event_followers = 0;
+        self.end_streams(|_| true, true);
     }
 
     /// A removed service's followers get END.
     pub(super) fn end_follows(&mut self, idx: usize) {
+        self.end_streams(|s| s.svc == idx, false);
+    }
+
+    fn end_streams(&mut self, logs: impl Fn(&LogSub) -> bool, events: bool) {
         for (&token, c) in self.control.conns.iter_mut() {
-            let before = c.logs.len();
-            let ended: Vec<u64> = c.logs.iter().filter(|s| s.svc == idx).map(|s| s.id).collect();
-            c.logs.retain(|s| s.svc != idx);
-            for id in ended {
-                crate::proto::msg::encode(kind::END, &End { id }, c.out_mut());
-            }
-            if before != c.logs.len() {
-                self.control.log_followers -= (before - c.logs.len()).min(self.control.log_followers);
+            if c.end_where(&logs, |_| events) > 0 {
                 self.dirty.push(token);
             }
         }
+        self.control.recount();
     }
 }
 
@@ -617,7 +602,7 @@ fn end_snapshot(c: &mut Conn, i: usize) {
 fn flush_log_loss(q: usize, c: &mut Conn, i: usize, s: usize) -> bool {
     let sub = &c.logs[i];
     let m = LogLost { id: sub.id, stream: if s == 1 { Stream::Stderr } else { Stream::Stdout }, bytes: sub.lost[s] };
-    if Control::try_stream(q, c, kind::LOG_LOST, &m, 64) {
+    if c.try_stream(q, kind::LOG_LOST, &m, 64) {
         c.logs[i].lost[s] = 0;
         true
     } else {
@@ -628,25 +613,11 @@ fn flush_log_loss(q: usize, c: &mut Conn, i: usize, s: usize) -> bool {
 fn flush_event_loss(q: usize, c: &mut Conn, i: usize) -> bool {
     let Some((from, to)) = c.events[i].lost else { return true };
     let m = EventsLost { id: c.events[i].id, from, to, reason: "queue_full".into() };
-    if Control::try_stream(q, c, kind::EVENTS_LOST, &m, 64) {
+    if c.try_stream(q, kind::EVENTS_LOST, &m, 64) {
         c.events[i].lost = None;
         true
     } else {
         false
-    }
-}
-
-pub fn blank_event() -> EventInfo {
-    EventInfo {
-        seq: 0,
-        ts: String::new(),
-        service: String::new(),
-        kind: String::new(),
-        from: String::new(),
-        to: String::new(),
-        reason: String::new(),
-        exit: None,
-        requestor: None,
     }
 }
 

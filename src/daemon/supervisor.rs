@@ -28,7 +28,7 @@ use crate::daemon::control::{self, Control, CONN_BASE, LISTENER};
 use crate::daemon::events::EventLog;
 use crate::daemon::output::{prefix, LineFramer, Ring, Sink};
 use crate::daemon::reap::{self, Status};
-use crate::daemon::requests::{blank_event, by_whom, exit_info, Waiter};
+use crate::daemon::requests::{by_whom, exit_info, Waiter};
 use crate::daemon::service::{describe, Action, Event, Machine, State};
 use crate::daemon::signals::{self, Received, SignalSource};
 use crate::daemon::spawn::{self, ChildSetup, Group, UserSwitch};
@@ -313,12 +313,29 @@ impl Supervisor {
     /// One line of tend's own events on stderr: `tend | TIME message`. Lines are
     /// batched and queued once per loop iteration ([`Supervisor::flush_notes`]).
     pub(super) fn note(&mut self, msg: &str) {
+        let ts = crate::timefmt::rfc3339(SystemTime::now());
+        self.note_at(&ts, msg, None);
+    }
+
+    fn note_at(&mut self, ts: &str, msg: &str, by: Option<&Requestor>) {
         use std::io::Write;
         if self.notes_due.is_none() {
             self.notes_due = Some(Instant::now() + NOTES_DELAY);
         }
         self.notes.extend_from_slice(&self.tend_prefix);
-        let _ = writeln!(self.notes, "{} {msg}", crate::timefmt::rfc3339(SystemTime::now()));
+        let _ = write!(self.notes, "{ts} {msg}");
+        if let Some(r) = by {
+            let _ = write!(self.notes, "{}", by_whom(r));
+        }
+        self.notes.push(b'\n');
+    }
+
+    /// An event: one line on tend's stderr (naming who asked, if a client did) and one
+    /// entry in the history, with the same time stamp.
+    pub(super) fn announce(&mut self, line: &str, mut ev: EventInfo) {
+        ev.ts = crate::timefmt::rfc3339(SystemTime::now());
+        self.note_at(&ev.ts, line, ev.requestor.as_ref());
+        self.record(ev);
     }
 
     fn flush_notes(&mut self) {
@@ -342,8 +359,7 @@ impl Supervisor {
             self.control.path.display(),
             std::process::id()
         );
-        self.record(EventInfo { kind: "daemon".into(), reason: line.clone(), ..blank_event() });
-        self.note(&line);
+        self.announce(&line, EventInfo { kind: "daemon".into(), reason: line.clone(), ..Default::default() });
         for idx in 0..self.svcs.len() {
             if self.svcs[idx].cfg.autostart {
                 self.feed(idx, Event::Start);
@@ -358,12 +374,8 @@ impl Supervisor {
         loop {
             self.check_finished();
             if let Some(code) = self.exit {
-                self.note(&format!("exiting with status {code}"));
-                self.record(EventInfo {
-                    kind: "daemon".into(),
-                    reason: format!("exiting with status {code}"),
-                    ..blank_event()
-                });
+                let line = format!("exiting with status {code}");
+                self.announce(&line, EventInfo { kind: "daemon".into(), reason: line.clone(), ..Default::default() });
                 self.end_all_streams();
                 self.flush_dirty();
                 self.control.remove_files();
@@ -472,8 +484,7 @@ impl Supervisor {
                     Event::Exited { status, .. } => Some(exit_info(status)),
                     _ => None,
                 };
-                let by = self.requestor.as_ref().map(by_whom).unwrap_or_default();
-                let line = format!("{} {old}->{new}: {}{by}", svc.cfg.name, svc.m.reason);
+                let line = format!("{} {old}->{new}: {}", svc.cfg.name, svc.m.reason);
                 let event = EventInfo {
                     service: svc.cfg.name.clone(),
                     kind: "state".into(),
@@ -482,10 +493,9 @@ impl Supervisor {
                     reason: svc.m.reason.clone(),
                     exit,
                     requestor: self.requestor.clone(),
-                    ..blank_event()
+                    ..Default::default()
                 };
-                self.note(&line);
-                self.record(event);
+                self.announce(&line, event);
             }
             for a in acts {
                 match a {
@@ -508,14 +518,14 @@ impl Supervisor {
                                     .unwrap_or_default(),
                                     e.reason()
                                 );
-                                self.note(&line);
                                 let name = self.svcs[idx].cfg.name.clone();
-                                self.record(EventInfo {
+                                let ev = EventInfo {
                                     service: name,
                                     kind: "spawn_failed".into(),
-                                    reason: line,
-                                    ..blank_event()
-                                });
+                                    reason: line.clone(),
+                                    ..Default::default()
+                                };
+                                self.announce(&line, ev);
                                 queue.push_back(Event::SpawnFailed);
                             }
                         }
@@ -866,9 +876,7 @@ impl Supervisor {
 
     /// The writer made room: resend held chunks and resume reading.
     fn unblock_pipes(&mut self) {
-        let tokens: Vec<Token> = self.pipes.keys().copied().collect();
-        for t in tokens {
-            let Some(p) = self.pipes.get_mut(&t) else { continue };
+        for (&t, p) in self.pipes.iter_mut() {
             if !(p.backpressure && p.passthrough) {
                 continue;
             }
@@ -936,14 +944,14 @@ impl Supervisor {
         } else {
             return;
         };
-        self.note(&why);
-        self.record(EventInfo {
+        let ev = EventInfo {
             service: name,
             kind: "shutdown".into(),
-            reason: why,
+            reason: why.clone(),
             exit: Some(exit_info(status)),
-            ..blank_event()
-        });
+            ..Default::default()
+        };
+        self.announce(&why, ev);
         self.begin_shutdown(code);
     }
 
@@ -954,8 +962,10 @@ impl Supervisor {
             libc::SIGTERM | libc::SIGINT => {
                 if self.shutdown.is_none() {
                     let why = format!("received {}: shutting down", signals::signal_name(signo));
-                    self.record(EventInfo { kind: "shutdown".into(), reason: why.clone(), ..blank_event() });
-                    self.note(&why);
+                    self.announce(
+                        &why,
+                        EventInfo { kind: "shutdown".into(), reason: why.clone(), ..Default::default() },
+                    );
                     self.begin_shutdown(exit::OK);
                 } else {
                     self.note(&format!("received {} again: killing everything now", signals::signal_name(signo)));
@@ -1179,7 +1189,7 @@ impl Supervisor {
                     kind: "reload".into(),
                     reason: msg.clone(),
                     requestor: self.requestor.clone(),
-                    ..blank_event()
+                    ..Default::default()
                 });
                 return Err(msg);
             }
@@ -1235,15 +1245,14 @@ impl Supervisor {
         self.control.update(&new.control);
         self.events.set_cap(new.control.events_history);
         self.update_width();
-        let by = self.requestor.as_ref().map(by_whom).unwrap_or_default();
         let summary = format!("reloaded {}: {started} added, {changed} changed, {removed} removed", path.display());
-        self.note(&format!("{summary}{by}"));
-        self.record(EventInfo {
+        let ev = EventInfo {
             kind: "reload".into(),
             reason: summary.clone(),
             requestor: self.requestor.clone(),
-            ..blank_event()
-        });
+            ..Default::default()
+        };
+        self.announce(&summary, ev);
         Ok(summary)
     }
 }

@@ -381,7 +381,7 @@ pub struct LogLost {
 }
 
 /// One entry of tend's event history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct EventInfo {
     pub seq: u64,
     /// RFC 3339, UTC, microseconds.
