@@ -267,32 +267,29 @@ impl Supervisor {
                 continue;
             }
             let s = &self.svcs[w.idx];
-            let (state, name) = (s.m.state, s.cfg.name.clone());
+            let (state, name) = (s.m.state, &s.cfg.name);
             let outcome = if w.up {
                 match state {
-                    State::Running | State::Exited => Some(Ok(format!("{name}: {state}"))),
+                    State::Running | State::Exited => Ok(format!("{name}: {state}")),
                     State::Failed | State::Backoff | State::Stopped => {
-                        Some(Err(format!("{name} did not start: {state}: {}", s.m.reason)))
+                        Err((ErrorCode::Failed, format!("{name} did not start: {state}: {}", s.m.reason)))
                     }
-                    _ if self.shutdown.is_some() => Some(Err(String::new())),
-                    _ => None,
+                    _ if self.shutdown.is_some() => Err((ErrorCode::ShuttingDown, "tend is shutting down".into())),
+                    _ => {
+                        i += 1;
+                        continue;
+                    }
                 }
             } else if !state.is_active() && s.m.pgid.is_none() {
-                Some(Ok(format!("{name}: {state}")))
+                Ok(format!("{name}: {state}"))
             } else {
-                None
-            };
-            let Some(outcome) = outcome else {
                 i += 1;
                 continue;
             };
             let w = self.waiters.swap_remove(i);
             match outcome {
                 Ok(m) => self.done(w.token, w.id, m),
-                Err(m) if m.is_empty() => {
-                    self.control.error(w.token, w.id, ErrorCode::ShuttingDown, "tend is shutting down")
-                }
-                Err(m) => self.control.error(w.token, w.id, ErrorCode::Failed, m),
+                Err((code, m)) => self.control.error(w.token, w.id, code, m),
             }
             self.dirty.push(w.token);
         }
