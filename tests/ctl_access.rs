@@ -12,14 +12,9 @@ use std::process::Command;
 
 use serde_json::Value;
 use support::{
-    ctl, ctl_command, ctl_ok, is_root, poll_until, run_output, skip, wait_until, CtlOut, Raw, Tend, TestDir,
+    ctl, ctl_command, ctl_ok, is_root, poll_until, run_output, skip, sleeper, wait_until, CtlOut, Raw, Tend, TestDir,
 };
 use support::{DEADLINE, MARKER_VAR, TEND};
-
-/// A service that writes its pid to DIR/NAME.pid and sleeps.
-fn sleeper(dir: &TestDir, name: &str, extra: &str) -> String {
-    format!("[service.{name}]\ncommand = \"echo $$ > {d}/{name}.pid; exec sleep 1000\"\n{extra}", d = dir.s())
-}
 
 fn mode(p: &Path) -> u32 {
     std::fs::symlink_metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).permissions().mode() & 0o7777
@@ -57,7 +52,7 @@ fn can_switch_to_nobody(test: &str, dir: &TestDir) -> bool {
     // nobody must reach the socket through the file system, so that what refuses it is
     // tend's SO_PEERCRED check and not the kernel.
     let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid", "nobody", "--regid", "nogroup", "--clear-groups", "sh", "-c"]);
+    cmd.args(NOBODY).args(["sh", "-c"]);
     cmd.arg(format!("test -w '{}' && test -x '{TEND}'", dir.join("tend.sock").display()));
     match cmd.status() {
         Ok(st) if st.success() => true,
@@ -95,12 +90,24 @@ fn the_socket_is_0600_in_a_0700_directory_made_for_it() {
 #[test]
 fn the_socket_path_comes_from_the_flag_then_the_environment_then_the_config() {
     let dir = TestDir::new("ctl-path");
+    let flag_sock = dir.join("from-flag.sock");
+    let env_sock = dir.join("tend.sock");
     let cfg_sock = dir.join("from-config.sock");
     let cfg = format!("[control]\nsocket = \"{}\"\n{}", cfg_sock.display(), sleeper(&dir, "web", ""));
+    // All three given: the flag's.
+    let flag = ["--socket", flag_sock.to_str().expect("utf-8")];
+    let tend = Tend::start_custom(&dir, &cfg, &flag, Some(&env_sock));
+    tend.wait_socket(&flag_sock);
+    assert!(!env_sock.exists(), "$TEND_SOCKET was used despite --socket");
+    assert!(!cfg_sock.exists(), "the config's socket was used despite --socket");
+    dir.wait_pid("web.pid");
+    drop(tend);
+    std::fs::remove_file(dir.join("web.pid")).expect("rm web.pid");
     // $TEND_SOCKET beats the config.
     let tend = Tend::start(&dir, &cfg);
-    tend.wait_socket(&dir.join("tend.sock"));
+    tend.wait_socket(&env_sock);
     assert!(!cfg_sock.exists(), "the config's socket was used despite $TEND_SOCKET");
+    dir.wait_pid("web.pid");
     drop(tend);
     std::fs::remove_file(dir.join("web.pid")).expect("rm web.pid");
     // Without either, the config's.

@@ -11,19 +11,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::DEADLINE;
-use support::{ctl, ctl_command, ctl_ok, parse_rfc3339_micros, run_output, wait_until, Bg, Proc, Tend, TestDir};
-
-/// A service that writes its pid to DIR/NAME.pid and sleeps.
-fn sleeper(dir: &TestDir, name: &str, extra: &str) -> String {
-    format!("[service.{name}]\ncommand = \"echo $$ > {d}/{name}.pid; exec sleep 1000\"\n{extra}", d = dir.s())
-}
-
-/// `tend status NAME --json`, parsed.
-#[track_caller]
-fn status_json(dir: &TestDir, name: &str) -> Value {
-    let o = ctl_ok(dir, &["status", name, "--json"]);
-    serde_json::from_str(o.out.trim_end()).unwrap_or_else(|e| panic!("status --json is not JSON ({e})\n{}", o.show()))
-}
+use support::{
+    ctl, ctl_command, ctl_ok, parse_rfc3339_micros, run_output, sleeper, status_json, wait_until, Bg, Proc, Tend,
+    TestDir,
+};
 
 /// The fields every service object carries in `ls --json` and `status --json`.
 const SERVICE_FIELDS: &[&str] = &[

@@ -18,10 +18,7 @@ use tend::proto::{Reply, Request};
 fn start(dir: &TestDir, extra: &str) -> Tend {
     let cfg =
         format!("{extra}[service.web]\ncommand = \"echo $$ > {}/web.pid; echo hello; exec sleep 1000\"\n", dir.s());
-    let tend = Tend::start(dir, &cfg);
-    tend.wait_err("supervising");
-    wait_until(DEADLINE, "the control socket answers", || ctl(dir, &["ls"]).code == Some(0));
-    tend
+    support::start_serving(dir, &cfg)
 }
 
 fn sock(dir: &TestDir) -> std::path::PathBuf {

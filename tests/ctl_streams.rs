@@ -10,7 +10,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{ctl_command, ctl_ok, rss_kib, wait_until, Bg, Lines, Proc, Raw, TestDir, DEADLINE};
+use support::{
+    ctl_command, ctl_ok, rss_kib, status_json, wait_child, wait_until, Bg, Lines, Proc, Raw, TestDir, DEADLINE,
+};
 use tend::proto::msg::{kind, EventsReq, LogsReq, Stream, Target};
 use tend::proto::{Reply, Request};
 
@@ -30,9 +32,7 @@ fn tick_number(line: &str) -> Option<u64> {
 /// stdout_bytes of a service, from `tend status --json`.
 #[track_caller]
 fn stdout_bytes(dir: &TestDir, name: &str) -> u64 {
-    let o = ctl_ok(dir, &["status", name, "--json"]);
-    let v: Value = serde_json::from_str(o.out.trim_end()).expect("status --json");
-    v["stdout_bytes"].as_u64().expect("stdout_bytes")
+    status_json(dir, name)["stdout_bytes"].as_u64().expect("stdout_bytes")
 }
 
 #[test]
@@ -79,12 +79,8 @@ fn logs_follow_into_head_ends_when_head_exits() {
     let client_pid = client.id() as i32;
     let head_pid = head.id() as i32;
 
-    let mut hs = None;
-    support::poll_until(DEADLINE, || {
-        hs = head.try_wait().expect("try_wait head");
-        hs.is_some()
-    });
-    let hs = hs.unwrap_or_else(|| panic!("head -n 3 (pid {head_pid}) did not get 3 lines"));
+    let hs =
+        wait_child(&mut head, DEADLINE).unwrap_or_else(|| panic!("head -n 3 (pid {head_pid}) did not get 3 lines"));
     assert!(hs.success(), "head: {hs:?}");
     assert!(head_out.wait_eof(DEADLINE));
     let lines = head_out.snapshot();
@@ -92,17 +88,11 @@ fn logs_follow_into_head_ends_when_head_exits() {
     assert!(lines.iter().all(|l| tick_number(l).is_some()), "{lines:?}");
 
     // The service keeps logging, so the client's next write finds the pipe closed.
-    let mut st = None;
-    let ended = support::poll_until(DEADLINE, || {
-        st = client.try_wait().ok().flatten();
-        st.is_some()
-    });
-    if !ended {
+    let Some(st) = wait_child(&mut client, DEADLINE) else {
         let _ = client.kill();
         let _ = client.wait();
         panic!("`tend logs -f | head -n 3` did not end after head exited (client pid {client_pid})");
-    }
-    let st = st.unwrap_or_else(|| unreachable!());
+    };
     assert!(
         st.code() == Some(0) || st.signal() == Some(libc::SIGPIPE),
         "the client ended with {st:?}, not cleanly (0 or SIGPIPE)\n{}",
@@ -264,10 +254,7 @@ fn a_slow_event_follower_is_told_which_events_it_lost() {
     raw.req(&Request::Events(EventsReq { id: 3, from: None, follow: true }));
     // Not reading, while the crash loop makes thousands of events: far more than the
     // queue and the socket buffer hold.
-    let restarts = |dir: &TestDir| -> u64 {
-        let o = ctl_ok(dir, &["status", "crash", "--json"]);
-        serde_json::from_str::<Value>(o.out.trim_end()).expect("JSON")["restarts"].as_u64().expect("restarts")
-    };
+    let restarts = |dir: &TestDir| status_json(dir, "crash")["restarts"].as_u64().expect("restarts");
     let r0 = restarts(&dir);
     wait_until(Duration::from_secs(30), "1000 restarts", || restarts(&dir) > r0 + 1000);
     ctl_ok(&dir, &["stop", "crash"]);

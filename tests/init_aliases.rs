@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -23,7 +22,7 @@ fn behaves_as_tini(dir: &TestDir, exe: &PathBuf, name: &str) {
     let cmd = |args: &[&str]| {
         let mut c = Command::new(exe);
         c.args(args);
-        c.env_remove("TINI_SUBREAPER").env_remove("TINI_VERBOSITY");
+        clear_tini_env(&mut c);
         c
     };
     run(dir, cmd(&["--", "sh", "-c", "exit 5"])).assert_code(5);
@@ -36,11 +35,7 @@ fn behaves_as_tini(dir: &TestDir, exe: &PathBuf, name: &str) {
     assert!(!out.stderr.contains(REAPER_WARNING), "{name}: -s not honoured:\n{}", out.stderr);
     // like tini, the program may come without `--` (with no options of its own: tini's
     // getopt would take those as its own, tend stops at the program name)
-    let script = dir.join("exit3");
-    if !script.exists() {
-        std::fs::write(&script, "#!/bin/sh\nexit 3\n").expect("write");
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    }
+    let script = dir.write_mode("exit3", "#!/bin/sh\nexit 3\n", 0o755);
     run(dir, cmd(&[script.to_str().expect("utf-8")])).assert_code(3);
     // usage under the name it was called by, on stdout
     let out = run(dir, cmd(&["-h"]));

@@ -6,7 +6,6 @@ mod common;
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
 
 use common::*;
 
@@ -31,9 +30,7 @@ fn options_after_the_program_belong_to_the_program() {
     // tend stops parsing at the program name (tini built with glibc getopt would
     // permute; with `--`, the documented form, both agree).
     let dir = TestDir::new("argv_after_program");
-    let script = dir.join("args");
-    std::fs::write(&script, "#!/bin/sh\necho \"$@\"\n").expect("write");
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let script = dir.write_mode("args", "#!/bin/sh\necho \"$@\"\n", 0o755);
     let out = run(&dir, tend(["-s", script.to_str().expect("utf-8"), "-e", "5", "-g"]));
     out.assert_code(0);
     assert_eq!(out.stdout, "-e 5 -g\n");

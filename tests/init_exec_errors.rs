@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
-
 use common::*;
 
 fn init(dir: &TestDir, args: &[&str]) -> Outcome {
@@ -33,9 +31,7 @@ fn missing_binary_exits_127() {
 #[test]
 fn a_file_that_is_not_executable_exits_126() {
     let dir = TestDir::new("exec_noexec");
-    let file = dir.join("script.sh");
-    std::fs::write(&file, "#!/bin/sh\nexit 0\n").expect("write");
-    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let file = dir.write_mode("script.sh", "#!/bin/sh\nexit 0\n", 0o644);
     let path = file.to_str().expect("utf-8").to_string();
     let out = init(&dir, &["--", &path]);
     out.assert_code(126);

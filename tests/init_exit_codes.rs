@@ -7,10 +7,7 @@ mod common;
 use common::*;
 
 fn exit_of(dir: &TestDir, flags: &[&str], script: &str) -> Outcome {
-    let mut args = vec!["init"];
-    args.extend_from_slice(flags);
-    args.extend_from_slice(&["--", "sh", "-c", script]);
-    run(dir, tend(args))
+    run(dir, init_sh(flags, script))
 }
 
 #[test]

@@ -27,10 +27,7 @@ fn check(name: &str, flags: &[&str]) {
     // list is exactly the shell's fds, as tend handed them over. (It prints to stdout:
     // a redirection such as `> file` would make dash save fd 1 on fd 10 first.)
     let script = "ls /proc/$$/fd; echo > ready; while [ ! -e stop ]; do sleep 0.02; done";
-    let mut args = vec!["init"];
-    args.extend_from_slice(flags);
-    args.extend_from_slice(&["--", "sh", "-c", script]);
-    let mut t = spawn(&dir, tend(args));
+    let mut t = spawn(&dir, init_sh(flags, script));
     wait_for_file(&dir.join("ready"));
     let mut fds: Vec<String> = t.stdout_now().lines().map(str::to_string).collect();
     fds.sort();

@@ -13,8 +13,8 @@ fn start(dir: &TestDir, flags: &str, st: &Start) -> (Spawned, i32, i32) {
     let mut cmd = std::process::Command::new("sh");
     cmd.args(["-c", &script, "sh", TEND]);
     let mut parent = spawn_in(dir, cmd, st, false);
-    let tend_pid: i32 = wait_for_file(&dir.join("tend")).trim().parse().expect("tend pid");
-    let child: i32 = wait_for_file(&dir.join("child")).trim().parse().expect("child pid");
+    let tend_pid = dir.wait_pid("tend");
+    let child = dir.wait_pid("child");
     parent.track(tend_pid);
     parent.track(child);
     wait_until(DEADLINE, "the child to exec sleep", || stat(child).is_some_and(|s| s.comm == "sleep"));
@@ -57,8 +57,14 @@ fn parent_death_signal_reaches_a_blocking_child_exactly() {
     let (mut parent, tend_pid, child) = start(&dir, "-p SIGUSR2", &Start { block_all: true, ..Start::default() });
     parent.signal(libc::SIGKILL);
     parent.wait();
-    wait_until(DEADLINE, "USR2 pending in the child", || {
-        shared_pending(child).is_some_and(|p| p & sigbit(libc::SIGUSR2) != 0)
-    });
+    let pending = || shared_pending(child).expect("the child is alive");
+    wait_until(DEADLINE, "USR2 pending in the child", || pending() & sigbit(libc::SIGUSR2) != 0);
     assert!(alive(tend_pid), "tend died of its own parent-death signal");
+    // Exactly USR2: once a marker sent after it is pending too, tend has passed on all it
+    // had (see without_p_nothing_is_sent_when_the_parent_dies).
+    let marker = libc::SIGRTMAX();
+    assert!(kill(tend_pid, marker), "kill tend");
+    wait_until(DEADLINE, "the marker to reach the child", || pending() & sigbit(marker) != 0);
+    let want = sigbit(libc::SIGUSR2) | sigbit(marker);
+    assert_eq!(pending(), want, "forwarded to the child: {:?}", sigset_names(pending()));
 }

@@ -39,9 +39,7 @@ fn in_namespace(dir: &TestDir, test: &str, args: &[&str]) -> Option<Spawned> {
     }
     let mut cmd = std::process::Command::new("unshare");
     cmd.args(["-fp", "--mount-proc", TEND, "init"]).args(args);
-    for k in ["TINI_SUBREAPER", "TINI_VERBOSITY", "TINI_KILL_PROCESS_GROUP"] {
-        cmd.env_remove(k);
-    }
+    clear_tini_env(&mut cmd);
     Some(spawn(dir, cmd))
 }
 

@@ -126,6 +126,20 @@ impl Podman {
         Container { pm: self, name: format!("{}-{tag}", self.prefix) }
     }
 
+    /// An image with tend as its ENTRYPOINT `["/sbin/tend","init","--"]` (CMD: a sleep).
+    fn entrypoint_image(&self) -> Image<'_> {
+        self.image(
+            "entry",
+            true,
+            &[r#"ENTRYPOINT ["/sbin/tend","init","--"]"#, r#"CMD ["/bin/busybox","sleep","1000"]"#],
+        )
+    }
+
+    /// An image without tend, for `podman run --init` (ENTRYPOINT busybox).
+    fn plain_image(&self) -> Image<'_> {
+        self.image("plain", false, &[r#"ENTRYPOINT ["/bin/busybox"]"#])
+    }
+
     fn exit_code_of(&self, c: &Container) -> String {
         let out = self.run(&["inspect", "-f", "{{.State.ExitCode}}", &c.name]);
         out.assert_code(0);
@@ -157,9 +171,13 @@ impl Drop for Container<'_> {
     }
 }
 
-/// `podman run [--init ...] --name C IMAGE ARGS...` in the foreground.
-fn run_container(pm: &Podman, c: &Container, init: bool, image: &Image, args: &[&str]) -> Outcome {
+/// `podman run [-d] [--init ...] --name C IMAGE ARGS...` to its end (with `-d`, the end
+/// of starting the container).
+fn podman_run(pm: &Podman, c: &Container, detach: bool, init: bool, image: &Image, args: &[&str]) -> Outcome {
     let mut a = pm.run_args(&c.name);
+    if detach {
+        a.insert(1, "-d".into());
+    }
     if init {
         a.push("--init".into());
         a.push(format!("--init-path={}", pm.static_bin.display()));
@@ -170,19 +188,15 @@ fn run_container(pm: &Podman, c: &Container, init: bool, image: &Image, args: &[
     pm.run(&a)
 }
 
+/// `podman run [--init ...] --name C IMAGE ARGS...` in the foreground.
+fn run_container(pm: &Podman, c: &Container, init: bool, image: &Image, args: &[&str]) -> Outcome {
+    podman_run(pm, c, false, init, image, args)
+}
+
 /// Start a detached container whose main process sleeps, wait until PID 1 has spawned
 /// it, `podman stop -t 5` it and check it ended with 143, well before the SIGKILL.
 fn stop_is_quick(pm: &Podman, c: &Container, init: bool, image: &Image, args: &[&str]) {
-    let mut a = pm.run_args(&c.name);
-    a.insert(1, "-d".into());
-    if init {
-        a.push("--init".into());
-        a.push(format!("--init-path={}", pm.static_bin.display()));
-    }
-    a.push(image.name.clone());
-    a.extend(args.iter().map(|s| s.to_string()));
-    let a: Vec<&str> = a.iter().map(String::as_str).collect();
-    pm.run(&a).assert_code(0);
+    podman_run(pm, c, true, init, image, args).assert_code(0);
     // PID 1 has a child once it runs its loop (signals are blocked before the spawn).
     wait_until(Duration::from_secs(20), "PID 1 of the container to start its child", || {
         let out = pm.run(&["exec", &c.name, BUSYBOX, "cat", "/proc/1/task/1/children"]);
@@ -203,11 +217,7 @@ fn stop_is_quick(pm: &Podman, c: &Container, init: bool, image: &Image, args: &[
 #[test]
 fn entrypoint_exit_code_propagates() {
     let Some(pm) = setup("podman_entry_exit") else { return };
-    let image = pm.image(
-        "entry",
-        true,
-        &[r#"ENTRYPOINT ["/sbin/tend","init","--"]"#, r#"CMD ["/bin/busybox","sleep","1000"]"#],
-    );
+    let image = pm.entrypoint_image();
     let c = pm.container("exit");
     run_container(&pm, &c, false, &image, &[BUSYBOX, "sh", "-c", "exit 7"]).assert_code(7);
     assert_eq!(pm.exit_code_of(&c), "7");
@@ -216,11 +226,7 @@ fn entrypoint_exit_code_propagates() {
 #[test]
 fn entrypoint_stop_gives_143_quickly() {
     let Some(pm) = setup("podman_entry_stop") else { return };
-    let image = pm.image(
-        "entry",
-        true,
-        &[r#"ENTRYPOINT ["/sbin/tend","init","--"]"#, r#"CMD ["/bin/busybox","sleep","1000"]"#],
-    );
+    let image = pm.entrypoint_image();
     let c = pm.container("stop");
     stop_is_quick(&pm, &c, false, &image, &[]);
 }
@@ -228,7 +234,7 @@ fn entrypoint_stop_gives_143_quickly() {
 #[test]
 fn entrypoint_reaps_orphans() {
     let Some(pm) = setup("podman_entry_reap") else { return };
-    let image = pm.image("entry", true, &[r#"ENTRYPOINT ["/sbin/tend","init","--"]"#]);
+    let image = pm.entrypoint_image();
     let c = pm.container("reap");
     let out =
         run_container(&pm, &c, false, &image, &[BUSYBOX, "sh", "-c", PID1_REAP_SCRIPT, "sh", "/bin/busybox ", "0"]);
@@ -239,7 +245,7 @@ fn entrypoint_reaps_orphans() {
 #[test]
 fn podman_init_is_tend_and_propagates_the_exit_code() {
     let Some(pm) = setup("podman_init_exit") else { return };
-    let image = pm.image("plain", false, &[r#"ENTRYPOINT ["/bin/busybox"]"#]);
+    let image = pm.plain_image();
     let c = pm.container("exit");
     let script = r#"/bin/busybox tr "\0" " " < /proc/1/cmdline; echo; /run/podman-init --version; exit 9"#;
     let out = run_container(&pm, &c, true, &image, &["sh", "-c", script]);
@@ -256,7 +262,7 @@ fn podman_init_is_tend_and_propagates_the_exit_code() {
 #[test]
 fn podman_init_stop_gives_143_quickly() {
     let Some(pm) = setup("podman_init_stop") else { return };
-    let image = pm.image("plain", false, &[r#"ENTRYPOINT ["/bin/busybox"]"#]);
+    let image = pm.plain_image();
     let c = pm.container("stop");
     stop_is_quick(&pm, &c, true, &image, &["sleep", "1000"]);
 }
@@ -264,7 +270,7 @@ fn podman_init_stop_gives_143_quickly() {
 #[test]
 fn podman_init_reaps_orphans() {
     let Some(pm) = setup("podman_init_reap") else { return };
-    let image = pm.image("plain", false, &[r#"ENTRYPOINT ["/bin/busybox"]"#]);
+    let image = pm.plain_image();
     let c = pm.container("reap");
     let out = run_container(&pm, &c, true, &image, &["sh", "-c", PID1_REAP_SCRIPT, "sh", "/bin/busybox ", "0"]);
     out.assert_code(0);

@@ -13,21 +13,19 @@ const SCRIPT: &str = "sleep 1000 & echo $! > gc; wait";
 /// Run the script under tend, TERM tend, check tend exits 143; returns the grandchild.
 fn term_with(name: &str, flags: &[&str], env: Option<(&str, &str)>) -> (Spawned, i32) {
     let dir = TestDir::new(name);
-    let mut args = vec!["init"];
-    args.extend_from_slice(flags);
-    args.extend_from_slice(&["--", "sh", "-c", SCRIPT]);
-    let mut cmd = tend(args);
-    cmd.env_remove("TINI_KILL_PROCESS_GROUP");
+    let mut cmd = init_sh(flags, SCRIPT);
     if let Some((k, v)) = env {
         cmd.env(k, v);
     }
     let mut t = spawn(&dir, cmd);
-    let gc: i32 = wait_for_file(&dir.join("gc")).trim().parse().expect("grandchild pid");
+    let gc = dir.wait_pid("gc");
     t.track(gc);
     let child = t.child_pid();
+    assert_eq!(stat(child).expect("child exists").pgrp, child, "the child leads its own process group");
     let gst = stat(gc).expect("grandchild exists");
     assert_eq!(gst.pgrp, child, "the grandchild is in the child's process group");
-    assert_ne!(child, t.pid(), "the child has its own process group, not tend's");
+    let tend_pgrp = stat(t.pid()).expect("tend exists").pgrp;
+    assert_ne!(tend_pgrp, child, "the child has its own process group, not tend's");
     t.signal(libc::SIGTERM);
     t.wait().assert_code(143);
     (t, gc)
@@ -62,14 +60,9 @@ fn without_g_only_the_direct_child_gets_the_signal() {
 /// moment the child has it pending the grandchild has it too, or never will.
 fn pending_in_grandchild(name: &str, flags: &[&str]) -> bool {
     let dir = TestDir::new(name);
-    let mut args = vec!["init"];
-    args.extend_from_slice(flags);
-    args.extend_from_slice(&["--", "sh", "-c", SCRIPT]);
-    let mut cmd = tend(args);
-    cmd.env_remove("TINI_KILL_PROCESS_GROUP");
     let start = Start { block_all: true, ..Start::default() };
-    let mut t = spawn_in(&dir, cmd, &start, false);
-    let gc: i32 = wait_for_file(&dir.join("gc")).trim().parse().expect("grandchild pid");
+    let mut t = spawn_in(&dir, init_sh(flags, SCRIPT), &start, false);
+    let gc = dir.wait_pid("gc");
     let child = t.child_pid();
     wait_until(DEADLINE, "the grandchild to exec sleep", || stat(gc).is_some_and(|s| s.comm == "sleep"));
     for pid in [child, gc] {

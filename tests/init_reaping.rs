@@ -33,18 +33,12 @@ struct Case<'a> {
 
 /// Start tend with the script; return it, the child's pid and the orphans' pids.
 fn start(dir: &TestDir, case: &Case) -> (Spawned, i32, Vec<i32>) {
-    let mut args = vec!["init"];
-    args.extend_from_slice(case.flags);
-    args.extend_from_slice(&["--", "sh", "-c", SCRIPT]);
-    let mut cmd = tend(args);
-    for k in ["TINI_SUBREAPER", "TINI_VERBOSITY", "TINI_KILL_PROCESS_GROUP"] {
-        cmd.env_remove(k);
-    }
+    let mut cmd = init_sh(case.flags, SCRIPT);
     if let Some((k, v)) = case.env {
         cmd.env(k, v);
     }
     let mut t = spawn(dir, cmd);
-    let child: i32 = wait_for_file(&dir.join("ready")).trim().parse().expect("child pid");
+    let child = dir.wait_pid("ready");
     let orphans: Vec<i32> = dir.read("orphans").lines().map(|l| l.parse().expect("orphan pid")).collect();
     assert_eq!(orphans.len(), 5, "orphans: {orphans:?}");
     for &o in &orphans {

@@ -8,7 +8,7 @@ mod support;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use support::{wait_until, Proc, Tend, TestDir, DEADLINE};
+use support::{ctl_ok, skip, wait_until, Proc, Tend, TestDir, DEADLINE};
 
 /// tend's would-be cgroup parent (the test's own cgroup), if cgroup2 is mounted and
 /// a directory can be created in it.
@@ -21,18 +21,23 @@ fn cgroup2_writable() -> Option<PathBuf> {
         (post.split(' ').next()? == "cgroup2").then(|| pre.split(' ').nth(4).map(str::to_string))?
     })?;
     let own = PathBuf::from(point).join(rel.trim_start_matches('/'));
-    let probe = own.join(format!("tend-test-probe.{}", std::process::id()));
+    // One name per call: the tests run side by side, and each probes.
+    static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let probe = own.join(format!("tend-test-probe.{}.{n}", std::process::id()));
     std::fs::create_dir(&probe).ok()?;
     std::fs::remove_dir(&probe).ok()?;
     Some(own)
 }
 
+/// The test's cgroup (see [`cgroup2_writable`]), or return from the test after saying
+/// why it is skipped.
 macro_rules! require_cgroup2 {
-    () => {
+    ($test:literal) => {
         match cgroup2_writable() {
             Some(p) => p,
             None => {
-                eprintln!("SKIPPED: no writable cgroup2 hierarchy here (needs cgroup2 mounted and root)");
+                skip($test, "no writable cgroup2 hierarchy here (needs cgroup2 mounted and root)");
                 return;
             }
         }
@@ -52,13 +57,9 @@ fn config(dir: &TestDir, extra: &str) -> String {
 }
 
 /// `tend stop app`, which answers once the service is stopped.
+#[track_caller]
 fn stop_app(dir: &TestDir) {
-    let out = std::process::Command::new(support::TEND)
-        .args(["stop", "app"])
-        .env("TEND_SOCKET", dir.join("tend.sock"))
-        .output()
-        .expect("running tend stop");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    ctl_ok(dir, &["stop", "app"]);
 }
 
 fn cgroup_of(pid: i32) -> String {
@@ -67,7 +68,7 @@ fn cgroup_of(pid: i32) -> String {
 
 #[test]
 fn a_stop_kills_a_daemon_that_left_the_process_group() {
-    let own = require_cgroup2!();
+    let own = require_cgroup2!("a_stop_kills_a_daemon_that_left_the_process_group");
     let dir = TestDir::new("cgroup-stop");
     let mut tend = Tend::start(&dir, &config(&dir, ""));
     let main = Proc::of(dir.wait_pid("main.pid"));
@@ -92,7 +93,7 @@ fn a_stop_kills_a_daemon_that_left_the_process_group() {
 
 #[test]
 fn without_cgroups_the_daemon_outlives_the_stop_and_is_swept_at_shutdown() {
-    let _own = require_cgroup2!();
+    let _own = require_cgroup2!("without_cgroups_the_daemon_outlives_the_stop_and_is_swept_at_shutdown");
     let dir = TestDir::new("cgroup-off");
     let mut tend = Tend::start(&dir, &config(&dir, "cgroups = false"));
     let main = Proc::of(dir.wait_pid("main.pid"));
@@ -111,7 +112,7 @@ fn without_cgroups_the_daemon_outlives_the_stop_and_is_swept_at_shutdown() {
 
 #[test]
 fn leftovers_of_a_service_that_exited_are_swept_at_shutdown() {
-    let own = require_cgroup2!();
+    let own = require_cgroup2!("leftovers_of_a_service_that_exited_are_swept_at_shutdown");
     let dir = TestDir::new("cgroup-leftover");
     let cfg = format!(
         "[service.spawner]\n\

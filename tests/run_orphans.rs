@@ -6,7 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{wait_until, Proc, Tend, TestDir, DEADLINE};
+use support::{wait_until, zombies_of, Proc, Tend, TestDir, DEADLINE};
 
 /// A service that starts a daemon in its own session (which writes its pid) and exits.
 fn spawner(dir: &TestDir, daemon: &str) -> String {
@@ -56,36 +56,32 @@ fn a_term_ignoring_orphan_is_killed() {
 #[test]
 fn orphans_are_reaped_while_tend_runs() {
     let dir = TestDir::new("orphans-reaped");
-    // Five double-forked processes that live 1 second.
+    // Five double-forked processes that live 2 seconds.
     let cfg = format!(
         "[service.forker]\n\
-         command = \"for i in 1 2 3 4 5; do (sh -c 'echo $$ >> {d}/orphans; exec sleep 1' &); done; \
+         command = \"for i in 1 2 3 4 5; do (sh -c 'echo $$ >> {d}/orphans; exec sleep 2' &); done; \
                     echo $$ > {d}/forker.pid; exec sleep 1000\"\n",
         d = dir.s()
     );
     let mut tend = Tend::start(&dir, &cfg);
-    let forker = dir.wait_pid("forker.pid");
+    dir.wait_pid("forker.pid");
     wait_until(DEADLINE, "5 orphans", || dir.read("orphans").lines().count() == 5);
-    let orphans: Vec<(i32, Option<Proc>)> = dir
-        .read("orphans")
-        .lines()
-        .map(|l| {
-            let pid: i32 = l.parse().expect("pid");
-            (pid, support::stat(pid).map(|_| Proc::of(pid)))
-        })
-        .collect();
-    for (pid, p) in &orphans {
-        let Some(p) = p else { panic!("orphan {pid} gone before it was seen") };
-        // Their parent (a subshell) exited at once: they belong to tend now, not to the service.
-        wait_until(DEADLINE, "an orphan to be re-parented to tend", || !p.alive() || p.ppid() == Some(tend.pid));
-        assert_ne!(p.ppid(), Some(forker), "orphan {pid} still a child of the service");
+    let orphans: Vec<Proc> = dir.read("orphans").lines().map(|l| Proc::of(l.parse().expect("pid"))).collect();
+    for p in &orphans {
+        // Their parent (a subshell) exited at once: they belong to tend now, not to the
+        // service, nor to whatever reaps orphans above tend. (A zombie still shows its
+        // parent: only an orphan already reaped shows none.)
+        let mut ppid = None;
+        wait_until(DEADLINE, "an orphan to be re-parented to tend", || {
+            ppid = p.ppid();
+            ppid.is_none_or(|pp| pp == tend.pid)
+        });
+        assert_eq!(ppid, Some(tend.pid), "orphan {} was gone before it was seen re-parented to tend", p.pid);
     }
-    for (_, p) in &orphans {
-        let p = p.expect("seen");
+    for p in &orphans {
         assert!(p.wait_gone(DEADLINE), "orphan {} was not reaped (zombie: {})", p.pid, p.exists());
     }
-    let zombies: Vec<i32> =
-        support::children(tend.pid).into_iter().filter(|&c| support::stat(c).is_some_and(|s| s.0 == 'Z')).collect();
+    let zombies = zombies_of(tend.pid);
     assert!(zombies.is_empty(), "zombie children of tend: {zombies:?}");
     assert!(tend.try_wait().is_none());
     tend.signal(libc::SIGTERM);

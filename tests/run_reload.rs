@@ -6,12 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Proc, Tend, TestDir, DEADLINE};
-
-/// A service that writes its pid and sleeps; `extra` lines follow the command.
-fn sleeper(dir: &TestDir, name: &str, extra: &str) -> String {
-    format!("[service.{name}]\ncommand = \"echo $$ > {d}/{name}.pid; exec sleep 1000\"\n{extra}", d = dir.s())
-}
+use support::{sleeper, Proc, Tend, TestDir, DEADLINE};
 
 #[test]
 fn reload_adds_removes_changes_and_keeps() {

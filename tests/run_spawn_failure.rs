@@ -3,8 +3,6 @@
 
 mod support;
 
-use std::os::unix::fs::PermissionsExt;
-
 use support::{Tend, TestDir};
 
 #[test]
@@ -31,9 +29,7 @@ fn a_missing_binary_counts_toward_the_start_limit() {
 #[test]
 fn exec_errors_name_the_errno() {
     let dir = TestDir::new("spawn-errno");
-    let script = dir.join("not-executable.sh");
-    std::fs::write(&script, "#!/bin/sh\necho should not run\n").expect("write script");
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let script = dir.write_mode("not-executable.sh", "#!/bin/sh\necho should not run\n", 0o644);
     let cfg = format!(
         "[service.noexec]\ncommand = [\"{s}\"]\nrestart = \"never\"\n\
          [service.nopath]\ncommand = [\"tend-test-no-such-command\"]\nrestart = \"never\"\n\

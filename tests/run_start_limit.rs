@@ -8,18 +8,26 @@ use std::time::Duration;
 
 use support::{wait_until, Tend, TestDir, DEADLINE};
 
-#[test]
-fn crash_loop_ends_failed_and_tend_exits_3() {
-    let dir = TestDir::new("start-limit-failed");
+/// Start tend (in a new test directory `dir_name`) with its only service, `service`,
+/// which notes each run in DIR/runs and exits with `code` at once: `restart = "always"`
+/// after 10ms, with the start limit `burst` in `interval`.
+fn restart_loop(dir_name: &str, service: &str, code: i32, burst: u32, interval: &str) -> (TestDir, Tend) {
+    let dir = TestDir::new(dir_name);
     let cfg = format!(
         // shutdown_timeout only bounds how long tend lingers (see run_all_finished.rs).
         "shutdown_timeout = \"2s\"\n\
-         [service.crasher]\ncommand = \"echo run >> {d}/runs; exit 1\"\nrestart = \"always\"\n\
+         [service.{service}]\ncommand = \"echo run >> {d}/runs; exit {code}\"\nrestart = \"always\"\n\
          backoff = {{ initial = \"10ms\", max = \"10ms\" }}\n\
-         start_limit = {{ burst = 3, interval = \"10s\" }}\n",
+         start_limit = {{ burst = {burst}, interval = \"{interval}\" }}\n",
         d = dir.s()
     );
-    let mut tend = Tend::start(&dir, &cfg);
+    let tend = Tend::start(&dir, &cfg);
+    (dir, tend)
+}
+
+#[test]
+fn crash_loop_ends_failed_and_tend_exits_3() {
+    let (dir, mut tend) = restart_loop("start-limit-failed", "crasher", 1, 3, "10s");
     let failed = tend.wait_transition("crasher", "failed");
     assert_eq!(failed.from, "running", "{failed:?}");
     assert!(failed.reason.starts_with("exited with status 1; start limit reached"), "{failed:?}");
@@ -51,15 +59,7 @@ fn starts_spread_wider_than_the_interval_never_fail() {
 
 #[test]
 fn the_limit_counts_a_clean_exit_under_always() {
-    let dir = TestDir::new("start-limit-always");
-    let cfg = format!(
-        "shutdown_timeout = \"2s\"\n\
-         [service.looper]\ncommand = \"echo run >> {d}/runs; exit 0\"\nrestart = \"always\"\n\
-         backoff = {{ initial = \"10ms\", max = \"10ms\" }}\n\
-         start_limit = {{ burst = 4, interval = \"1m\" }}\n",
-        d = dir.s()
-    );
-    let mut tend = Tend::start(&dir, &cfg);
+    let (dir, mut tend) = restart_loop("start-limit-always", "looper", 0, 4, "1m");
     let failed = tend.wait_transition("looper", "failed");
     assert!(failed.reason.contains("start limit reached"), "{failed:?}");
     // The service itself never failed, but it ended `failed`: tend exits 3.

@@ -6,12 +6,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use support::{Tend, TestDir};
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
+use support::{is_root, skip, Tend, TestDir};
 
 /// The value printed as `KEY=value` by a service.
 fn value(lines: &[String], key: &str) -> String {
@@ -32,7 +27,7 @@ const REPORT: &str = "echo uid=$(id -u); echo gid=$(id -g); \
 #[test]
 fn runs_as_nobody() {
     if !is_root() {
-        eprintln!("skipped: switching users needs root (euid is not 0)");
+        skip("runs_as_nobody", "switching users needs root (euid is not 0)");
         return;
     }
     let getent = Command::new("getent").args(["passwd", "nobody"]).output().expect("getent");

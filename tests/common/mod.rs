@@ -24,21 +24,11 @@ use std::io;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The first line of tend's warning when it can neither reap as PID 1 nor as subreaper
 /// (tini's wording: "... so zombie reaping won't work").
 pub const REAPER_WARNING: &str = "zombie reaping won't work";
-
-// ---------------------------------------------------------------------------------
-// Temp dirs
-
-/// Say that a test is skipped and why. Written to stderr directly rather than with
-/// `eprintln!`, which the test harness captures (and shows only for failed tests).
-pub fn skip(test: &str, why: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
-}
 
 // ---------------------------------------------------------------------------------
 // Polling
@@ -60,46 +50,6 @@ pub fn wait_for_file(path: &Path) -> String {
 // ---------------------------------------------------------------------------------
 // /proc
 
-/// The fields of /proc/PID/stat the tests use.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Stat {
-    pub pid: i32,
-    pub comm: String,
-    pub state: char,
-    pub ppid: i32,
-    pub pgrp: i32,
-    pub session: i32,
-    pub tty_nr: i32,
-    pub tpgid: i32,
-    pub starttime: u64,
-}
-
-/// Parse a /proc/PID/stat line (the comm field may contain spaces and parentheses).
-pub fn parse_stat(line: &str) -> Option<Stat> {
-    let open = line.find('(')?;
-    let close = line.rfind(')')?;
-    let pid = line[..open].trim().parse().ok()?;
-    let comm = line[open + 1..close].to_string();
-    let f: Vec<&str> = line[close + 1..].split_whitespace().collect();
-    // f[0] is field 3 (state); field N is f[N - 3].
-    Some(Stat {
-        pid,
-        comm,
-        state: f.first()?.chars().next()?,
-        ppid: f.get(1)?.parse().ok()?,
-        pgrp: f.get(2)?.parse().ok()?,
-        session: f.get(3)?.parse().ok()?,
-        tty_nr: f.get(4)?.parse().ok()?,
-        tpgid: f.get(5)?.parse().ok()?,
-        starttime: f.get(19)?.parse().ok()?,
-    })
-}
-
-/// /proc/PID/stat, or None once the process is gone (reaped).
-pub fn stat(pid: i32) -> Option<Stat> {
-    parse_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
-}
-
 /// The live tree below `root` (not including it), from a /proc scan.
 pub fn descendants(root: i32) -> Vec<Stat> {
     let all: Vec<Stat> = all_pids().into_iter().filter_map(stat).collect();
@@ -116,11 +66,6 @@ pub fn descendants(root: i32) -> Vec<Stat> {
         }
     }
     out
-}
-
-/// Processes in state Z whose parent is `ppid`.
-pub fn zombies_of(ppid: i32) -> Vec<i32> {
-    all_pids().into_iter().filter_map(stat).filter(|s| s.ppid == ppid && s.state == 'Z').map(|s| s.pid).collect()
 }
 
 /// A signal-set field of /proc/PID/status ("SigBlk", "SigIgn", "ShdPnd") as a bit set.
@@ -158,20 +103,15 @@ pub fn signame(sig: i32) -> String {
     }
 }
 
-/// True if `pid` exists and is not a zombie.
-pub fn alive(pid: i32) -> bool {
-    stat(pid).is_some_and(|s| s.state != 'Z')
-}
-
 // ---------------------------------------------------------------------------------
 // Starting tend
 
 /// The signal state and terminal tend is started with, applied between fork and exec.
 ///
-/// Whatever the test process inherited, tend starts from a known state: every
-/// disposition SIG_DFL, an empty mask, then `ignore` and `block` applied. Inherited fds
-/// above 2 (from cargo, the shell...) are marked close-on-exec so they don't reach tend,
-/// and core dumps are off.
+/// Whatever the test process inherited, tend starts from a known state
+/// ([`reset_for_exec`]): every disposition SIG_DFL, an empty mask, then `ignore` and
+/// `block` applied. Inherited fds above 2 (from cargo, the shell...) are marked
+/// close-on-exec so they don't reach tend, and core dumps are off.
 #[derive(Clone, Debug, Default)]
 pub struct Start {
     /// Signals set to SIG_IGN.
@@ -192,32 +132,7 @@ impl Start {
         // prepared before the fork (the vectors are moved in, not allocated there).
         unsafe {
             cmd.pre_exec(move || {
-                for sig in 1..=libc::SIGRTMAX() {
-                    if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                        set_default_raw(sig);
-                    }
-                }
-                for &sig in &s.ignore {
-                    if libc::signal(sig, libc::SIG_IGN) == libc::SIG_ERR {
-                        return Err(io::Error::last_os_error());
-                    }
-                }
-                let mut set: libc::sigset_t = std::mem::zeroed();
-                if s.block_all {
-                    libc::sigfillset(&mut set);
-                } else {
-                    libc::sigemptyset(&mut set);
-                }
-                for &sig in &s.block {
-                    libc::sigaddset(&mut set, sig);
-                }
-                if libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                let zero = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-                libc::setrlimit(libc::RLIMIT_CORE, &zero);
-                // std's own error pipe is close-on-exec already, so this keeps it working.
-                libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
+                reset_for_exec(&s.ignore, &s.block, s.block_all)?;
                 if s.controlling_tty {
                     if libc::setsid() < 0 {
                         return Err(io::Error::last_os_error());
@@ -232,27 +147,6 @@ impl Start {
     }
 }
 
-/// The kernel's `struct sigaction` (x86_64 layout), for rt_sigaction(2) directly.
-#[repr(C)]
-struct KernelSigaction {
-    handler: libc::sighandler_t,
-    flags: libc::c_ulong,
-    restorer: usize,
-    mask: u64,
-}
-
-/// Set `sig` to SIG_DFL with the raw system call. The C library refuses to touch its own
-/// two real-time signals (32, 33), yet glibc's posix_spawn leaves them *ignored* in the
-/// children of a multi-threaded parent, cargo included, and SIG_IGN survives exec: the
-/// test process itself starts with signal 32 ignored.
-fn set_default_raw(sig: i32) {
-    let act = KernelSigaction { handler: libc::SIG_DFL, flags: 0, restorer: 0, mask: 0 };
-    // SAFETY: a valid kernel sigaction and its size; no old action requested.
-    unsafe {
-        libc::syscall(libc::SYS_rt_sigaction, sig, &act as *const KernelSigaction, std::ptr::null::<u8>(), 8usize);
-    }
-}
-
 /// `tend ARGS...` (pass "init" first for the subcommand form).
 pub fn tend<I, S>(args: I) -> Command
 where
@@ -262,6 +156,23 @@ where
     let mut c = Command::new(TEND);
     c.args(args);
     c
+}
+
+/// The variables that change how `tend init` behaves, as they do tini.
+pub const TINI_ENV: [&str; 3] = ["TINI_SUBREAPER", "TINI_VERBOSITY", "TINI_KILL_PROCESS_GROUP"];
+
+/// Remove [`TINI_ENV`] from what `cmd` passes on, so that only a test's own flags count.
+pub fn clear_tini_env(cmd: &mut Command) {
+    for k in TINI_ENV {
+        cmd.env_remove(k);
+    }
+}
+
+/// `tend init FLAGS... -- sh -c SCRIPT`, without the [`TINI_ENV`] variables.
+pub fn init_sh(flags: &[&str], script: &str) -> Command {
+    let mut cmd = tend(["init"].iter().chain(flags).chain(&["--", "sh", "-c", script]));
+    clear_tini_env(&mut cmd);
+    cmd
 }
 
 /// A started process (usually tend), killed with its whole tree when dropped.
@@ -374,8 +285,13 @@ impl Spawned {
 
     /// The exit status if it has exited (reaping it).
     pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.wait_at_most(Duration::ZERO)
+    }
+
+    /// The exit status once it has exited, waiting at most `timeout`.
+    fn wait_at_most(&mut self, timeout: Duration) -> Option<ExitStatus> {
         if self.status.is_none() {
-            self.status = self.child.try_wait().expect("try_wait");
+            self.status = wait_child(&mut self.child, timeout);
         }
         self.status
     }
@@ -388,27 +304,17 @@ impl Spawned {
     /// Wait for the exit, at most `timeout`; panic (and kill everything) after that.
     #[track_caller]
     pub fn wait_timeout(&mut self, timeout: Duration) -> Outcome {
-        let pid = self.pid;
-        let mut st = None;
-        let start = Instant::now();
-        let mut pause = Duration::from_millis(1);
-        while st.is_none() {
-            st = self.try_wait();
-            if st.is_none() {
-                if start.elapsed() > timeout {
-                    panic!(
-                        "pid {pid} did not exit within {timeout:?}\nstdout:\n{}\nstderr:\n{}",
-                        self.stdout_now(),
-                        self.stderr_now()
-                    );
-                }
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(10));
-            }
-        }
+        let Some(status) = self.wait_at_most(timeout) else {
+            panic!(
+                "pid {} did not exit within {timeout:?}\nstdout:\n{}\nstderr:\n{}",
+                self.pid,
+                self.stdout_now(),
+                self.stderr_now()
+            );
+        };
         let stdout_bytes = fs::read(&self.out).unwrap_or_default();
         Outcome {
-            status: st.expect("status"),
+            status,
             stdout: String::from_utf8_lossy(&stdout_bytes).into_owned(),
             stdout_bytes,
             stderr: self.stderr_now(),
@@ -440,12 +346,7 @@ impl Drop for Spawned {
     fn drop(&mut self) {
         // Collect the tree first: once tend is gone its descendants are re-parented.
         let mut victims: Vec<(i32, u64)> = Vec::new();
-        if self.status.is_none() {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                self.status = Some(st);
-            }
-        }
-        if self.status.is_none() {
+        if self.try_wait().is_none() {
             victims.extend(descendants(self.pid).into_iter().map(|s| (s.pid, s.starttime)));
             let _ = self.child.kill();
             let _ = self.child.wait();

@@ -23,16 +23,13 @@ pub use base::*;
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// The environment variable that marks every process of one test.
 pub const MARKER_VAR: &str = "TEND_TEST_MARKER";
-
-// ---------------------------------------------------------------------------------
-// Temp dirs
 
 // ---------------------------------------------------------------------------------
 // Collected output
@@ -89,11 +86,6 @@ impl Lines {
         let mut s = self.snapshot().join("\n");
         s.push('\n');
         s
-    }
-
-    /// True once the stream reached EOF.
-    pub fn eof(&self) -> bool {
-        self.inner.0.lock().unwrap_or_else(|e| e.into_inner()).eof
     }
 
     /// Wait until the stream is at EOF (at most `timeout`); returns whether it is.
@@ -223,28 +215,6 @@ pub fn parse_transition(line: &str) -> Option<Transition> {
 // ---------------------------------------------------------------------------------
 // /proc
 
-/// (state, ppid, pgrp, starttime) from /proc/PID/stat, or None once it is reaped.
-pub fn stat(pid: i32) -> Option<(char, i32, i32, u64)> {
-    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let f: Vec<&str> = s.get(s.rfind(')')? + 2..)?.split_whitespace().collect();
-    Some((f.first()?.chars().next()?, f.get(1)?.parse().ok()?, f.get(2)?.parse().ok()?, f.get(19)?.parse().ok()?))
-}
-
-/// True if `pid` exists and is not a zombie.
-pub fn alive(pid: i32) -> bool {
-    stat(pid).is_some_and(|s| s.0 != 'Z')
-}
-
-/// True if `pid` exists at all (a zombie counts: it has not been reaped).
-pub fn exists(pid: i32) -> bool {
-    stat(pid).is_some()
-}
-
-/// Wait until `pid` is gone entirely (reaped), at most `timeout`.
-pub fn wait_gone(pid: i32, timeout: Duration) -> bool {
-    poll_until(timeout, || !exists(pid))
-}
-
 /// One process, told apart from a later process that reuses its pid.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Proc {
@@ -257,27 +227,32 @@ impl Proc {
     #[track_caller]
     pub fn of(pid: i32) -> Proc {
         let s = stat(pid).unwrap_or_else(|| panic!("process {pid} does not exist"));
-        Proc { pid, start: s.3 }
+        Proc { pid, start: s.starttime }
     }
 
     /// Still there: running, stopped, or a zombie nobody has reaped.
     pub fn exists(&self) -> bool {
-        stat(self.pid).is_some_and(|s| s.3 == self.start)
+        self.stat().is_some()
     }
 
     /// Still there and not a zombie.
     pub fn alive(&self) -> bool {
-        stat(self.pid).is_some_and(|s| s.3 == self.start && s.0 != 'Z')
+        self.stat().is_some_and(|s| s.state != 'Z')
     }
 
     /// Its parent, while it exists.
     pub fn ppid(&self) -> Option<i32> {
-        stat(self.pid).filter(|s| s.3 == self.start).map(|s| s.1)
+        self.stat().map(|s| s.ppid)
     }
 
     /// Wait (at most `timeout`) until it is gone entirely: dead and reaped.
     pub fn wait_gone(&self, timeout: Duration) -> bool {
         poll_until(timeout, || !self.exists())
+    }
+
+    /// Its /proc/PID/stat while it is this process (not one that reuses the pid).
+    fn stat(&self) -> Option<Stat> {
+        stat(self.pid).filter(|s| s.starttime == self.start)
     }
 }
 
@@ -326,26 +301,6 @@ pub struct Opts {
     pub raw_stdout: bool,
 }
 
-/// The kernel's `struct sigaction` (x86_64 layout), for rt_sigaction(2) directly.
-#[repr(C)]
-struct KernelSigaction {
-    handler: libc::sighandler_t,
-    flags: libc::c_ulong,
-    restorer: usize,
-    mask: u64,
-}
-
-/// Set `sig`'s disposition with the raw system call: the C library refuses to touch its
-/// own real-time signals (32, 33), which a multi-threaded parent's posix_spawn may leave
-/// ignored.
-fn set_disposition_raw(sig: i32, handler: libc::sighandler_t) {
-    let act = KernelSigaction { handler, flags: 0, restorer: 0, mask: 0 };
-    // SAFETY: a valid kernel sigaction and its size; no old action requested.
-    unsafe {
-        libc::syscall(libc::SYS_rt_sigaction, sig, &act as *const KernelSigaction, std::ptr::null::<u8>(), 8usize);
-    }
-}
-
 /// A running `tend run -c DIR/tend.toml`.
 pub struct Tend {
     child: Child,
@@ -356,7 +311,6 @@ pub struct Tend {
     raw_stdout: Option<ChildStdout>,
     marker: String,
     status: Option<ExitStatus>,
-    pub started: Instant,
 }
 
 impl Tend {
@@ -368,45 +322,42 @@ impl Tend {
 
     #[track_caller]
     pub fn start_with(dir: &TestDir, config: &str, opts: Opts) -> Tend {
+        // Each test's own control socket, so tests can run side by side.
+        Tend::launch(dir, config, &[], Some(&dir.join("tend.sock")), opts)
+    }
+
+    /// Like [`Tend::start`], with extra arguments after `run -c DIR/tend.toml` and
+    /// $TEND_SOCKET set to `socket_env` (None: not set at all).
+    #[track_caller]
+    pub fn start_custom(dir: &TestDir, config: &str, args: &[&str], socket_env: Option<&Path>) -> Tend {
+        Tend::launch(dir, config, args, socket_env, Opts::default())
+    }
+
+    #[track_caller]
+    fn launch(dir: &TestDir, config: &str, args: &[&str], socket_env: Option<&Path>, opts: Opts) -> Tend {
         let path = dir.join("tend.toml");
         fs::write(&path, config).expect("writing the config");
         let mut cmd = Command::new(TEND);
-        cmd.arg("run").arg("-c").arg(&path);
+        cmd.arg("run").arg("-c").arg(&path).args(args);
         cmd.current_dir(dir.path());
         cmd.env(MARKER_VAR, dir.s());
-        // Each test's own control socket, so tests can run side by side.
-        cmd.env("TEND_SOCKET", dir.join("tend.sock"));
+        match socket_env {
+            Some(p) => cmd.env("TEND_SOCKET", p),
+            None => cmd.env_remove("TEND_SOCKET"),
+        };
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let o = opts.clone();
         // SAFETY: only async-signal-safe calls, on memory prepared before the fork.
         unsafe {
             cmd.pre_exec(move || {
-                for sig in 1..=libc::SIGRTMAX() {
-                    if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                        set_disposition_raw(sig, libc::SIG_DFL);
-                    }
-                }
-                for &sig in &o.ignore {
-                    set_disposition_raw(sig, libc::SIG_IGN);
-                }
-                let mut set: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut set);
-                for &sig in &o.block {
-                    libc::sigaddset(&mut set, sig);
-                }
-                if libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
                 // No fd of the test process reaches tend unless asked for.
-                libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
+                reset_for_exec(&o.ignore, &o.block, false)?;
                 if let Some((from, to)) = o.leak_fd {
                     // dup2 clears close-on-exec on the new fd.
                     if libc::dup2(from, to) < 0 {
                         return Err(std::io::Error::last_os_error());
                     }
                 }
-                let zero = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-                libc::setrlimit(libc::RLIMIT_CORE, &zero);
                 Ok(())
             });
         }
@@ -418,7 +369,7 @@ impl Tend {
         } else {
             (Lines::spawn(child.stdout.take().expect("stdout")), None)
         };
-        Tend { child, pid, config: path, out, err, raw_stdout, marker: dir.s(), status: None, started: Instant::now() }
+        Tend { child, pid, config: path, out, err, raw_stdout, marker: dir.s(), status: None }
     }
 
     /// tend's stdout, with `Opts::raw_stdout`.
@@ -440,20 +391,15 @@ impl Tend {
 
     /// The exit status if tend has exited.
     pub fn try_wait(&mut self) -> Option<ExitStatus> {
-        if self.status.is_none() {
-            self.status = self.child.try_wait().expect("try_wait");
-        }
-        self.status
+        self.wait_timeout(Duration::ZERO)
     }
 
     /// Wait for tend to exit, at most `timeout`; None if it is still running.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let mut st = None;
-        poll_until(timeout, || {
-            st = self.try_wait();
-            st.is_some()
-        });
-        st
+        if self.status.is_none() {
+            self.status = wait_child(&mut self.child, timeout);
+        }
+        self.status
     }
 
     /// Wait for tend to exit (at most `timeout`) and return its exit code; panic if it
@@ -546,7 +492,7 @@ impl Tend {
 
 impl Drop for Tend {
     fn drop(&mut self) {
-        if self.try_wait_quiet().is_none() {
+        if self.try_wait().is_none() {
             kill(self.pid, libc::SIGKILL);
             let _ = self.child.wait();
         }
@@ -557,15 +503,6 @@ impl Drop for Tend {
     }
 }
 
-impl Tend {
-    fn try_wait_quiet(&mut self) -> Option<ExitStatus> {
-        if self.status.is_none() {
-            self.status = self.child.try_wait().ok().flatten();
-        }
-        self.status
-    }
-}
-
 /// The exit code of a `sh -c` service killed by `sig`, as tend reports it.
 pub fn signalled(sig: i32) -> i32 {
     128 + sig
@@ -573,13 +510,6 @@ pub fn signalled(sig: i32) -> i32 {
 
 // ---------------------------------------------------------------------------------
 // The control plane (tests/ctl_*.rs)
-
-/// Say that a test is skipped and why. Written to stderr directly rather than with
-/// `eprintln!`, which the test harness captures (and shows only for failed tests).
-pub fn skip(test: &str, why: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
-}
 
 /// True when the tests run as root (user switches, chown).
 pub fn is_root() -> bool {
@@ -600,8 +530,6 @@ pub struct CtlOut {
     pub code: Option<i32>,
     pub out: String,
     pub err: String,
-    pub raw_out: Vec<u8>,
-    pub raw_err: Vec<u8>,
     /// The command's pid.
     pub pid: i32,
 }
@@ -651,12 +579,7 @@ pub fn run_output(mut cmd: Command, timeout: Duration) -> CtlOut {
     };
     let out = read(Box::new(child.stdout.take().expect("stdout")));
     let err = read(Box::new(child.stderr.take().expect("stderr")));
-    let mut status = None;
-    poll_until(timeout, || {
-        status = child.try_wait().expect("try_wait");
-        status.is_some()
-    });
-    let Some(status) = status else {
+    let Some(status) = wait_child(&mut child, timeout) else {
         let _ = child.kill();
         let _ = child.wait();
         let (o, e) = (out.join().unwrap_or_default(), err.join().unwrap_or_default());
@@ -666,15 +589,12 @@ pub fn run_output(mut cmd: Command, timeout: Duration) -> CtlOut {
             String::from_utf8_lossy(&e)
         );
     };
-    let raw_out = out.join().unwrap_or_default();
-    let raw_err = err.join().unwrap_or_default();
+    let (raw_out, raw_err) = (out.join().unwrap_or_default(), err.join().unwrap_or_default());
     CtlOut {
         status,
         code: status.code(),
         out: String::from_utf8_lossy(&raw_out).into_owned(),
         err: String::from_utf8_lossy(&raw_err).into_owned(),
-        raw_out,
-        raw_err,
         pid,
     }
 }
@@ -699,7 +619,6 @@ pub struct Bg {
     pub pid: i32,
     pub out: Lines,
     pub err: Lines,
-    status: Option<ExitStatus>,
 }
 
 impl Bg {
@@ -710,25 +629,17 @@ impl Bg {
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
         let out = Lines::spawn(child.stdout.take().expect("stdout"));
         let err = Lines::spawn(child.stderr.take().expect("stderr"));
-        Bg { pid: child.id() as i32, child, out, err, status: None }
+        Bg { pid: child.id() as i32, child, out, err }
     }
 
     /// The exit status if it has ended.
     pub fn try_wait(&mut self) -> Option<ExitStatus> {
-        if self.status.is_none() {
-            self.status = self.child.try_wait().ok().flatten();
-        }
-        self.status
+        wait_child(&mut self.child, Duration::ZERO)
     }
 
     /// Wait (at most `timeout`) for it to end.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let mut st = None;
-        poll_until(timeout, || {
-            st = self.try_wait();
-            st.is_some()
-        });
-        st
+        wait_child(&mut self.child, timeout)
     }
 
     /// Both streams so far, for failure messages.
@@ -747,61 +658,10 @@ impl Drop for Bg {
 }
 
 impl Tend {
-    /// Like [`Tend::start`], with extra arguments after `run -c DIR/tend.toml` and
-    /// $TEND_SOCKET set to `socket_env` (None: not set at all).
-    #[track_caller]
-    pub fn start_custom(dir: &TestDir, config: &str, args: &[&str], socket_env: Option<&std::path::Path>) -> Tend {
-        let path = dir.join("tend.toml");
-        fs::write(&path, config).expect("writing the config");
-        let mut cmd = Command::new(TEND);
-        cmd.arg("run").arg("-c").arg(&path).args(args);
-        cmd.current_dir(dir.path());
-        cmd.env(MARKER_VAR, dir.s());
-        match socket_env {
-            Some(p) => cmd.env("TEND_SOCKET", p),
-            None => cmd.env_remove("TEND_SOCKET"),
-        };
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        // SAFETY: only async-signal-safe calls, on memory prepared before the fork.
-        unsafe {
-            cmd.pre_exec(|| {
-                for sig in 1..=libc::SIGRTMAX() {
-                    if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                        set_disposition_raw(sig, libc::SIG_DFL);
-                    }
-                }
-                let mut set: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut set);
-                if libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
-                let zero = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-                libc::setrlimit(libc::RLIMIT_CORE, &zero);
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawning {TEND}: {e}"));
-        let pid = child.id() as i32;
-        let err = Lines::spawn(child.stderr.take().expect("stderr"));
-        let out = Lines::spawn(child.stdout.take().expect("stdout"));
-        Tend {
-            child,
-            pid,
-            config: path,
-            out,
-            err,
-            raw_stdout: None,
-            marker: dir.s(),
-            status: None,
-            started: Instant::now(),
-        }
-    }
-
     /// Wait until tend answers on `socket` (its "supervising" line is out and a client
     /// connects); panics after the deadline.
     #[track_caller]
-    pub fn wait_socket(&self, socket: &std::path::Path) {
+    pub fn wait_socket(&self, socket: &Path) {
         self.wait_err("supervising");
         let ok = poll_until(DEADLINE, || std::os::unix::net::UnixStream::connect(socket).is_ok());
         assert!(ok, "nothing accepts connections on {} within {DEADLINE:?}\n{}", socket.display(), self.dump());
@@ -852,9 +712,15 @@ pub enum Closed {
 
 impl Raw {
     #[track_caller]
-    pub fn connect(path: &std::path::Path) -> Raw {
+    pub fn connect(path: &Path) -> Raw {
         let s = std::os::unix::net::UnixStream::connect(path)
             .unwrap_or_else(|e| panic!("connecting to {}: {e}", path.display()));
+        Raw::from_stream(s)
+    }
+
+    /// A raw connection over an already connected stream (e.g. one a writer thread
+    /// shares through `try_clone`); reads bounded by the deadline.
+    pub fn from_stream(s: std::os::unix::net::UnixStream) -> Raw {
         s.set_read_timeout(Some(DEADLINE)).expect("read timeout");
         Raw { s, dec: tend::proto::Decoder::new(tend::proto::frame::CLIENT_MAX_FRAME) }
     }
@@ -934,13 +800,17 @@ impl Raw {
     }
 }
 
-impl Raw {
-    /// A raw connection over an already connected stream (e.g. one a writer thread
-    /// shares through `try_clone`); reads bounded by the deadline.
-    pub fn from_stream(s: std::os::unix::net::UnixStream) -> Raw {
-        s.set_read_timeout(Some(DEADLINE)).expect("read timeout");
-        Raw { s, dec: tend::proto::Decoder::new(tend::proto::frame::CLIENT_MAX_FRAME) }
-    }
+/// A service that writes its pid to DIR/NAME.pid and sleeps; `extra` lines follow the
+/// command.
+pub fn sleeper(dir: &TestDir, name: &str, extra: &str) -> String {
+    format!("[service.{name}]\ncommand = \"echo $$ > {d}/{name}.pid; exec sleep 1000\"\n{extra}", d = dir.s())
+}
+
+/// `tend status NAME --json`, parsed; panics unless it succeeds.
+#[track_caller]
+pub fn status_json(dir: &TestDir, name: &str) -> serde_json::Value {
+    let o = ctl_ok(dir, &["status", name, "--json"]);
+    serde_json::from_str(o.out.trim_end()).unwrap_or_else(|e| panic!("status --json is not JSON ({e})\n{}", o.show()))
 }
 
 /// Start tend and wait until its control socket answers `tend ls`.
