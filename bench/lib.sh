@@ -15,10 +15,13 @@ BENCH_DIRS=()
 track_dir() { BENCH_DIRS+=("$1"); }
 
 # descendants PID: PID's children (of every thread) and theirs, recursively, one a line.
+# Bash builtins only: the supervisor rows run it in polling loops.
 descendants() {
-    local f c
+    local f c kids
     for f in /proc/"$1"/task/*/children; do
-        for c in $(cat "$f" 2>/dev/null); do
+        kids=()
+        read -r -a kids 2>/dev/null <"$f"
+        for c in "${kids[@]}"; do
             echo "$c"
             descendants "$c"
         done
@@ -85,6 +88,58 @@ verdict() {
 
 # fmt NUMBER [DIGITS]: fixed-point, or the input unchanged if it is not a number.
 fmt() { if is_num "${1:-}"; then python3 -c "print(f'{$1:.${2:-2}f}')"; else echo "${1:-$NA}"; fi; }
+
+# ms_p90 MEDIAN_US P90_US DIGITS [MORE] -> "0.287 ms (p90 0.356[; MORE])", from microseconds.
+ms_p90() {
+    echo "$(fmt "$(calc "$1 / 1000")" "$3") ms (p90 $(fmt "$(calc "$2 / 1000")" "$3")${4:+; $4})"
+}
+
+# ---- hyperfine
+# hyperfine_rounds PREFIX ROUNDS RUNS WARMUP NAME CMD [NAME CMD]...: ROUNDS runs of
+# `hyperfine -N` over all the commands, each round in a rotated order, so that a burst of
+# noise hits every command rather than whichever one hyperfine happened to be running.
+# Writes $OUT/PREFIX-R.json and .log for round R (after removing $OUT/PREFIX-*.json).
+hyperfine_rounds() {
+    local prefix=$1 rounds=$2 runs=$3 warmup=$4 r k i
+    shift 4
+    local -a names=() cmds=() order
+    while [ $# -ge 2 ]; do
+        names+=("$1") cmds+=("$2")
+        shift 2
+    done
+    local n=${#cmds[@]}
+    rm -f "$OUT/$prefix"-*.json
+    for ((r = 0; r < rounds; r++)); do
+        order=()
+        for ((k = 0; k < n; k++)); do
+            i=$(((k + r) % n))
+            order+=(-n "${names[$i]}" "${cmds[$i]}")
+        done
+        hyperfine -N --style basic --warmup "$warmup" --runs "$runs" --export-json "$OUT/$prefix-$r.json" \
+            "${order[@]}" >"$OUT/$prefix-$r.log" 2>&1 || log "hyperfine failed; see $OUT/$prefix-$r.log"
+    done
+}
+
+# hyperfine_medians JSON... -> "NAME MEDIAN_MS" a command, over the samples of all the
+# files pooled. A file in which a command exited non-zero is left out for that command
+# (and said on stderr); a file that cannot be read is skipped.
+hyperfine_medians() {
+    python3 - "$@" <<'PY'
+import json, sys, statistics
+pool = {}
+for path in sys.argv[1:]:
+    try:
+        for res in json.load(open(path))["results"]:
+            if all(c == 0 for c in res.get("exit_codes", [0])):
+                pool.setdefault(res["command"], []).extend(res["times"])
+            else:
+                print("failed", res["command"], file=sys.stderr)
+    except Exception:
+        pass
+for name, t in pool.items():
+    print(name, statistics.median(t) * 1000)
+PY
+}
 
 # ---- peers
 # peer_bin NAME -> path of an installed peer, or nothing. Missing peers become n/a cells.

@@ -23,11 +23,14 @@
 #     emit FIGURE CELL...    one line; cells in the table's column order, n/a if missing.
 #     note TEXT              one line for the method notes under the tables.
 #   Helpers: peer_bin NAME (path or empty), stats (stdin -> "median p90 min n"),
-#   ratio A B, verdict PY-EXPR (PASS/MISS), fmt, log, track PID (it and its descendants
-#   killed after the row and at exit), track_dir DIR (a scratch directory removed then).
+#   ratio A B, verdict PY-EXPR (PASS/MISS), fmt, ms_p90, log, track PID (it and its
+#   descendants killed after the row and at exit), track_dir DIR (a scratch directory
+#   removed then), kill_tree PID, descendants PID, hyperfine_rounds and hyperfine_medians
+#   (hyperfine in rotated rounds, samples pooled).
 #   Variables: $TEND (absolute path), $BENCH (bench/), $OUT (bench/out/, git-ignored;
-#   helpers from bench/src/*.c are compiled there as $OUT/NAME), $PIDNS (1 if the
-#   machine allows new pid namespaces), $QUICK (1: fewer repetitions, for trying a row).
+#   helpers from bench/src/*.c are compiled there as $OUT/NAME; what the C drivers share
+#   is in bench/src/common.h), $PIDNS (1 if the machine allows new pid namespaces),
+#   $QUICK (1: fewer repetitions, for trying a row).
 #   A row must clean up every process it starts and should take well under a minute;
 #   a row that fails is reported and the run goes on.
 #

@@ -10,47 +10,20 @@ row() {
     fi
     local rounds=3 runs=300 warmup=30
     [ "$QUICK" = 1 ] && rounds=1 runs=100
-    local names=() cmds=() name b
+    local cmds=() name b
     local truebin=/bin/true
     [ -x $truebin ] || truebin=/usr/bin/true
     for name in tend "${INIT_PEERS[@]}"; do
         if [ "$name" = tend ]; then b=$TEND; else b=$(peer_bin "$name"); fi
         [ -n "$b" ] || continue
-        names+=("$name")
-        cmds+=("$b -- $truebin")
+        cmds+=("$name" "$b -- $truebin")
     done
-    names+=(floor)
-    cmds+=("$truebin")
-
-    # Several rounds, each in a rotated order, all samples pooled: a burst of noise then
-    # hits every command rather than whichever hyperfine happened to be running.
-    local n=${#cmds[@]} r k i order=() json
-    rm -f "$OUT"/true-*.json
-    for ((r = 0; r < rounds; r++)); do
-        order=()
-        for ((k = 0; k < n; k++)); do
-            i=$(((k + r) % n))
-            order+=(-n "${names[$i]}" "${cmds[$i]}")
-        done
-        json=$OUT/true-$r.json
-        hyperfine -N --style basic --warmup "$warmup" --runs "$runs" --export-json "$json" "${order[@]}" \
-            >"$OUT/true-$r.log" 2>&1 || { log "hyperfine failed; see $OUT/true-$r.log"; }
-    done
-    # name -> median ms over all rounds
+    cmds+=(floor "$truebin")
+    # Several rounds, each in a rotated order, all samples pooled; name -> median ms.
+    hyperfine_rounds true "$rounds" "$runs" "$warmup" "${cmds[@]}"
     local -A med=()
-    while read -r name m; do med[$name]=$m; done < <(python3 - "$OUT"/true-*.json <<'PY'
-import json, sys, statistics
-pool = {}
-for path in sys.argv[1:]:
-    try:
-        for res in json.load(open(path))["results"]:
-            pool.setdefault(res["command"], []).extend(res["times"])
-    except Exception:
-        pass
-for name, t in pool.items():
-    print(name, statistics.median(t) * 1000)
-PY
-)
+    local m
+    while read -r name m; do med[$name]=$m; done < <(hyperfine_medians "$OUT"/true-*.json)
     local cells=() fl=${med[floor]:-}
     for name in tend "${INIT_PEERS[@]}"; do
         if [ -n "${med[$name]:-}" ]; then

@@ -21,7 +21,7 @@ row() {
     for name in tend "${INIT_PEERS[@]}" floor; do
         m=${med[$name]:-}
         if is_num "$m"; then
-            c="$(fmt "$(calc "$m / 1000")" 3) ms (p90 $(fmt "$(calc "${p90[$name]} / 1000")" 3))"
+            c=$(ms_p90 "$m" "${p90[$name]}" 3)
             [ "${bad[$name]:-0}" != 0 ] && c+=" (${bad[$name]} bad exits)"
         else
             c=$NA
@@ -34,5 +34,5 @@ row() {
     [ "${bad[tend]:-0}" != 0 ] && ok="MISS (bad exits)"
     emit "SIGTERM → child gone, init exited" "${cells[@]}" "$(ratio "$t" "$ti")" \
         "$(ratio "$t" "${med[tini-static]:-}")" "≤ 1.0x tini" "$ok"
-    note "SIGTERM → exit: a C driver (bench/src/sigterm.c) fork/execs \`INIT -- sleep 1000\` (not PID 1), waits until the init's child has exec'd sleep and the init sleeps in its wait (+2 ms), then t0, kill(init, SIGTERM), waitpid(init), t1. $runs runs per init, interleaved round-robin; median (p90). The init must exit 143 (or die of TERM). Floor: SIGTERM straight to \`sleep 1000\`."
+    note "SIGTERM → exit: a C driver (bench/src/sigterm.c) fork/execs \`INIT -- sleep 1000\` (not PID 1), waits until the init's child has exec'd sleep and the init sleeps in its wait (+2 ms), then t0, kill(init, SIGTERM), waitpid(init), t1. $runs runs per init, interleaved round-robin; median (p90). The init must exit 143 (or die of TERM) with its child dead; any other end counts as a bad exit. Floor: SIGTERM straight to \`sleep 1000\`."
 }

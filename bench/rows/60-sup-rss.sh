@@ -21,9 +21,7 @@ sup_prepare() {
     local i s a toml="" sd
     for a in "$@"; do toml+="${toml:+, }\"$a\""; done
     mkdir -p "$dir/s6" "$dir/runit"
-    {
-        echo 'shutdown_timeout = "10s"'
-    } >"$dir/tend.toml"
+    echo 'shutdown_timeout = "10s"' >"$dir/tend.toml"
     cat >"$dir/supervisord.conf" <<EOF
 [supervisord]
 nodaemon=true
@@ -76,19 +74,10 @@ sup_cmd() {
 sup_stopsig() { case $1 in runsvdir) echo HUP ;; *) echo TERM ;; esac; }
 
 # sup_tree PID: PID and all its descendants (children of every thread), one a line.
-# Bash builtins only: this runs in polling loops.
-sup_tree() {
-    local f c kids
-    echo "$1"
-    for f in /proc/"$1"/task/*/children; do
-        kids=()
-        read -r -a kids <"$f" 2>/dev/null
-        for c in "${kids[@]}"; do sup_tree "$c"; done
-    done
-}
+sup_tree() { echo "$1"; descendants "$1"; }
 
 # sup_comm PID -> its comm (builtins only), or nothing if it is gone.
-sup_comm() { local c=""; read -r c <"/proc/$1/comm" 2>/dev/null; echo "$c"; }
+sup_comm() { local c=""; read -r c 2>/dev/null <"/proc/$1/comm"; echo "$c"; }
 
 # sup_mkdir NAME -> a fresh scratch directory under $OUT (git-ignored); sup_rmdirs removes them.
 sup_mkdir() { mktemp -d "$OUT/sup-$1.XXXXXX"; }
@@ -164,5 +153,5 @@ row() {
     [ "$r2" != "$NA" ] && r2+=" (Pss $(ratio "${pmed[tend]}" "${pmed[s6-svscan]}"))"
     emit "idle RSS of the supervisor tree, 10 services" "${cells[@]}" "$NA" "$NA" "$r1" "$r2" \
         "tend ≤ 2 MiB" "$(verdict "${t:-None} <= 2048")"
-    note "supervisor idle RSS: each supervisor runs 10 services \`sleep 1000\` (tend: \`tend run\` with 10 [service.*] tables, stdout/stderr null; supervisord -n with 10 [program:*] sections, no control socket; s6-svscan on a scan directory and runsvdir on a directory of 10 services whose run scripts \`exec sleep 1000\`). Once all 10 sleeps have exec'd, 0.5 s to settle, then the sum over the supervisor's process tree minus the sleeps: tend (1 process, with its threads), supervisord (1 process: python3), s6-svscan + 10 s6-supervise, runsvdir + 10 runsv. VmRSS from /proc/PID/status (the verdict), and Pss from /proc/PID/smaps_rollup, which divides pages shared between processes (text of s6-supervise or runsv, libc, python's) among their users, so it is the fairer figure for a tree of many small processes. tend has no control socket yet (DESIGN.md asks ≤ 2 MiB \"with the socket open\"). Median of $reps launches each, interleaved."
+    note "supervisor idle RSS: each supervisor runs 10 services \`sleep 1000\` (tend: \`tend run\` with 10 [service.*] tables, stdout/stderr null; supervisord -n with 10 [program:*] sections, no control socket; s6-svscan on a scan directory and runsvdir on a directory of 10 services whose run scripts \`exec sleep 1000\`). Once all 10 sleeps have exec'd, 0.5 s to settle, then the sum over the supervisor's process tree minus the sleeps: tend (1 process, with its threads), supervisord (1 process: python3), s6-svscan + 10 s6-supervise, runsvdir + 10 runsv. VmRSS from /proc/PID/status (the verdict), and Pss from /proc/PID/smaps_rollup, which divides pages shared between processes (text of s6-supervise or runsv, libc, python's) among their users, so it is the fairer figure for a tree of many small processes. tend runs with its control socket open (\`--socket\`), as DESIGN.md's ≤ 2 MiB asks. Median of $reps launches each, interleaved."
 }

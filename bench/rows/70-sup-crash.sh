@@ -48,7 +48,7 @@ row() {
         cells+=("$c")
     done
     local t=${med[tend]:-} fl=${med[floor]:-}
-    emit "crash-loop restarts/s, backoff off" "${cells[@]:0:4}" "${cells[4]}" "$(ratio "$t" "$fl")" \
+    emit "crash-loop restarts/s, backoff off" "${cells[@]}" "$(ratio "$t" "$fl")" \
         "$(ratio "$t" "${med[supervisord]:-}" 0)" "$(ratio "$t" "${med[s6-svscan]:-}" 0)" \
         "≥ 0.8x floor" "$(verdict "${t:-None} >= 0.8 * ${fl:-None}")"
     note "crash-loop restarts/s: one service \`$falsebin\` with restart always and no delay (tend: \`restart = \"always\"\`, \`backoff = { initial = \"0s\" }\`, \`start_limit = { burst = 0 }\`; supervisord: autorestart=true, startsecs=0, startretries=1000000; s6-svscan and runsvdir have no such setting: s6-supervise and runsv leave at least 1 s between two starts of a service). bench/src/sup_rate.c starts the supervisor with stdout+stderr appended to a file, waits for the first start and ${warm} ms, then for ${win} ms reads the file every 10 ms and counts one start per tend event \`started (pid N)\`, per supervisord log line \`spawned: \` and, for s6/runit, per line the run script echoes before \`exec $falsebin\`; rate = starts between the first and the last poll that saw any / the time between them. Floor: the driver's own loop of fork(); execv($falsebin); waitpid() for the same window. tend and the floor: $rounds rounds, interleaved, median (min–max); the peers, which throttle to 1/s, one ${pwin} ms window each, afterwards."

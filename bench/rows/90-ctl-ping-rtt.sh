@@ -8,7 +8,7 @@
 # 1 connected client and with 1,000. The method is in bench/src/ctl_bench.c (`rtt`).
 # Targets: p50 <= 2x the ping-pong floor's p50, p99 <= 200 µs.
 
-# sup_prepare, sup_cmd, sup_tree, sup_mkdir, ...
+# sup_prepare, sup_cmd
 # shellcheck source=bench/rows/60-sup-rss.sh
 . "$BENCH/rows/60-sup-rss.sh"
 
@@ -65,8 +65,9 @@ ctl_wait() {
 
 # ctl_start_tend DIR [CPU]: `tend run` on DIR/tend.toml with its socket at DIR/tend.sock,
 # in the background (tracked; in a session of its own, as the peers in 92-ctl-cli.sh),
-# with room for 1,000+ connections (soft fd limit raised), pinned to CPU if given; waits until every service runs and the socket answers. Sets
-# CTL_TEND_PID.
+# with room for 1,000+ connections (soft fd limit raised), pinned to CPU if given; waits
+# until the socket answers that s10 and then s01 (the last and the first service) run.
+# Sets CTL_TEND_PID.
 ctl_start_tend() {
     local dir=$1 cpu=${2:-}
     local -a pin=()
@@ -85,11 +86,6 @@ ctl_start_tend() {
     sleep 0.2
 }
 
-# ctl_stop PID: SIGKILL PID's whole tree (services included) at once, and reap PID.
-ctl_stop() {
-    [ -n "${1:-}" ] && kill_tree "$1"
-}
-
 # ctl_us NUMBER -> "9.17", "24.4", "183" (µs)
 ctl_us() { if is_num "${1:-}"; then python3 -c "v=$1; print(f'{v:.2f}' if v < 10 else f'{v:.1f}' if v < 100 else f'{v:.0f}')"; else echo "$NA"; fi; }
 
@@ -105,13 +101,13 @@ row() {
     if [ -n "$cpu" ]; then pin=(taskset -c "$cpu"); where+=" $cpu"; else where="unpinned (no taskset)"; fi
     ctl_mkdir dir || return 1
     ctl_prepare "$dir"
-    ctl_start_tend "$dir" "$cpu" || { ctl_stop "$CTL_TEND_PID"; rm -rf "$dir"; return 1; }
+    ctl_start_tend "$dir" "$cpu" || return 1 # cleanup kills tend and removes $dir
     local -A p50=() p90=() p99=() mx=() n=()
     local name a b c d e
     while read -r name a b c d e; do
         p50[$name]=$a p90[$name]=$b p99[$name]=$c mx[$name]=$d n[$name]=$e
     done < <(timeout -k 5 120 "${pin[@]}" "$OUT/ctl_bench" rtt "$dir/tend.sock" "$CTL_SVC" "$iters" "$warm" "$rounds" "$idle" "$CTL_STOPPED")
-    ctl_stop "$CTL_TEND_PID"
+    kill_tree "$CTL_TEND_PID"
     rm -rf "$dir"
     local tn="tend$((idle + 1))"
     cell() { # cell NAME -> "p50 X µs (p99 Y)"

@@ -13,13 +13,13 @@ row() {
     [ "$QUICK" = 1 ] && n=20000 rounds=1
     ctl_mkdir dir || return 1
     ctl_prepare "$dir"
-    ctl_start_tend "$dir" || { ctl_stop "$CTL_TEND_PID"; rm -rf "$dir"; return 1; }
+    ctl_start_tend "$dir" || return 1 # cleanup kills tend and removes $dir
     local -A med=() lo=() hi=()
     local name m a b k
     while read -r name m a b k; do
         med[$name]=$m lo[$name]=$a hi[$name]=$b
     done < <(timeout -k 5 120 "$OUT/ctl_bench" pipe "$dir/tend.sock" "$CTL_SVC" "$n" "$rounds" "$CTL_STOPPED")
-    ctl_stop "$CTL_TEND_PID"
+    kill_tree "$CTL_TEND_PID"
     rm -rf "$dir"
     rate() { # rate NAME -> "35,050/s (32,362–35,640)"
         is_num "${med[$1]:-}" || { echo "$NA"; return; }

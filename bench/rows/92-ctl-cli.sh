@@ -37,7 +37,7 @@ row() {
     fi
     ctl_mkdir dir || return 1
     ctl_prepare "$dir"
-    ctl_start_tend "$dir" || { ctl_stop "$CTL_TEND_PID"; rm -rf "$dir"; return 1; }
+    ctl_start_tend "$dir" || return 1 # cleanup kills tend and removes $dir
     local svstat sv sctl pid
     local -a pids=()
     svstat=$(peer_bin s6-svstat)
@@ -58,50 +58,20 @@ row() {
     else sctl=""; fi
     sleep 0.3
 
-    local names=(tend floor) cmds=("$TEND status $CTL_SVC --socket $dir/tend.sock" "$OUT/ctl_once $dir/tend.sock $CTL_SVC")
-    [ -n "$svstat" ] && names+=(s6-svstat) cmds+=("$svstat $dir/s6/$CTL_SVC")
-    [ -n "$sv" ] && names+=(sv) cmds+=("$sv status $dir/runit/$CTL_SVC")
+    local cmds=(tend "$TEND status $CTL_SVC --socket $dir/tend.sock" floor "$OUT/ctl_once $dir/tend.sock $CTL_SVC")
+    [ -n "$svstat" ] && cmds+=(s6-svstat "$svstat $dir/s6/$CTL_SVC")
+    [ -n "$sv" ] && cmds+=(sv "$sv status $dir/runit/$CTL_SVC")
     # Several rounds, each in a rotated order, all samples pooled (as in the /bin/true row).
-    local k=${#cmds[@]} r j i order=() json
-    rm -f "$OUT"/ctl-cli-*.json
-    for ((r = 0; r < rounds; r++)); do
-        order=()
-        for ((j = 0; j < k; j++)); do
-            i=$(((j + r) % k))
-            order+=(-n "${names[$i]}" "${cmds[$i]}")
-        done
-        json=$OUT/ctl-cli-$r.json
-        hyperfine -N --style basic --warmup "$warmup" --runs "$runs" --export-json "$json" "${order[@]}" \
-            >"$OUT/ctl-cli-$r.log" 2>&1 || log "hyperfine failed; see $OUT/ctl-cli-$r.log"
-    done
-    # supervisorctl takes ~0.2 s a run: fewer runs, once.
-    if [ -n "$sctl" ]; then
-        hyperfine -N --style basic --warmup 2 --runs "$sruns" --export-json "$OUT/ctl-cli-s.json" \
-            -n supervisorctl "$sctl -c $dir/supervisord.conf status $CTL_SVC" >"$OUT/ctl-cli-s.log" 2>&1 ||
-            log "hyperfine failed; see $OUT/ctl-cli-s.log"
-    fi
-    ctl_stop "$CTL_TEND_PID"
-    for pid in "${pids[@]}"; do ctl_stop "$pid"; done
+    hyperfine_rounds ctl-cli "$rounds" "$runs" "$warmup" "${cmds[@]}"
+    # supervisorctl takes ~0.2 s a run: fewer runs, once (pooled from ctl-cli-s-0.json).
+    [ -n "$sctl" ] && hyperfine_rounds ctl-cli-s 1 "$sruns" 2 supervisorctl "$sctl -c $dir/supervisord.conf status $CTL_SVC"
+    kill_tree "$CTL_TEND_PID"
+    for pid in "${pids[@]}"; do kill_tree "$pid"; done
     rm -rf "$dir"
 
     local -A med=()
     local name m
-    while read -r name m; do med[$name]=$m; done < <(python3 - "$OUT"/ctl-cli-*.json <<'PY'
-import json, sys, statistics
-pool = {}
-for path in sys.argv[1:]:
-    try:
-        for res in json.load(open(path))["results"]:
-            if all(c == 0 for c in res.get("exit_codes", [0])):
-                pool.setdefault(res["command"], []).extend(res["times"])
-            else:
-                print("failed", res["command"], file=sys.stderr)
-    except Exception:
-        pass
-for name, t in pool.items():
-    print(name, statistics.median(t) * 1000)
-PY
-)
+    while read -r name m; do med[$name]=$m; done < <(hyperfine_medians "$OUT"/ctl-cli-*.json)
     ms() { if is_num "${med[$1]:-}"; then echo "$(fmt "${med[$1]}" 3) ms"; else echo "$NA"; fi; }
     local t=${med[tend]:-} fl=${med[floor]:-} s6=${med[s6-svstat]:-} ok
     ok=$(verdict "${t:-None} <= 1.2 * ${fl:-None} and ${t:-None} < ${s6:-None}")

@@ -50,13 +50,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAXFRAME (1 << 20)
+#include "common.h"
 
-static double now_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
+#define MAXFRAME (1 << 20)
 
 static void die(const char *m) {
     fprintf(stderr, "ctl_bench: %s\n", m);
@@ -359,11 +355,6 @@ static void add(struct samples *s, double x) {
     s->v[s->n++] = x;
 }
 
-static int cmpd(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* nearest rank */
 static double pct(const struct samples *s, double q) {
     size_t k = (size_t)(q * (double)s->n + 0.999999);
@@ -456,7 +447,7 @@ static int cmd_rtt(int argc, char **argv) {
         }
     for (int k = 0; k < ng; k++) {
         struct samples *s = &g[k];
-        qsort(s->v, s->n, sizeof *s->v, cmpd);
+        sort_doubles(s->v, s->n);
         printf("%s %.2f %.2f %.2f %.2f %zu\n", s->label, pct(s, 0.5), pct(s, 0.9), pct(s, 0.99), s->v[s->n - 1], s->n);
     }
     return 0;
@@ -544,9 +535,8 @@ static int cmd_pipe(int argc, char **argv) {
         }
     for (int k = 0; k < ng; k++) {
         struct samples *s = &g[k];
-        qsort(s->v, s->n, sizeof *s->v, cmpd);
-        double med = s->n % 2 ? s->v[s->n / 2] : (s->v[s->n / 2 - 1] + s->v[s->n / 2]) / 2;
-        printf("%s %.0f %.0f %.0f %zu\n", s->label, med, s->v[0], s->v[s->n - 1], s->n);
+        sort_doubles(s->v, s->n);
+        printf("%s %.0f %.0f %.0f %zu\n", s->label, median_of(s->v, s->n), s->v[0], s->v[s->n - 1], s->n);
     }
     return 0;
 }

@@ -23,106 +23,32 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "common.h"
 
 struct group { const char *label; char **argv; double *ms, *cpu; int n, ncpu, bad; };
 
 static const char *dir;
 static int newns = 1, burst = 0;
 
-/* The init now running, so a TERM/INT/HUP to us (e.g. from timeout(1)) cleans up:
- * killing a namespace's PID 1 kills the namespace; without one, the helper sees EOF on
- * its FIFO, exits, and that releases its grandchildren. */
-static volatile pid_t cur_init;
-
-static void on_fatal(int sig) {
-    (void)sig;
-    if (cur_init > 0) { kill(cur_init, SIGKILL); kill(cur_init, SIGCONT); }
-    _exit(1);
-}
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static void nap_ms(double ms) {
-    struct timespec ts = { (time_t)(ms / 1000), (long)((ms - (time_t)(ms / 1000) * 1000) * 1e6) };
-    nanosleep(&ts, NULL);
-}
-
-/* Whole file into a growing buffer; NUL-terminated. NULL if it cannot be read. */
-static char *slurp(const char *path, size_t *len) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (cap - n < 4096) buf = realloc(buf, cap *= 2);
-        ssize_t r = read(fd, buf + n, cap - n - 1);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        n += r;
-    }
-    close(fd);
-    buf[n] = 0;
-    if (len) *len = n;
-    return buf;
-}
+/* cur (common.h) is the init now running, so a TERM/INT/HUP to us (e.g. from timeout(1))
+ * cleans up: killing a namespace's PID 1 kills the namespace; without one, the helper sees
+ * EOF on its FIFO, exits, and that releases its grandchildren. */
 
 /* CPU time pid has run, in ms (sum_exec_runtime from /proc/PID/schedstat), or -1. */
 static double cpu_ms(pid_t pid) {
     char path[64], buf[128];
     snprintf(path, sizeof path, "/proc/%d/schedstat", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    ssize_t r = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (r <= 0) return -1;
-    buf[r] = 0;
+    if (read_file(path, buf, sizeof buf) <= 0) return -1;
     return atof(buf) / 1e6;
-}
-
-static char state_of(pid_t pid) {
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return '?';
-    ssize_t r = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (r <= 0) return '?';
-    buf[r] = 0;
-    char *p = strrchr(buf, ')');
-    return p && p[1] && p[2] ? p[2] : '?';
-}
-
-/* Children of pid into *out (malloc'd); returns the count. */
-static long children(pid_t pid, pid_t **out) {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/task/%d/children", pid, pid);
-    char *buf = slurp(path, NULL);
-    long n = 0, cap = 1024;
-    pid_t *v = malloc(cap * sizeof(pid_t));
-    for (char *t = buf ? strtok(buf, " \n") : NULL; t; t = strtok(NULL, " \n")) {
-        if (n == cap) v = realloc(v, (cap *= 2) * sizeof(pid_t));
-        v[n++] = atoi(t);
-    }
-    free(buf);
-    *out = v;
-    return n;
 }
 
 /* One token from the FIFO: a single letter, or a line. Gives up after timeout_ms. */
@@ -143,19 +69,12 @@ static int read_token(int fd, char *buf, size_t cap, int timeout_ms) {
     return (int)n;
 }
 
+/* On failure: the init (SIGKILL wakes it if it is stopped), then every orphan that came
+ * to us (we are a subreaper; without a namespace, the helper's up to 10,000 grandchildren). */
 static void kill_all(pid_t init) {
     kill(init, SIGKILL);
-    kill(init, SIGCONT);
     waitpid(init, NULL, 0);
-    /* Without a namespace, orphans come to us (we are a subreaper). */
-    pid_t *kids;
-    long k;
-    for (int round = 0; round < 50 && (k = children(getpid(), &kids)) > 0; round++) {
-        for (long i = 0; i < k; i++) kill(kids[i], SIGKILL);
-        free(kids);
-        while (waitpid(-1, NULL, WNOHANG) > 0) {}
-        nap_ms(20);
-    }
+    teardown();
 }
 
 static double sample(struct group *g, double *cpu) {
@@ -170,7 +89,7 @@ static double sample(struct group *g, double *cpu) {
         perror("reap: exec");
         _exit(127);
     }
-    cur_init = init;
+    cur = init;
     const char *why = NULL;
     char tok[64];
     /* Non-blocking, so a helper that never comes cannot hang us; poll() in read_token
@@ -181,15 +100,15 @@ static double sample(struct group *g, double *cpu) {
     if (up < 0 || read_token(up, tok, sizeof tok, 60000) != 1 || tok[0] != 'r') { why = "no ready from the helper"; goto fail; }
     if (burst) {
         /* Release the N and time from there: no stop, no zombie wait. */
-        nap_ms(200); /* let the orphans settle into read() */
+        nap_us(200e3); /* let the orphans settle into read() */
         goto open_down;
     }
     kill(init, SIGSTOP);
-    for (double s = now_ms(); state_of(init) != 'T'; nap_ms(0.2))
+    for (double s = now_ms(); state_of(init) != 'T'; nap_us(200))
         if (now_ms() - s > 5000) { why = "init never stopped"; goto fail; }
 open_down:
     /* O_NONBLOCK: ENXIO until the helper has opened its end; retry rather than hang. */
-    for (double s = now_ms(); (down = open(down_path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)) < 0; nap_ms(0.2))
+    for (double s = now_ms(); (down = open(down_path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)) < 0; nap_us(200))
         if (errno != ENXIO || now_ms() - s > 5000) { why = "helper never opened down"; goto fail; }
     double c0 = -1;
     if (burst) {
@@ -215,31 +134,17 @@ wait_t1:
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) g->bad++;
     close(up);
     close(down);
-    cur_init = 0;
+    cur = 0;
     return t1 - t0;
 fail:
     fprintf(stderr, "reap: %s: %s\n", g->label, why);
     if (up >= 0) close(up);
     if (down >= 0) close(down);
     kill_all(init);
-    cur_init = 0;
+    cur = 0;
     g->bad++;
     return -1;
 }
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Sorts v. */
-static double median(double *v, int n) {
-    qsort(v, n, sizeof(double), cmp);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-/* v must be sorted. */
-static double pct90(const double *v, int n) { return v[(int)(0.9 * (n - 1))]; }
 
 int main(int argc, char **argv) {
     int i = 1;
@@ -254,13 +159,13 @@ int main(int argc, char **argv) {
     i += 2;
     struct group gs[32];
     int ng = 0;
+    if (strcmp(argv[i], ":::") != 0) { fprintf(stderr, "reap: bad arguments\n"); return 2; }
     while (i < argc) {
-        if (strcmp(argv[i], ":::") != 0 || i + 2 >= argc || ng == 32) { fprintf(stderr, "reap: bad arguments\n"); return 2; }
-        argv[i] = NULL;
+        int j = group_end(argc, argv, i);
+        if (j - i < 3 || ng == 32) { fprintf(stderr, "reap: a group needs LABEL CMD (32 groups at most)\n"); return 2; }
         gs[ng] = (struct group){ argv[i + 1], argv + i + 2, calloc(runs, sizeof(double)), calloc(runs, sizeof(double)), 0, 0, 0 };
         ng++;
-        i += 2;
-        while (i < argc && strcmp(argv[i], ":::") != 0) i++;
+        i = j;
     }
     char path[4096];
     snprintf(path, sizeof path, "%s/up", dir);
@@ -270,10 +175,7 @@ int main(int argc, char **argv) {
     unlink(path);
     if (mkfifo(path, 0600) < 0) { perror("reap: mkfifo down"); return 1; }
     signal(SIGPIPE, SIG_IGN);
-    signal(SIGTERM, on_fatal);
-    signal(SIGINT, on_fatal);
-    signal(SIGHUP, on_fatal);
-    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    driver_init("reap");
     for (int r = 0; r < runs; r++) {
         for (int k = 0; k < ng; k++) {
             struct group *g = &gs[(r + k) % ng];
@@ -285,10 +187,13 @@ int main(int argc, char **argv) {
     for (int k = 0; k < ng; k++) {
         struct group *g = &gs[k];
         if (g->n == 0) { printf("%s n/a n/a n/a 0 %d n/a\n", g->label, g->bad); continue; }
-        double med = median(g->ms, g->n); /* sorts */
-        printf("%s %.2f %.2f %.2f %d %d ", g->label, med, pct90(g->ms, g->n), g->ms[0], g->n, g->bad);
-        if (g->ncpu) printf("%.2f\n", median(g->cpu, g->ncpu));
-        else printf("n/a\n");
+        sort_doubles(g->ms, (size_t)g->n);
+        printf("%s %.2f %.2f %.2f %d %d ", g->label, median_of(g->ms, (size_t)g->n), p90_of(g->ms, (size_t)g->n),
+               g->ms[0], g->n, g->bad);
+        if (g->ncpu) {
+            sort_doubles(g->cpu, (size_t)g->ncpu);
+            printf("%.2f\n", median_of(g->cpu, (size_t)g->ncpu));
+        } else printf("n/a\n");
     }
     return 0;
 }

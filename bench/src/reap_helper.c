@@ -41,13 +41,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define STACK 8192
+#include "common.h"
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
+#define STACK 8192
 
 static int get(int fd, char *c) {
     ssize_t r;

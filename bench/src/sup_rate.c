@@ -20,19 +20,14 @@
  * (n/a and n=0 when no round saw two polls with starts).
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#define MAXP 8192
+#include "common.h"
 
 struct group {
     const char *label, *pattern;
@@ -40,75 +35,6 @@ struct group {
     double *rate;
     int n;
 };
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void nap_ms(double ms) {
-    long ns = (long)(ms * 1e6);
-    struct timespec ts = { ns / 1000000000L, ns % 1000000000L };
-    nanosleep(&ts, NULL);
-}
-
-static int read_file(const char *path, char *buf, size_t cap) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    size_t off = 0;
-    ssize_t r;
-    while (off < cap - 1 && (r = read(fd, buf + off, cap - 1 - off)) > 0) off += (size_t)r;
-    close(fd);
-    buf[off] = 0;
-    return (int)off;
-}
-
-static void children_of(pid_t pid, pid_t *out, int *n) {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/task", pid);
-    DIR *d = opendir(path);
-    if (!d) return;
-    struct dirent *e;
-    static char buf[65536];
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        char cpath[300];
-        snprintf(cpath, sizeof cpath, "/proc/%d/task/%s/children", pid, e->d_name);
-        if (read_file(cpath, buf, sizeof buf) <= 0) continue;
-        for (char *s = buf, *t; (t = strtok_r(s, " \n", &s));) {
-            pid_t c = atoi(t);
-            if (c > 0 && *n < MAXP) out[(*n)++] = c;
-        }
-    }
-    closedir(d);
-}
-
-static int tree(pid_t root, pid_t *out) {
-    int n = 0;
-    children_of(root, out, &n);
-    for (int i = 0; i < n; i++) children_of(out[i], out, &n);
-    return n;
-}
-
-static void teardown(void) {
-    static pid_t all[MAXP];
-    for (int round = 0; round < 200; round++) {
-        int n = tree(getpid(), all);
-        if (n == 0) break;
-        for (int i = 0; i < n; i++) kill(all[i], SIGKILL);
-        nap_ms(2);
-        while (waitpid(-1, NULL, WNOHANG) > 0) {}
-    }
-    while (waitpid(-1, NULL, WNOHANG) > 0) {}
-}
-
-static volatile pid_t cur;
-static void on_fatal(int sig) {
-    (void)sig;
-    if (cur > 0) { kill(-cur, SIGKILL); kill(cur, SIGKILL); }
-    _exit(1);
-}
 
 /* A stream matcher: counts PATTERN across reads (keeps the last len-1 bytes). */
 struct matcher { const char *pat; size_t len; char carry[256]; size_t nc; };
@@ -139,7 +65,7 @@ static long drain(int fd, struct matcher *m) {
 }
 
 static double floor_rate(char **argv, double warm_ms, double win_ms) {
-    double t = now_s(), ts = 0;
+    double t = now_us(), ts = 0;
     long n = 0;
     int counting = 0;
     for (;;) {
@@ -148,12 +74,12 @@ static double floor_rate(char **argv, double warm_ms, double win_ms) {
         if (p == 0) { execv(argv[0], argv); _exit(127); }
         int st;
         while (waitpid(p, &st, 0) < 0 && errno == EINTR) {}
-        double now = now_s();
+        double now = now_us();
         if (!counting) {
-            if (now - t >= warm_ms / 1e3) { counting = 1; ts = now; n = 0; }
+            if (now - t >= warm_ms * 1e3) { counting = 1; ts = now; n = 0; }
         } else {
             n++;
-            if (now - ts >= win_ms / 1e3) return n / (now - ts);
+            if (now - ts >= win_ms * 1e3) return n / ((now - ts) / 1e6);
         }
     }
 }
@@ -164,58 +90,40 @@ static double sup_rate(struct group *g, const char *dir, double warm_ms, double 
     int wfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
     int rfd = open(path, O_RDONLY | O_CLOEXEC);
     if (wfd < 0 || rfd < 0) { perror(path); exit(1); }
-    pid_t pid = fork();
-    if (pid < 0) { perror("sup_rate: fork"); exit(1); }
-    if (pid == 0) {
-        setpgid(0, 0);
-        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-        int nfd = open("/dev/null", O_RDONLY);
-        dup2(nfd, 0);
-        dup2(wfd, 1);
-        dup2(wfd, 2);
-        execvp(g->argv[0], g->argv);
-        _exit(127);
-    }
-    cur = pid;
+    pid_t pid = cur = spawn("sup_rate", g->argv, DEV_NULL, wfd);
     close(wfd);
     struct matcher m = { g->pattern, strlen(g->pattern), { 0 }, 0 };
-    double rate = -1, t = now_s();
+    double rate = -1, t = now_us();
     while (drain(rfd, &m) == 0) {
-        if (now_s() - t > 10 || waitpid(pid, NULL, WNOHANG) == pid) {
+        if (now_us() - t > 10e6 || waitpid(pid, NULL, WNOHANG) == pid) {
             fprintf(stderr, "sup_rate: %s: no '%s' in its output; see %s\n", g->label, g->pattern, path);
             goto out;
         }
-        nap_ms(poll_ms);
+        nap_us(poll_ms * 1e3);
     }
-    nap_ms(warm_ms);
+    nap_us(warm_ms * 1e3);
     drain(rfd, &m);
-    double ts = now_s(), first = -1, last = -1;
+    double ts = now_us(), first = -1, last = -1;
     long after = 0;
     for (;;) {
-        nap_ms(poll_ms);
+        nap_us(poll_ms * 1e3);
         long h = drain(rfd, &m);
-        double now = now_s();
+        double now = now_us();
         if (h > 0) {
             if (first < 0) first = now;
             else { after += h; last = now; }
         }
-        if (now - ts >= win_ms / 1e3) break;
+        if (now - ts >= win_ms * 1e3) break;
     }
-    if (last > first && first > 0) rate = after / (last - first);
+    if (last > first) rate = after / ((last - first) / 1e6); /* last is set only after first */
     else fprintf(stderr, "sup_rate: %s: fewer than two polls with starts in %.0f ms\n", g->label, win_ms);
 out:
-    kill(-pid, SIGKILL);
-    kill(pid, SIGKILL);
+    kill_group(pid);
     teardown();
     cur = 0;
     close(rfd);
     if (!getenv("SUP_KEEP")) unlink(path);
     return rate;
-}
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 int main(int argc, char **argv) {
@@ -229,24 +137,19 @@ int main(int argc, char **argv) {
     double poll = getenv("SUP_POLL_MS") ? atof(getenv("SUP_POLL_MS")) : 10;
     struct group gs[16];
     int ng = 0;
-    for (int i = 5; i < argc && ng < 16;) {
-        int j = i + 1;
-        while (j < argc && strcmp(argv[j], ":::") != 0) j++;
-        if (j - i < 4) { fprintf(stderr, "sup_rate: a group needs LABEL PATTERN CMD\n"); return 2; }
+    for (int i = 5; i < argc;) {
+        int j = group_end(argc, argv, i);
+        if (j - i < 4 || ng == 16) { fprintf(stderr, "sup_rate: a group needs LABEL PATTERN CMD (16 groups at most)\n"); return 2; }
         struct group *g = &gs[ng++];
         g->label = argv[i + 1];
         g->pattern = argv[i + 2];
         if (strlen(g->pattern) == 0 || strlen(g->pattern) > 200) { fprintf(stderr, "sup_rate: bad pattern\n"); return 2; }
-        argv[j < argc ? j : argc] = NULL;
         g->argv = &argv[i + 3];
         g->rate = calloc((size_t)rounds, sizeof(double));
         g->n = 0;
         i = j;
     }
-    if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) perror("sup_rate: PR_SET_CHILD_SUBREAPER");
-    signal(SIGTERM, on_fatal);
-    signal(SIGINT, on_fatal);
-    signal(SIGHUP, on_fatal);
+    driver_init("sup_rate");
     for (int r = 0; r < rounds; r++)
         for (int k = 0; k < ng; k++) {
             struct group *g = &gs[(k + r) % ng];
@@ -257,9 +160,8 @@ int main(int argc, char **argv) {
     for (int k = 0; k < ng; k++) {
         struct group *g = &gs[k];
         if (g->n == 0) { printf("%s n/a n/a n/a 0\n", g->label); continue; }
-        qsort(g->rate, (size_t)g->n, sizeof(double), cmp);
-        double med = g->n % 2 ? g->rate[g->n / 2] : (g->rate[g->n / 2 - 1] + g->rate[g->n / 2]) / 2;
-        printf("%s %.3f %.3f %.3f %d\n", g->label, med, g->rate[0], g->rate[g->n - 1], g->n);
+        sort_doubles(g->rate, (size_t)g->n);
+        printf("%s %.3f %.3f %.3f %d\n", g->label, median_of(g->rate, (size_t)g->n), g->rate[0], g->rate[g->n - 1], g->n);
     }
     return 0;
 }

@@ -21,28 +21,23 @@
  * -m LABEL=MAX: at most MAX runs for that group, spread evenly over the RUNS rounds (for
  *   a slow supervisor).
  * Prints one line per group: LABEL median_us p90_us min_us n bad status
- * where status is the supervisor's last exit status ("exit=0", "exit=111", "sig=15").
+ * where status is the supervisor's exit status ("exit=0", "exit=111", "sig=15"), or all
+ * of them if its runs ended differently ("exit=0/sig=9"); "?" if no run ended in time.
  * -d (diagnosis, not used by the rows): also watch the NSVC services with pidfds and
  *   append the median time until all of them had died (zombies count as dead), to tell a
  *   slow kill from a slow reap; the driver's extra wake-ups perturb the total a little.
  * BENCH_VERBOSE=1 leaves the supervisors' stdout/stderr on ours.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#define MAXP 8192
+#include "common.h"
 
 struct group {
     const char *label;
@@ -55,121 +50,31 @@ struct group {
 
 static int diag; /* -d */
 
-static double now_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-static void nap_us(long us) {
-    struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
-    nanosleep(&ts, NULL);
-}
-
-static int read_file(const char *path, char *buf, size_t cap) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    size_t off = 0;
-    ssize_t r;
-    while (off < cap - 1 && (r = read(fd, buf + off, cap - 1 - off)) > 0) off += (size_t)r;
-    close(fd);
-    buf[off] = 0;
-    return (int)off;
-}
-
-static int comm_is(pid_t pid, const char *comm) {
-    char path[64], buf[64];
-    snprintf(path, sizeof path, "/proc/%d/comm", pid);
-    if (read_file(path, buf, sizeof buf) <= 0) return 0;
-    buf[strcspn(buf, "\n")] = 0;
-    return strcmp(buf, comm) == 0;
-}
-
-static char state_of(pid_t pid) {
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    if (read_file(path, buf, sizeof buf) <= 0) return '?';
-    char *p = strrchr(buf, ')');
-    return p && p[1] && p[2] ? p[2] : '?';
-}
-
-/* Appends PID's children (of every thread) to out[*n]. */
-static void children_of(pid_t pid, pid_t *out, int *n) {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/task", pid);
-    DIR *d = opendir(path);
-    if (!d) return;
-    struct dirent *e;
-    static char buf[65536];
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        char cpath[300];
-        snprintf(cpath, sizeof cpath, "/proc/%d/task/%s/children", pid, e->d_name);
-        if (read_file(cpath, buf, sizeof buf) <= 0) continue;
-        for (char *s = buf, *t; (t = strtok_r(s, " \n", &s));) {
-            pid_t c = atoi(t);
-            if (c > 0 && *n < MAXP) out[(*n)++] = c;
-        }
-    }
-    closedir(d);
-}
-
-/* The whole tree under ROOT (not ROOT itself), parents before children. */
-static int tree(pid_t root, pid_t *out) {
-    int n = 0;
-    children_of(root, out, &n);
-    for (int i = 0; i < n; i++) children_of(out[i], out, &n);
-    return n;
-}
-
 static volatile sig_atomic_t alarmed;
 static void on_alarm(int sig) { (void)sig; alarmed = 1; }
 
-static volatile pid_t cur;
-static void on_fatal(int sig) {
-    (void)sig;
-    if (cur > 0) { kill(-cur, SIGKILL); kill(cur, SIGKILL); }
-    _exit(1);
-}
-
-/* Kill everything below us, top-down, until nothing is left; reap it all. */
-static void teardown(void) {
-    static pid_t all[MAXP];
-    for (int round = 0; round < 100; round++) {
-        int n = tree(getpid(), all);
-        if (n == 0) break;
-        for (int i = 0; i < n; i++) kill(all[i], SIGKILL);
-        nap_us(2000);
-        while (waitpid(-1, NULL, WNOHANG) > 0) {}
-    }
-    while (waitpid(-1, NULL, WNOHANG) > 0) {}
-}
-
-static void describe(int st, char *out, size_t cap) {
-    if (WIFEXITED(st)) snprintf(out, cap, "exit=%d", WEXITSTATUS(st));
-    else if (WIFSIGNALED(st)) snprintf(out, cap, "sig=%d", WTERMSIG(st));
-    else snprintf(out, cap, "?");
+/* Adds the exit status ST ("exit=0", "sig=15") to g->status unless it is there already:
+ * the status line shows every status the group's runs ended with ("exit=0/exit=1"), not
+ * only the last one's. */
+static void add_status(struct group *g, int st) {
+    char s[24], have[48], want[32];
+    if (WIFEXITED(st)) snprintf(s, sizeof s, "exit=%d", WEXITSTATUS(st));
+    else if (WIFSIGNALED(st)) snprintf(s, sizeof s, "sig=%d", WTERMSIG(st));
+    else snprintf(s, sizeof s, "?");
+    snprintf(have, sizeof have, "/%s/", g->status);
+    snprintf(want, sizeof want, "/%s/", s);
+    if (strstr(have, want)) return;
+    size_t l = strlen(g->status);
+    if (l + 1 + strlen(s) < sizeof g->status) snprintf(g->status + l, sizeof g->status - l, "%s%s", l ? "/" : "", s);
 }
 
 static double sample(struct group *g, int nsvc, long settle_ms) {
     static pid_t all[MAXP], sleeps[MAXP];
-    pid_t pid = fork();
-    if (pid < 0) { perror("sup_stop: fork"); exit(1); }
-    if (pid == 0) {
-        setpgid(0, 0);
-        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-        int fd = open("/dev/null", O_RDWR);
-        dup2(fd, 0);
-        if (!getenv("BENCH_VERBOSE")) { dup2(fd, 1); dup2(fd, 2); }
-        if (fd > 2) close(fd);
-        execvp(g->argv[0], g->argv);
-        _exit(127);
-    }
-    cur = pid;
+    pid_t pid = cur = spawn("sup_stop", g->argv, DEV_NULL, getenv("BENCH_VERBOSE") ? KEEP : DEV_NULL);
     int ns = 0, ready = 0;
     double start = now_us();
     while (now_us() - start < 30e6) {
-        int n = tree(pid, all);
+        int n = proc_tree(pid, all);
         ns = 0;
         for (int i = 0; i < n; i++)
             if (comm_is(all[i], "sleep")) sleeps[ns++] = all[i];
@@ -187,7 +92,7 @@ static double sample(struct group *g, int nsvc, long settle_ms) {
     if (pid < 0 || ns != nsvc || !ready) {
         fprintf(stderr, "sup_stop: %s: %d of %d sleeps after %.1f s; sample dropped\n", g->label, ns,
                 nsvc, (now_us() - start) / 1e6);
-        if (pid > 0) { kill(-pid, SIGKILL); kill(pid, SIGKILL); }
+        if (pid > 0) kill_group(pid);
         teardown();
         cur = 0;
         g->bad++;
@@ -243,24 +148,14 @@ static double sample(struct group *g, int nsvc, long settle_ms) {
     if (t1 < 0) {
         fprintf(stderr, "sup_stop: %s: timed out (supervisor %s, %d of %d services left)\n",
                 g->label, done ? "exited" : "running", left, ns);
-        kill(-pid, SIGKILL);
-        kill(pid, SIGKILL);
+        kill_group(pid);
         g->bad++;
     } else {
-        describe(st, g->status, sizeof g->status);
+        add_status(g, st);
     }
     teardown();
     cur = 0;
     return t1 < 0 ? -1 : t1 - t0;
-}
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(const double *v, int n) {
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static int signum(const char *s) {
@@ -291,16 +186,13 @@ int main(int argc, char **argv) {
     long settle = getenv("SUP_SETTLE_MS") ? atol(getenv("SUP_SETTLE_MS")) : 150;
     struct group gs[16];
     int ng = 0;
-    for (int i = 3; i < argc && ng < 16;) {
-        /* argv[i] is ":::" */
-        int j = i + 1;
-        while (j < argc && strcmp(argv[j], ":::") != 0) j++;
-        if (j - i < 4) { fprintf(stderr, "sup_stop: a group needs LABEL SIG CMD\n"); return 2; }
+    for (int i = 3; i < argc;) {
+        int j = group_end(argc, argv, i);
+        if (j - i < 4 || ng == 16) { fprintf(stderr, "sup_stop: a group needs LABEL SIG CMD (16 groups at most)\n"); return 2; }
         struct group *g = &gs[ng++];
         g->label = argv[i + 1];
         g->sig = signum(argv[i + 2]);
         if (!g->sig) { fprintf(stderr, "sup_stop: unknown signal %s\n", argv[i + 2]); return 2; }
-        argv[j < argc ? j : argc] = NULL; /* terminates this group's argv */
         g->argv = &argv[i + 3];
         g->us = calloc((size_t)runs, sizeof(double));
         g->dead = calloc((size_t)runs, sizeof(double));
@@ -310,16 +202,13 @@ int main(int argc, char **argv) {
             size_t l = strlen(g->label);
             if (!strncmp(maxes[m], g->label, l) && maxes[m][l] == '=') g->max = atoi(maxes[m] + l + 1);
         }
-        strcpy(g->status, "?");
+        g->status[0] = 0;
         i = j;
     }
-    if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) perror("sup_stop: PR_SET_CHILD_SUBREAPER");
+    driver_init("sup_stop");
     struct sigaction sa = { 0 };
     sa.sa_handler = on_alarm; /* no SA_RESTART: interrupts waitpid */
     sigaction(SIGALRM, &sa, NULL);
-    signal(SIGTERM, on_fatal);
-    signal(SIGINT, on_fatal);
-    signal(SIGHUP, on_fatal);
     for (int r = 0; r < runs; r++)
         for (int k = 0; k < ng; k++) {
             struct group *g = &gs[(k + r) % ng];
@@ -330,16 +219,17 @@ int main(int argc, char **argv) {
         }
     for (int k = 0; k < ng; k++) {
         struct group *g = &gs[k];
+        const char *status = g->status[0] ? g->status : "?";
         if (g->n == 0) {
-            printf("%s n/a n/a n/a 0 %d %s\n", g->label, g->bad, g->status);
+            printf("%s n/a n/a n/a 0 %d %s\n", g->label, g->bad, status);
             continue;
         }
-        qsort(g->us, (size_t)g->n, sizeof(double), cmp);
-        printf("%s %.1f %.1f %.1f %d %d %s", g->label, median(g->us, g->n), g->us[(int)(0.9 * (g->n - 1))],
-               g->us[0], g->n, g->bad, g->status);
+        sort_doubles(g->us, (size_t)g->n);
+        printf("%s %.1f %.1f %.1f %d %d %s", g->label, median_of(g->us, (size_t)g->n), p90_of(g->us, (size_t)g->n),
+               g->us[0], g->n, g->bad, status);
         if (diag && g->nd > 0) {
-            qsort(g->dead, (size_t)g->nd, sizeof(double), cmp);
-            printf(" all-dead-after-us=%.1f", median(g->dead, g->nd));
+            sort_doubles(g->dead, (size_t)g->nd);
+            printf(" all-dead-after-us=%.1f", median_of(g->dead, (size_t)g->nd));
         }
         printf("\n");
     }
