@@ -3,7 +3,9 @@
 
 pub mod cgroup;
 pub mod control;
+pub mod deps;
 pub mod events;
+pub mod notify;
 pub mod output;
 pub mod reap;
 pub mod requests;
