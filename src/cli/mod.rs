@@ -44,6 +44,8 @@ enum Sub {
     Logs(LogsCmd),
     Events(EventsCmd),
     Reload(ReloadCmd),
+    WaitReady(WaitReadyCmd),
+    Check(CheckCmd),
     Shutdown(ShutdownCmd),
     Version(VersionCmd),
 }
@@ -125,6 +127,8 @@ pub fn main(argv: Vec<OsString>) -> i32 {
         Sub::Logs(c) => finish(commands::logs(c)),
         Sub::Events(c) => finish(commands::events(c)),
         Sub::Reload(c) => finish(commands::reload(c)),
+        Sub::WaitReady(c) => finish(commands::wait_ready(c)),
+        Sub::Check(c) => finish(commands::check(c)),
         Sub::Shutdown(c) => finish(commands::shutdown(c)),
         Sub::Version(c) => finish(commands::version(c)),
     }

@@ -151,7 +151,7 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Config> {
     let mut services = Vec::new();
     // (name, instances) of each [service.NAME] table, for `main`.
     let mut bases: Vec<(&str, Option<u32>)> = Vec::new();
-    let mut graph = Vec::new();
+    let mut graph: readiness::Graph = Vec::new();
     for (k, v) in entries(table) {
         let name = k.get_ref().as_ref();
         let path = child("service", name);

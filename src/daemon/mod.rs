@@ -7,6 +7,8 @@ pub mod deps;
 pub mod events;
 pub mod notify;
 pub mod output;
+pub mod probe;
+pub mod readiness;
 pub mod reap;
 pub mod requests;
 pub mod service;

@@ -220,9 +220,12 @@ pub(super) fn depends_on(cx: &Cx, key: &str, v: &Value) -> Result<Vec<(Dependenc
     Ok(out)
 }
 
-/// Every name exists and is not the service itself; no cycle. `graph` is in file order:
-/// (service table name, its `depends_on` key path, entries with spans).
-pub(super) fn check_graph(cx: &Cx, graph: &[(String, String, Vec<(Dependency, Range<usize>)>)]) -> Result<()> {
+/// Per `[service.NAME]` table, in file order: its name, its `depends_on` key path, and
+/// the entries with their spans.
+pub(super) type Graph = Vec<(String, String, Vec<(Dependency, Range<usize>)>)>;
+
+/// Every name exists and is not the service itself; no cycle.
+pub(super) fn check_graph(cx: &Cx, graph: &Graph) -> Result<()> {
     let index: BTreeMap<&str, usize> = graph.iter().enumerate().map(|(i, (n, _, _))| (n.as_str(), i)).collect();
     for (name, key, deps) in graph {
         for (d, span) in deps {
