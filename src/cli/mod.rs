@@ -46,6 +46,7 @@ enum Sub {
     Reload(ReloadCmd),
     Shutdown(ShutdownCmd),
     Version(VersionCmd),
+    Import(crate::import::ImportCmd),
 }
 
 #[derive(FromArgs, Debug)]
@@ -127,6 +128,7 @@ pub fn main(argv: Vec<OsString>) -> i32 {
         Sub::Reload(c) => finish(commands::reload(c)),
         Sub::Shutdown(c) => finish(commands::shutdown(c)),
         Sub::Version(c) => finish(commands::version(c)),
+        Sub::Import(c) => crate::import::main(c),
     }
 }
 
