@@ -153,7 +153,10 @@ fn import_supervisord(file: &str) -> Result<Plan, ImportError> {
     };
     let mut notes = Vec::new();
     if let Some((patterns, line)) = supervisord::include_patterns(&merged, &files, &env)? {
+        // Relative to the main file's directory, written as the main file was named.
+        let base = path.parent().unwrap_or(Path::new(""));
         for pattern in patterns {
+            let pattern = base.join(&pattern).to_string_lossy().into_owned();
             let found = glob::glob(&pattern);
             if found.is_empty() {
                 notes.push(Note {

@@ -159,8 +159,9 @@ enum LogTarget {
     Path(Vec<Ch>),
 }
 
-/// The `files` patterns of `[include]`, relative ones joined to the main file's
-/// directory, with the line they are on; None without an `[include]` section.
+/// The `files` patterns of `[include]` as written (relative ones are relative to the
+/// main file's directory), with the line they are on; None without an `[include]`
+/// section.
 pub fn include_patterns(ini: &Ini, files: &[File], env: &Environment) -> Result<Option<(Vec<String>, usize)>> {
     let Some(sect) = ini.section("include") else { return Ok(None) };
     let mut m = Mapper { ini, files, env, dyns: Vec::new(), notes: Vec::new() };
@@ -168,12 +169,7 @@ pub fn include_patterns(ini: &Ini, files: &[File], env: &Environment) -> Result<
         return Err(m.section_error(sect, "[include] has no \"files\" option"));
     };
     let text = m.scalar(&Ctx::default(), sect, e)?.unwrap_or_default();
-    let base = files.first().map(|f| f.here.clone()).unwrap_or_else(|| ".".into());
-    let patterns = text
-        .split_whitespace()
-        .map(|p| if p.starts_with('/') { p.to_string() } else { format!("{}/{p}", base.trim_end_matches('/')) })
-        .collect();
-    Ok(Some((patterns, e.line)))
+    Ok(Some((text.split_whitespace().map(str::to_string).collect(), e.line)))
 }
 
 /// Map a whole configuration.
@@ -630,7 +626,6 @@ impl Mapper<'_> {
         ctx.process_num = Some(if numprocs == 1 { ProcNum::Static(start) } else { ProcNum::Instance(start) });
         let process_name = self.get(sect, "process_name").cloned();
         if numprocs > 1 {
-            svc.set("instances", Value::Int(numprocs));
             if !process_name.as_ref().is_some_and(|e| e.value.contains("%(process_num)")) {
                 let msg = "%(process_num) must be present within process_name when numprocs > 1";
                 return Err(match &process_name {
@@ -680,6 +675,9 @@ impl Mapper<'_> {
             None => None,
         };
         self.command(&mut svc, sect, &cmd_entry, &words, &env, dir.as_deref())?;
+        if numprocs > 1 {
+            svc.set("instances", Value::Int(numprocs));
+        }
 
         if let Some((user, _)) = self.read(&ctx, sect, "user", |s| Ok(s.to_string()))? {
             svc.set("user", Value::Str(user));
