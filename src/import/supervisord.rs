@@ -625,14 +625,13 @@ impl Mapper<'_> {
         ctx.numprocs = Some(numprocs);
         ctx.process_num = Some(if numprocs == 1 { ProcNum::Static(start) } else { ProcNum::Instance(start) });
         let process_name = self.get(sect, "process_name").cloned();
-        if numprocs > 1 {
-            if !process_name.as_ref().is_some_and(|e| e.value.contains("%(process_num)")) {
-                let msg = "%(process_num) must be present within process_name when numprocs > 1";
-                return Err(match &process_name {
-                    Some(e) => self.error(sect, e, msg),
-                    None => self.section_error(sect, &format!("[{}] numprocs: {msg}", sect.name)),
-                });
-            }
+        if numprocs > 1 && !process_name.as_ref().is_some_and(|e| e.value.contains("%(process_num)")) {
+            let msg = "%(process_num) must be present within process_name when numprocs > 1";
+            let at = process_name.as_ref().or(self.get(sect, "numprocs")).cloned();
+            return Err(match at {
+                Some(e) => self.error(sect, &e, msg),
+                None => self.section_error(sect, msg),
+            });
         }
         if let Some(e) = &process_name {
             if e.value.trim() != "%(program_name)s" {
