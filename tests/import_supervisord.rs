@@ -274,3 +274,33 @@ fn generated_config_runs() {
     tend.signal(libc::SIGTERM);
     assert_eq!(tend.exit_code(), 0, "{}", tend.dump());
 }
+
+/// `[include] files`: globs relative to the main file, sorted, `%(here)s`; a pattern
+/// that matches nothing and an `[include]` in an included file are noted; a section
+/// repeated in an included file is merged, its options replacing the earlier ones.
+#[test]
+fn includes() {
+    let dir = TestDir::new("import-supervisord-include");
+    std::fs::create_dir_all(dir.join("etc/conf.d")).unwrap();
+    dir.write(
+        "etc/supervisord.conf",
+        "[supervisord]\nnodaemon=true\n[program:web]\ncommand=/bin/web\nstopwaitsecs=3\n\
+         [include]\nfiles = conf.d/*.conf nothing/*.conf %(here)s/extra.ini\n",
+    );
+    dir.write("etc/conf.d/b.conf", "[program:b]\ncommand=/bin/b %(here)s\n[include]\nfiles=x\n");
+    dir.write("etc/conf.d/a.conf", "[program:a]\ncommand=/bin/a\n[program:web]\nstopwaitsecs=7\n");
+    dir.write("etc/conf.d/ignored.txt", "[program:no]\ncommand=/bin/no\n");
+    dir.write("etc/extra.ini", "[program:c]\ncommand=/bin/c\n");
+    let (code, out, err) = import(dir.path(), &["supervisord", "etc/supervisord.conf"]);
+    assert_eq!(code, 0, "{err}");
+    let cfg = tend_accepts(&out);
+    let names: Vec<&str> = cfg.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["web", "a", "b", "c"]);
+    assert_eq!(cfg.services[0].stop_timeout.as_secs(), 7);
+    assert_eq!(cfg.services[2].command, ["/bin/b", &format!("{}/etc/conf.d", dir.s())]);
+    let notes = notes_match(&out, &err);
+    assert_eq!(notes, [
+        "etc/conf.d/b.conf:3: not imported: [include] in an included file: supervisord does not read it either",
+        "etc/supervisord.conf:7: note: [include] files: no file matches \"etc/nothing/*.conf\" (supervisord only warns too)",
+    ]);
+}

@@ -152,10 +152,12 @@ fn import_supervisord(file: &str) -> Result<Plan, ImportError> {
         host: std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default(),
     };
     let mut notes = Vec::new();
-    if let Some((patterns, line)) = supervisord::include_patterns(&merged, &files, &env)? {
+    if let Some(include) = supervisord::include_patterns(&merged, &files, &env)? {
+        let line = include.line;
+        notes.extend(include.notes);
         // Relative to the main file's directory, written as the main file was named.
         let base = path.parent().unwrap_or(Path::new(""));
-        for pattern in patterns {
+        for pattern in include.patterns {
             let pattern = base.join(&pattern).to_string_lossy().into_owned();
             let found = glob::glob(&pattern);
             if found.is_empty() {

@@ -162,14 +162,21 @@ enum LogTarget {
 /// The `files` patterns of `[include]` as written (relative ones are relative to the
 /// main file's directory), with the line they are on; None without an `[include]`
 /// section.
-pub fn include_patterns(ini: &Ini, files: &[File], env: &Environment) -> Result<Option<(Vec<String>, usize)>> {
+pub fn include_patterns(ini: &Ini, files: &[File], env: &Environment) -> Result<Option<Include>> {
     let Some(sect) = ini.section("include") else { return Ok(None) };
     let mut m = Mapper { ini, files, env, dyns: Vec::new(), notes: Vec::new() };
     let Some(e) = sect.get("files") else {
         return Err(m.section_error(sect, "[include] has no \"files\" option"));
     };
     let text = m.scalar(&Ctx::default(), sect, e)?.unwrap_or_default();
-    Ok(Some((text.split_whitespace().map(str::to_string).collect(), e.line)))
+    Ok(Some(Include { patterns: text.split_whitespace().map(str::to_string).collect(), line: e.line, notes: m.notes }))
+}
+
+/// `[include] files`: the patterns, the line they are on, and notes about them.
+pub struct Include {
+    pub patterns: Vec<String>,
+    pub line: usize,
+    pub notes: Vec<Note>,
 }
 
 /// Map a whole configuration.
@@ -954,7 +961,7 @@ impl Mapper<'_> {
                 }
                 let why = match dir_of(path) {
                     None => format!(
-                        "the directory differs between instances; tend writes {file_name} in log_dir ({log_dir})"
+                        "the directory is known only at run time; tend writes {file_name} in log_dir ({log_dir})"
                     ),
                     Some((d, base)) if d == log_dir => {
                         let same = plain(&base).is_some_and(|b| b == format!("{name}.log"))
