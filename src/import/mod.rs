@@ -1,5 +1,5 @@
 //! `tend import supervisord FILE` and `tend import procfile FILE`: print a tend.toml
-//! equivalent to another supervisor's configuration (see tend(1), IMPORT).
+//! equivalent to another supervisor's configuration (see "tend import" in tend(1)).
 //!
 //! This file is the thin I/O shell: it reads the files (and supervisord's `[include]`
 //! globs), takes the environment and host name the expressions may need, and writes
@@ -128,7 +128,7 @@ fn header(kind: &str, file: &str) -> Vec<String> {
     vec![
         format!("tend.toml imported by `tend import {kind} {file}` (tend {}).", crate::VERSION),
         "\"not imported\" comments list what tend has no equivalent for, \"note\" comments what changed;".into(),
-        "see IMPORT in tend(1). Check the result, then: tend run -c tend.toml".into(),
+        "see \"tend import\" in tend(1). Check the result, then: tend run -c tend.toml".into(),
     ]
 }
 

@@ -6,7 +6,7 @@
 //! datatypes.py: booleans, byte sizes, octal umasks, signal names, `%(name)s`
 //! expressions, `command` split by shlex, `environment` as `KEY="val",...`), and either
 //! mapped to the tend key with the same meaning, or reported in a [`Note`]. The mapping
-//! is described in tend(1), IMPORT.
+//! is described in tend(1), under "tend import".
 
 use std::collections::BTreeMap;
 
@@ -253,6 +253,9 @@ pub fn map(ini: &Ini, files: &[File], env: &Environment) -> Result<Plan> {
     let log_dir = m.log_files(&mut programs);
     if let Some(dir) = log_dir {
         plan.top.push(("log_dir".into(), Value::Str(dir)));
+    }
+    for p in &mut programs {
+        p.service.notes.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
     }
     plan.services = programs.into_iter().map(|p| p.service).collect();
     plan.notes = m.notes;
@@ -669,6 +672,9 @@ impl Mapper<'_> {
             lex::split_command(&cmd).map_err(|m| self.error(sect, &cmd_entry, &format!("cannot split: {m}")))?;
         if words.is_empty() {
             return Err(self.error(sect, &cmd_entry, "the command is empty"));
+        }
+        if words[0].is_empty() {
+            return Err(self.error(sect, &cmd_entry, "the program name is empty"));
         }
         let dir = match self.get(sect, "directory").cloned() {
             Some(e) => {
@@ -1216,6 +1222,8 @@ mod tests {
         // The inline-comment rule of the INI reader cuts this one short, as in supervisord.
         let e = try_map("[program:a]\ncommand=bash -c 'foo ; bar'\n").unwrap_err();
         assert_eq!(e.to_string(), "supervisord.conf:2: [program:a] command: cannot split: no closing quotation (')");
+        let e = try_map("[program:a]\ncommand='' x\n").unwrap_err();
+        assert!(e.to_string().ends_with("[program:a] command: the program name is empty"), "{e}");
         let e = try_map("[program:a]\ncommand=\n").unwrap_err();
         assert!(e.to_string().ends_with("[program:a] command: the command is empty"), "{e}");
         let e = try_map("[program:a]\nautostart=true\n").unwrap_err();
