@@ -242,7 +242,7 @@ fn option_line(value: &str) -> Option<(String, &str)> {
     if key.is_empty() {
         return None;
     }
-    Some((key.to_lowercase(), value[at + 1..].trim()))
+    Some((key.to_ascii_lowercase(), value[at + 1..].trim()))
 }
 
 #[cfg(test)]

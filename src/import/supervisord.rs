@@ -835,7 +835,7 @@ impl Mapper<'_> {
         let Some(e) = self.get(sect, key).cloned() else { return Ok(None) };
         let v = self.expand(ctx, sect, &e, true)?;
         let target = match plain(&v) {
-            Some(p) => match p.to_lowercase().as_str() {
+            Some(p) => match p.to_ascii_lowercase().as_str() {
                 "none" | "off" => LogTarget::Null,
                 "auto" => LogTarget::Auto,
                 "syslog" => LogTarget::Syslog,
@@ -1054,7 +1054,7 @@ fn unsigned(s: &str) -> std::result::Result<u64, String> {
 
 /// `yes/true/on/1`, `no/false/off/0`, any case.
 fn boolean(s: &str) -> std::result::Result<bool, String> {
-    match s.trim().to_lowercase().as_str() {
+    match s.trim().to_ascii_lowercase().as_str() {
         "yes" | "true" | "on" | "1" => Ok(true),
         "no" | "false" | "off" | "0" => Ok(false),
         _ => Err(format!("not a valid boolean value: {s:?}")),
@@ -1099,7 +1099,7 @@ fn octal(s: &str) -> std::result::Result<u32, String> {
 
 /// `50MB` -> bytes: `KB`, `MB`, `GB` (any case) are powers of 1024.
 fn byte_size(s: &str) -> std::result::Result<u64, String> {
-    let t = s.trim().to_lowercase();
+    let t = s.trim().to_ascii_lowercase();
     let (num, mult) = match t.len().checked_sub(2).map(|i| t.split_at(i)) {
         Some((n, "kb")) => (n, 1u64 << 10),
         Some((n, "mb")) => (n, 1 << 20),
