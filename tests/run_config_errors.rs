@@ -115,3 +115,73 @@ fn missing_file() {
     assert!(err.starts_with(&format!("tend: {}: ", path.display())), "{err}");
     assert!(err.contains("No such file or directory"), "{err}");
 }
+
+#[test]
+fn dependency_cycle_names_the_cycle() {
+    check(
+        "dep-cycle",
+        "[service.a]\ncommand = \"true\"\ndepends_on = { b = \"ready\" }\n\
+         [service.b]\ncommand = \"true\"\ndepends_on = [\"c\"]\n\
+         [service.c]\ncommand = \"true\"\ndepends_on = { a = \"started\" }\n",
+        11,
+        "service.c.depends_on",
+        "dependency cycle: a -> b -> c -> a",
+    );
+}
+
+#[test]
+fn unknown_dependency() {
+    check(
+        "dep-unknown",
+        "[service.web]\ncommand = \"true\"\ndepends_on = { dbb = \"ready\" }\n",
+        5,
+        "service.web.depends_on",
+        "unknown service \"dbb\", expected one of \"first\"",
+    );
+}
+
+#[test]
+fn bad_readiness_settings() {
+    check(
+        "ready-host",
+        "[service.web]\ncommand = \"true\"\nready = { tcp = \"db.internal:5432\" }\n",
+        5,
+        "service.web.ready.tcp",
+        "names are not resolved",
+    );
+    check(
+        "ready-two",
+        "[service.web]\ncommand = \"true\"\nready = { fd = 3, tcp = \"127.0.0.1:1\" }\n",
+        5,
+        "service.web.ready.tcp",
+        "`tcp` and `fd` are exclusive",
+    );
+    check(
+        "ready-https",
+        "[service.web]\ncommand = \"true\"\nhealth = { http = \"https://127.0.0.1/\" }\n",
+        5,
+        "service.web.health.http",
+        "https is not supported",
+    );
+    check(
+        "ready-cond",
+        "[service.web]\ncommand = \"true\"\ndepends_on = { first = \"up\" }\n",
+        5,
+        "service.web.depends_on.first",
+        "unknown value \"up\", expected one of \"started\", \"ready\", \"healthy\", \"completed\"",
+    );
+    check(
+        "ready-unhealthy",
+        "[service.web]\ncommand = \"true\"\nrestart_on_unhealthy = true\n",
+        5,
+        "service.web.restart_on_unhealthy",
+        "restart_on_unhealthy requires health",
+    );
+    check(
+        "ready-fd",
+        "[service.web]\ncommand = \"true\"\nready = { fd = 2 }\n",
+        5,
+        "service.web.ready.fd",
+        "expected an integer from 3 to 1023",
+    );
+}

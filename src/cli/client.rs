@@ -18,6 +18,8 @@ pub mod code {
     pub const PERMISSION: i32 = 6;
     /// The daemon's answer was not what the protocol says (or another API version).
     pub const PROTOCOL: i32 = 7;
+    /// `wait-ready --timeout` ran out.
+    pub const TIMEOUT: i32 = 8;
 }
 
 /// A client-side failure: a message and the exit code it maps to.
@@ -94,6 +96,11 @@ impl Client {
             other => return Err(ClientError::new(code::PROTOCOL, format!("expected a welcome, got {other:?}"))),
         }
         Ok(c)
+    }
+
+    /// Make `recv` give up after this long without data (None: wait forever).
+    pub fn set_read_timeout(&self, d: Option<std::time::Duration>) -> Result<(), ClientError> {
+        self.stream.set_read_timeout(d).map_err(|e| self.io_error(e))
     }
 
     pub fn next_id(&mut self) -> u64 {

@@ -140,6 +140,37 @@ pub struct EventsCmd {
 }
 
 #[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "wait-ready")]
+/// Wait until services are ready: exit 0 when they are, 1 if one fails, 8 on timeout.
+pub struct WaitReadyCmd {
+    /// the services (a [service.NAME] with instances means all of them); default: every
+    /// service expected to run
+    #[argh(positional)]
+    services: Vec<String>,
+    /// give up after this long (as "30s", "2m"); default: wait forever
+    #[argh(option)]
+    timeout: Option<String>,
+    /// the control socket
+    #[argh(option)]
+    socket: Option<String>,
+    /// print JSON
+    #[argh(switch)]
+    json: bool,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "check")]
+/// Exit 0 if every service expected to run is ready and healthy, else 1 (and say why).
+pub struct CheckCmd {
+    /// the control socket
+    #[argh(option)]
+    socket: Option<String>,
+    /// print JSON
+    #[argh(switch)]
+    json: bool,
+}
+
+#[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "reload")]
 /// Re-read the configuration file and apply the differences.
 pub struct ReloadCmd {
@@ -233,11 +264,13 @@ pub fn ls(c: LsCmd) -> Result<(), ClientError> {
     if c.json {
         return json_line(&services);
     }
-    let mut rows = vec![["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "RSS", "CPU"].map(String::from)];
+    let mut rows =
+        vec![["NAME", "STATE", "HEALTH", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "RSS", "CPU"].map(String::from)];
     for s in &services {
         rows.push([
             s.name.clone(),
             if s.paused { format!("{} (paused)", s.state) } else { s.state.clone() },
+            if s.health.is_empty() { "-".into() } else { s.health.clone() },
             opt(s.pid),
             s.uptime_ms.map(duration).unwrap_or_else(|| "-".into()),
             s.restarts.to_string(),
@@ -246,7 +279,7 @@ pub fn ls(c: LsCmd) -> Result<(), ClientError> {
             s.cpu_ms.map(|ms| format!("{:.2}s", ms as f64 / 1000.0)).unwrap_or_else(|| "-".into()),
         ]);
     }
-    let mut widths = [0usize; 8];
+    let mut widths = [0usize; 9];
     for r in &rows {
         for (w, cell) in widths.iter_mut().zip(r) {
             *w = (*w).max(cell.chars().count());
@@ -270,7 +303,7 @@ pub fn ls(c: LsCmd) -> Result<(), ClientError> {
 
 fn status_text(s: &ServiceInfo) -> String {
     let mut t = String::new();
-    let mut kv = |k: &str, v: String| t.push_str(&format!("{k:<10} {v}\n"));
+    let mut kv = |k: &str, v: String| t.push_str(&format!("{k:<11} {v}\n"));
     kv("name", s.name.clone());
     kv("state", format!("{}{}", s.state, if s.paused { " (paused)" } else { "" }));
     kv("reason", s.reason.clone());
@@ -280,7 +313,10 @@ fn status_text(s: &ServiceInfo) -> String {
     kv("restarts", s.restarts.to_string());
     kv("last exit", s.last_exit.as_ref().map(|e| e.text.clone()).unwrap_or_else(|| "-".into()));
     kv("ready", s.ready.to_string());
-    kv("healthy", s.healthy.map(|h| h.to_string()).unwrap_or_else(|| "-".into()));
+    kv("health", if s.health.is_empty() { "-".into() } else { s.health.clone() });
+    kv("probe", if s.probe.is_empty() { "-".into() } else { s.probe.clone() });
+    kv("status", if s.status_text.is_empty() { "-".into() } else { s.status_text.clone() });
+    kv("depends on", if s.depends_on.is_empty() { "-".into() } else { s.depends_on.join(", ") });
     kv("rss", s.rss.map(bytes).unwrap_or_else(|| "-".into()));
     kv("cpu", s.cpu_ms.map(|ms| format!("{:.2}s", ms as f64 / 1000.0)).unwrap_or_else(|| "-".into()));
     kv("autostart", s.autostart.to_string());
@@ -484,4 +520,161 @@ pub fn version(c: VersionCmd) -> Result<(), ClientError> {
         ));
     }
     out(text.as_bytes())
+}
+
+/// Where a service stands for `wait-ready` and `check`.
+#[derive(Debug, PartialEq, Eq)]
+enum Readiness {
+    Ready,
+    NotYet(String),
+    Failed(String),
+}
+
+fn readiness(s: &ServiceInfo, need_healthy: bool) -> Readiness {
+    match s.state.as_str() {
+        "failed" => return Readiness::Failed(format!("{}: failed: {}", s.name, s.reason)),
+        "exited" => return Readiness::Ready,
+        _ => {}
+    }
+    if !s.ready {
+        return Readiness::NotYet(format!("{}: {}: {}", s.name, s.state, s.reason));
+    }
+    if need_healthy && !(s.health.is_empty() || s.health == "healthy") {
+        return Readiness::NotYet(format!("{}: {} ({})", s.name, s.health, s.probe));
+    }
+    Readiness::Ready
+}
+
+/// Services expected to run: autostarted ones, and any that is not stopped.
+fn expected(s: &ServiceInfo) -> bool {
+    s.autostart || s.state != "stopped"
+}
+
+/// The services `names` select (a name matches itself or its instances, NAME.i).
+fn select<'a>(all: &'a [ServiceInfo], names: &[String]) -> Result<Vec<&'a ServiceInfo>, ClientError> {
+    if names.is_empty() {
+        return Ok(all.iter().filter(|s| expected(s)).collect());
+    }
+    let mut out = Vec::new();
+    for n in names {
+        let inst = format!("{n}.");
+        let found: Vec<&ServiceInfo> = all
+            .iter()
+            .filter(|s| s.name == *n || s.name.strip_prefix(&inst).is_some_and(|i| i.parse::<u32>().is_ok()))
+            .collect();
+        if found.is_empty() {
+            return Err(ClientError::new(code::UNKNOWN_SERVICE, format!("unknown service {n:?}")));
+        }
+        out.extend(found);
+    }
+    Ok(out)
+}
+
+fn list(cl: &mut Client, id: u64) -> Result<Vec<ServiceInfo>, ClientError> {
+    match cl.recv()? {
+        Reply::List(l) if l.id == id => Ok(l.services),
+        Reply::Error(e) => Err(ClientError::from_reply(&e)),
+        r => Err(unexpected(r)),
+    }
+}
+
+pub fn wait_ready(c: WaitReadyCmd) -> Result<(), ClientError> {
+    let deadline = match &c.timeout {
+        Some(t) => {
+            let d = crate::config::units::parse_duration(t)
+                .map_err(|m| ClientError::new(code::USAGE, format!("--timeout: {m}")))?;
+            Some(std::time::Instant::now() + d)
+        }
+        None => None,
+    };
+    let mut cl = connect(&c.socket)?;
+    // Follow events first, then look: a change between the two is not missed, since
+    // each event is a cue to look again.
+    let sub = cl.next_id();
+    cl.send(&Request::Events(EventsReq { id: sub, from: None, follow: true }))?;
+    loop {
+        let id = cl.next_id();
+        cl.send(&Request::List(Plain { id }))?;
+        let services = loop {
+            match cl.recv()? {
+                Reply::List(l) if l.id == id => break l.services,
+                Reply::Event(_) | Reply::EventsLost(_) => {}
+                Reply::Error(e) => return Err(ClientError::from_reply(&e)),
+                r => return Err(unexpected(r)),
+            }
+        };
+        let chosen = select(&services, &c.services)?;
+        let states: Vec<Readiness> = chosen.iter().map(|s| readiness(s, false)).collect();
+        if let Some(Readiness::Failed(why)) = states.iter().find(|r| matches!(r, Readiness::Failed(_))) {
+            return Err(ClientError::new(code::FAILED, why.clone()));
+        }
+        let pending: Vec<&String> = states
+            .iter()
+            .filter_map(|r| match r {
+                Readiness::NotYet(w) => Some(w),
+                _ => None,
+            })
+            .collect();
+        if pending.is_empty() {
+            if c.json {
+                let names: Vec<&str> = chosen.iter().map(|s| s.name.as_str()).collect();
+                return json_line(&serde_json::json!({ "ready": names }));
+            }
+            return Ok(());
+        }
+        // Wait for the next event (any), or the deadline.
+        loop {
+            let left = match deadline {
+                Some(d) => match d.checked_duration_since(std::time::Instant::now()) {
+                    Some(l) if !l.is_zero() => Some(l),
+                    _ => {
+                        let what: Vec<&str> = pending.iter().map(|s| s.as_str()).collect();
+                        return Err(ClientError::new(
+                            code::TIMEOUT,
+                            format!("timed out waiting for: {}", what.join("; ")),
+                        ));
+                    }
+                },
+                None => None,
+            };
+            cl.set_read_timeout(left)?;
+            match cl.recv() {
+                Ok(Reply::Event(_) | Reply::EventsLost(_)) => break,
+                Ok(Reply::End(_)) => return Err(ClientError::new(code::FAILED, "tend is shutting down")),
+                Ok(Reply::Error(e)) => return Err(ClientError::from_reply(&e)),
+                Ok(r) => return Err(unexpected(r)),
+                // A read timeout: the loop above decides whether the deadline passed.
+                Err(_)
+                    if deadline
+                        .is_some_and(|d| std::time::Instant::now() + std::time::Duration::from_millis(5) >= d) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        cl.set_read_timeout(None)?;
+    }
+}
+
+pub fn check(c: CheckCmd) -> Result<(), ClientError> {
+    let mut cl = connect(&c.socket)?;
+    let id = cl.next_id();
+    cl.send(&Request::List(Plain { id }))?;
+    let services = list(&mut cl, id)?;
+    let chosen = select(&services, &[])?;
+    let bad: Vec<String> = chosen
+        .iter()
+        .filter_map(|s| match readiness(s, true) {
+            Readiness::Ready => None,
+            Readiness::NotYet(w) | Readiness::Failed(w) => Some(w),
+        })
+        .collect();
+    if c.json {
+        json_line(&serde_json::json!({ "ok": bad.is_empty(), "problems": bad }))?;
+    } else if bad.is_empty() {
+        out(format!("ok: {} service(s) ready and healthy\n", chosen.len()).as_bytes())?;
+    }
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(ClientError::new(code::FAILED, format!("not ready or not healthy: {}", bad.join("; "))))
+    }
 }

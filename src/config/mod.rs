@@ -193,6 +193,123 @@ pub struct ServiceConfig {
     pub on_max_rss: OnMaxRss,
     /// Its failure ends tend with its status (implied for `main`).
     pub essential: bool,
+    /// How tend learns the service is ready (`ready`).
+    pub ready: Ready,
+    /// A service not ready this long after its spawn has failed (`ready_timeout`).
+    pub ready_timeout: Option<Duration>,
+    /// The periodic health check (`health`).
+    pub health: Option<HealthCheck>,
+    /// Restart the service when its health check marks it unhealthy.
+    pub restart_on_unhealthy: bool,
+    /// With the notify socket: a service silent (no `WATCHDOG=1`) this long has failed.
+    pub watchdog: Option<Duration>,
+    /// Conditions on other services that must hold before this one starts
+    /// (`depends_on`), by `[service.NAME]` table name, in file order.
+    pub depends_on: Vec<Dependency>,
+    pub on_dependency_failure: OnDependencyFailure,
+}
+
+/// How readiness is signalled.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Ready {
+    /// Ready as soon as it is spawned.
+    Spawned,
+    /// sd_notify(3): `READY=1` on the `$NOTIFY_SOCKET` tend creates for the service.
+    Notify,
+    /// s6-style: the service writes a newline to this file descriptor.
+    Fd(i32),
+    /// A probe that succeeds once.
+    Probe(Probe, ProbeTiming),
+}
+
+impl Ready {
+    /// A readiness signal other than the spawn itself is configured.
+    pub fn waits(&self) -> bool {
+        !matches!(self, Ready::Spawned)
+    }
+}
+
+/// One check of a service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// Run a command (with the service's user, environment and directory): exit 0 passes.
+    Exec(Vec<String>),
+    /// A TCP connection is accepted.
+    Tcp(std::net::SocketAddr),
+    /// A connection to a Unix stream socket is accepted.
+    Unix(PathBuf),
+    /// `GET path` over HTTP/1.1 answers 2xx or 3xx.
+    Http { addr: std::net::SocketAddr, host: String, path: String },
+}
+
+impl Probe {
+    /// The probe as written, for messages: `tcp 127.0.0.1:5432`.
+    pub fn describe(&self) -> String {
+        match self {
+            Probe::Exec(argv) => format!("exec {}", argv.join(" ")),
+            Probe::Tcp(a) => format!("tcp {a}"),
+            Probe::Unix(p) => format!("unix {}", p.display()),
+            Probe::Http { host, path, .. } => format!("http http://{host}{path}"),
+        }
+    }
+}
+
+/// When a probe runs: first after `initial_delay`, then every `interval`; one attempt
+/// fails after `timeout`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProbeTiming {
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub initial_delay: Duration,
+}
+
+/// `health`: a probe repeated while the service runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthCheck {
+    pub probe: Probe,
+    pub timing: ProbeTiming,
+    /// Consecutive failures that make the service unhealthy.
+    pub retries: u32,
+}
+
+/// What a dependent waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Condition {
+    /// Spawned (its process exists, or it ran and exited successfully).
+    Started,
+    /// Ready (or exited successfully).
+    Ready,
+    /// Ready and, with a health check, passed it since its last start.
+    Healthy,
+    /// Exited with a success status.
+    Completed,
+}
+
+impl Condition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Condition::Started => "started",
+            Condition::Ready => "ready",
+            Condition::Healthy => "healthy",
+            Condition::Completed => "completed",
+        }
+    }
+}
+
+/// One `depends_on` entry: every instance of `service` must meet `condition`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dependency {
+    pub service: String,
+    pub condition: Condition,
+}
+
+/// A dependency failed (its state is `failed`, or a `completed` one exited badly).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnDependencyFailure {
+    /// Keep waiting (state `waiting`), in case it is restarted by hand.
+    Wait,
+    /// Fail too.
+    Fail,
 }
 
 impl ServiceConfig {
@@ -222,4 +339,9 @@ pub mod defaults {
     pub const MAX_CLIENTS: usize = 4096;
     pub const CLIENT_QUEUE: usize = 1 << 20;
     pub const EVENTS_HISTORY: usize = 1000;
+    pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+    pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+    pub const HEALTH_INTERVAL: Duration = Duration::from_secs(10);
+    pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
+    pub const HEALTH_RETRIES: u32 = 3;
 }

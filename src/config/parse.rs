@@ -29,6 +29,8 @@ use super::{
     defaults, Backoff, Config, Control, LogOptions, OnMaxRss, Output, Restart, Rlimit, RunAs, ServiceConfig, StartLimit,
 };
 use crate::daemon::signals::parse_signal;
+
+mod readiness;
 use crate::daemon::spawn::RlimitResource;
 
 type Key<'i> = Spanned<DeString<'i>>;
@@ -149,14 +151,17 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Config> {
     let mut services = Vec::new();
     // (name, instances) of each [service.NAME] table, for `main`.
     let mut bases: Vec<(&str, Option<u32>)> = Vec::new();
+    let mut graph: readiness::Graph = Vec::new();
     for (k, v) in entries(table) {
         let name = k.get_ref().as_ref();
         let path = child("service", name);
         check_service_name(&cx, &path, k)?;
-        let parsed = service(&cx, &path, name, k, v)?;
+        let mut parsed = service(&cx, &path, name, k, v)?;
         bases.push((name, parsed.instances));
+        graph.push((name.to_string(), child(&path, "depends_on"), std::mem::take(&mut parsed.deps)));
         parsed.expand(&mut services);
     }
+    readiness::check_graph(&cx, &graph)?;
 
     let main = match main {
         None => None,
@@ -316,6 +321,13 @@ const SERVICE_KEYS: &[&str] = &[
     "max_rss",
     "on_max_rss",
     "essential",
+    "ready",
+    "ready_timeout",
+    "health",
+    "restart_on_unhealthy",
+    "watchdog",
+    "depends_on",
+    "on_dependency_failure",
 ];
 
 const BACKOFF_KEYS: &[&str] = &["initial", "max", "factor", "jitter", "reset_after"];
@@ -662,12 +674,14 @@ struct Parsed {
     cfg: ServiceConfig,
     env: BTreeMap<String, String>,
     instances: Option<u32>,
+    /// `depends_on` entries with their spans, for the graph check.
+    deps: Vec<(super::Dependency, Range<usize>)>,
 }
 
 impl Parsed {
     /// Push the service, or its instances, with TEND_SERVICE / TEND_INSTANCE set.
     fn expand(self, out: &mut Vec<ServiceConfig>) {
-        let Parsed { cfg, env, instances } = self;
+        let Parsed { cfg, env, instances, .. } = self;
         let finish = |mut s: ServiceConfig, instance: Option<u32>| {
             let mut env = env.clone();
             if let Some(i) = instance {
@@ -718,6 +732,13 @@ fn default_service(name: &str) -> ServiceConfig {
         max_rss: None,
         on_max_rss: OnMaxRss::Restart,
         essential: false,
+        ready: super::Ready::Spawned,
+        ready_timeout: None,
+        health: None,
+        restart_on_unhealthy: false,
+        watchdog: None,
+        depends_on: Vec::new(),
+        on_dependency_failure: super::OnDependencyFailure::Wait,
     }
 }
 
@@ -730,6 +751,8 @@ fn service(cx: &Cx, path: &str, name: &str, name_key: &Key, v: &Value) -> Result
     let mut group = None;
     let mut on_max_rss = None;
     let mut instances = None;
+    let mut restart_on_unhealthy = None;
+    let mut deps = Vec::new();
     for (k, v) in entries(t) {
         let key = &child(path, k.get_ref().as_ref());
         match k.get_ref().as_ref() {
@@ -771,6 +794,28 @@ fn service(cx: &Cx, path: &str, name: &str, name_key: &Key, v: &Value) -> Result
                 on_max_rss = Some((key.clone(), k.span()));
             }
             "essential" => s.essential = boolean(cx, key, v)?,
+            "ready" => s.ready = readiness::ready(cx, key, v)?,
+            "ready_timeout" => {
+                let d = duration(cx, key, v)?;
+                if d.is_zero() {
+                    return Err(cx.error(v.span(), key, "ready_timeout must be greater than 0"));
+                }
+                s.ready_timeout = Some(d);
+            }
+            "health" => s.health = Some(readiness::health(cx, key, v)?),
+            "restart_on_unhealthy" => {
+                s.restart_on_unhealthy = boolean(cx, key, v)?;
+                restart_on_unhealthy = Some((key.clone(), k.span()));
+            }
+            "watchdog" => {
+                let d = duration(cx, key, v)?;
+                if d.is_zero() {
+                    return Err(cx.error(v.span(), key, "watchdog must be greater than 0"));
+                }
+                s.watchdog = Some(d);
+            }
+            "depends_on" => deps = readiness::depends_on(cx, key, v)?,
+            "on_dependency_failure" => s.on_dependency_failure = choice(cx, key, v, readiness::ON_DEPENDENCY_FAILURE)?,
             _ => return Err(unknown_key(cx, path, k, SERVICE_KEYS)),
         }
     }
@@ -780,8 +825,12 @@ fn service(cx: &Cx, path: &str, name: &str, name_key: &Key, v: &Value) -> Result
     if let (Some((key, span)), None) = (on_max_rss, s.max_rss) {
         return Err(cx.error(span, &key, "on_max_rss requires max_rss"));
     }
+    if let (Some((key, span)), None) = (restart_on_unhealthy, &s.health) {
+        return Err(cx.error(span, &key, "restart_on_unhealthy requires health"));
+    }
     s.run_as = run_as(cx, user, group)?;
-    Ok(Parsed { cfg: s, env, instances })
+    s.depends_on = deps.iter().map(|(d, _)| d.clone()).collect();
+    Ok(Parsed { cfg: s, env, instances, deps })
 }
 
 /// `command`: an array of strings (argv), or a string run by `/bin/sh -c`.

@@ -3,8 +3,12 @@
 
 pub mod cgroup;
 pub mod control;
+pub mod deps;
 pub mod events;
+pub mod notify;
 pub mod output;
+pub mod probe;
+pub mod readiness;
 pub mod reap;
 pub mod requests;
 pub mod service;

@@ -242,7 +242,12 @@ impl Supervisor {
             return;
         }
         self.requestor = self.who(token);
-        self.feed(idx, ev);
+        if ev != Event::Stop && !self.svcs[idx].m.state.is_active() {
+            // Its dependencies first; it may have to wait for them.
+            self.start_service(idx);
+        } else {
+            self.feed(idx, ev);
+        }
         self.requestor = None;
         let name = &self.svcs[idx].cfg.name;
         if t.wait {
@@ -441,8 +446,8 @@ impl Supervisor {
             last_exit: s.m.last_exit.map(exit_info),
             rss,
             cpu_ms: cpu,
-            ready: s.m.state == State::Running,
-            healthy: None,
+            ready: s.m.state == State::Running && !s.ck.reloading,
+            healthy: s.cfg.health.as_ref().and(s.ck.healthy),
             paused: s.m.paused,
             autostart: s.cfg.autostart,
             reason: s.m.reason.clone(),
@@ -450,6 +455,15 @@ impl Supervisor {
             stdout_bytes: s.out.total,
             stderr_bytes: s.err.total,
             dropped_bytes: s.dropped,
+            probe: s.ck.last_probe.clone(),
+            status_text: s.ck.status_text.clone(),
+            health: match (&s.cfg.health, s.ck.healthy) {
+                (None, _) => String::new(),
+                (Some(_), None) => "unknown".into(),
+                (Some(_), Some(true)) => "healthy".into(),
+                (Some(_), Some(false)) => "unhealthy".into(),
+            },
+            depends_on: s.cfg.depends_on.iter().map(|d| format!("{}={}", d.service, d.condition.as_str())).collect(),
         }
     }
 

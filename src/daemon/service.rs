@@ -3,8 +3,9 @@
 //! clock reads (the time comes in with the event), no randomness of its own (a seeded
 //! xorshift for jitter), so every transition is unit-tested without processes.
 //!
-//! States (DESIGN.md): `stopped` (not started, or stopped by request), `starting`
-//! (being spawned), `running`, `backoff` (waiting to restart), `stopping` (stop signal
+//! States (DESIGN.md): `stopped` (not started, or stopped by request), `waiting` (for
+//! its dependencies: the loop decides when they are met), `starting` (being spawned,
+//! or spawned and not ready yet), `running` (and ready), `backoff` (waiting to restart), `stopping` (stop signal
 //! sent, waiting for every process of the group to go), `exited` (ended and will not be
 //! restarted), `failed` (ended badly, or the start limit was hit; left alone until
 //! started by hand). The kernel's stop/continue is a flag, `paused`, on top.
@@ -19,6 +20,7 @@ use crate::daemon::reap::Status;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
     Stopped,
+    Waiting,
     Starting,
     Running,
     Backoff,
@@ -31,6 +33,7 @@ impl State {
     pub fn as_str(self) -> &'static str {
         match self {
             State::Stopped => "stopped",
+            State::Waiting => "waiting",
             State::Starting => "starting",
             State::Running => "running",
             State::Backoff => "backoff",
@@ -77,6 +80,37 @@ pub enum Event {
     KernelStopped(i32),
     /// The kernel continued the leader.
     KernelContinued,
+    /// Dependencies are not met: wait (the reason is in `Machine::waiting`).
+    Wait,
+    /// A dependency failed and the service fails with it (`Machine::waiting` says which).
+    DependencyFailed,
+    /// The readiness signal arrived (notify, fd or probe).
+    Ready,
+    /// The running service has failed although its process lives: stop it, then
+    /// handle it as a failed run.
+    Fail(Failure),
+}
+
+/// Why a live service is failed by tend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// Not ready within `ready_timeout`.
+    ReadyTimeout,
+    /// Its health check failed `retries` times with `restart_on_unhealthy`: restarted
+    /// whatever the restart policy says.
+    Unhealthy,
+    /// No `WATCHDOG=1` within `watchdog`.
+    Watchdog,
+}
+
+impl Failure {
+    fn describe(self) -> &'static str {
+        match self {
+            Failure::ReadyTimeout => "not ready within ready_timeout",
+            Failure::Unhealthy => "unhealthy",
+            Failure::Watchdog => "watchdog timeout (no WATCHDOG=1 in time)",
+        }
+    }
 }
 
 /// What the loop must do.
@@ -97,6 +131,8 @@ pub enum Action {
 enum AfterStop {
     Stay,
     Start,
+    /// tend failed it: once it is gone, the restart policy decides.
+    Fail(Failure),
 }
 
 /// One service's runtime state.
@@ -126,6 +162,9 @@ pub struct Machine {
     pub shutting_down: bool,
     /// Why the service is in its state (for events and status).
     pub reason: String,
+    /// What a waiting service waits for, or which dependency failed (set by the loop
+    /// before it feeds `Wait` or `DependencyFailed`).
+    pub waiting: String,
     timer_gen: u64,
     after_stop: AfterStop,
     rng: u64,
@@ -147,6 +186,7 @@ impl Machine {
             killed: false,
             shutting_down: false,
             reason: String::new(),
+            waiting: String::new(),
             timer_gen: 0,
             after_stop: AfterStop::Stay,
             rng: seed | 1,
@@ -223,13 +263,19 @@ impl Machine {
         acts
     }
 
-    fn finish_stop(&mut self) -> Vec<Action> {
+    fn finish_stop(&mut self, cfg: &ServiceConfig, now: Instant) -> Vec<Action> {
         self.pgid = None;
         self.disarm();
         self.paused = false;
-        if self.after_stop == AfterStop::Start && !self.shutting_down {
-            self.after_stop = AfterStop::Stay;
-            return self.start_fresh();
+        let after = std::mem::replace(&mut self.after_stop, AfterStop::Stay);
+        match after {
+            AfterStop::Start if !self.shutting_down => return self.start_fresh(),
+            AfterStop::Fail(f) if !self.shutting_down => {
+                let ran = self.started_at.map(|t| now.saturating_duration_since(t));
+                let what = format!("{}, stopped", f.describe());
+                return self.settle_or_restart(cfg, false, now, ran, what, f == Failure::Unhealthy);
+            }
+            _ => {}
         }
         self.state = State::Stopped;
         self.reason = if self.killed { "stopped (killed after stop_timeout)".into() } else { "stopped".into() };
@@ -239,7 +285,8 @@ impl Machine {
     /// The leader ended on its own (not during a stop): restart, or settle.
     fn ended(&mut self, cfg: &ServiceConfig, status: Status, now: Instant, ran: Option<Duration>) -> Vec<Action> {
         let success = cfg.is_success(status);
-        self.settle_or_restart(cfg, success, now, ran, describe(status))
+        self.disarm();
+        self.settle_or_restart(cfg, success, now, ran, describe(status), false)
     }
 
     fn settle_or_restart(
@@ -249,16 +296,18 @@ impl Machine {
         now: Instant,
         ran: Option<Duration>,
         what: String,
+        force_restart: bool,
     ) -> Vec<Action> {
         if ran.is_some_and(|d| d >= cfg.backoff.reset_after) {
             self.attempt = 0;
         }
         let restart = !self.shutting_down
-            && match cfg.restart {
-                Restart::Always => true,
-                Restart::OnFailure => !success,
-                Restart::Never => false,
-            };
+            && (force_restart
+                || match cfg.restart {
+                    Restart::Always => true,
+                    Restart::OnFailure => !success,
+                    Restart::Never => false,
+                });
         self.delay = None;
         if !restart {
             self.state = if success { State::Exited } else { State::Failed };
@@ -301,6 +350,17 @@ impl Machine {
                 }
                 self.start_fresh()
             }
+            (S::Stopped | S::Exited | S::Failed | S::Waiting, E::Wait) => {
+                self.state = State::Waiting;
+                self.reason = format!("waiting for {}", self.waiting);
+                vec![]
+            }
+            (S::Stopped | S::Exited | S::Failed | S::Waiting, E::DependencyFailed) => {
+                self.state = State::Failed;
+                self.reason = format!("dependency failed: {}", self.waiting);
+                vec![]
+            }
+            (S::Stopped | S::Exited | S::Failed, E::Ready | E::Fail(_)) => vec![],
             (S::Stopped | S::Exited | S::Failed, E::Stop) => vec![],
             (S::Stopped | S::Exited | S::Failed, E::Shutdown) => {
                 self.shutting_down = true;
@@ -316,7 +376,38 @@ impl Machine {
             )
             | (S::Stopped | S::Exited | S::Failed, E::KernelStopped(_) | E::KernelContinued) => vec![],
 
-            // --- starting: a spawn is under way -------------------------------------
+            // --- waiting for dependencies --------------------------------------------
+            (S::Waiting, E::Start | E::Restart) => {
+                if self.shutting_down {
+                    return vec![];
+                }
+                self.start_fresh()
+            }
+            (S::Waiting, E::Stop | E::Shutdown) => {
+                if ev == E::Shutdown {
+                    self.shutting_down = true;
+                }
+                self.state = State::Stopped;
+                self.reason = "stopped while waiting for dependencies".into();
+                vec![]
+            }
+            (S::Waiting, E::GroupEmpty) => {
+                self.pgid = None;
+                vec![]
+            }
+            (
+                S::Waiting,
+                E::Spawned { .. }
+                | E::SpawnFailed
+                | E::Exited { .. }
+                | E::Timer { .. }
+                | E::KernelStopped(_)
+                | E::KernelContinued
+                | E::Ready
+                | E::Fail(_),
+            ) => vec![],
+
+            // --- starting: spawned, not ready yet --------------------------------------
             (S::Starting, E::Spawned { pid }) => {
                 self.pid = Some(pid);
                 self.pgid = Some(pid);
@@ -326,13 +417,35 @@ impl Machine {
                 if self.shutting_down {
                     return self.stop(cfg, AfterStop::Stay, "shutting down");
                 }
+                if cfg.ready.waits() {
+                    self.reason = format!("started (pid {pid}), waiting until it is ready");
+                    return match cfg.ready_timeout {
+                        Some(t) => vec![self.arm(t)],
+                        None => vec![],
+                    };
+                }
                 self.state = State::Running;
                 self.reason = format!("started (pid {pid})");
                 vec![]
             }
+            (S::Starting, E::Ready) if self.pid.is_some() => {
+                self.disarm();
+                self.state = State::Running;
+                self.reason = "ready".into();
+                vec![]
+            }
+            (S::Starting, E::Timer { gen }) if gen == self.timer_gen && self.pid.is_some() => {
+                let why =
+                    format!("not ready within ready_timeout ({:?}); stopping", cfg.ready_timeout.unwrap_or_default());
+                self.stop(cfg, AfterStop::Fail(Failure::ReadyTimeout), &why)
+            }
+            (S::Starting, E::Fail(f)) if self.pid.is_some() => {
+                self.stop(cfg, AfterStop::Fail(f), &format!("{}; stopping", f.describe()))
+            }
+            (S::Starting, E::Ready | E::Fail(_) | E::Wait | E::DependencyFailed) => vec![],
             (S::Starting, E::SpawnFailed) => {
                 self.starts.push_back(now);
-                self.settle_or_restart(cfg, false, now, None, "spawn failed".into())
+                self.settle_or_restart(cfg, false, now, None, "spawn failed".into(), false)
             }
             (S::Starting, E::Exited { status, group_empty }) => {
                 // Exited before it was up (with readiness, `starting` lasts).
@@ -383,6 +496,8 @@ impl Machine {
                 acts.extend(self.ended(cfg, status, now, ran));
                 acts
             }
+            (S::Running, E::Fail(f)) => self.stop(cfg, AfterStop::Fail(f), &format!("{}; stopping", f.describe())),
+            (S::Running, E::Ready | E::Wait | E::DependencyFailed) => vec![],
             (S::Running, E::Stop) => self.stop(cfg, AfterStop::Stay, "stop requested"),
             (S::Running, E::Restart) => self.stop(cfg, AfterStop::Start, "restart requested"),
             (S::Running, E::Shutdown) => {
@@ -428,7 +543,15 @@ impl Machine {
             }
             (
                 S::Backoff,
-                E::Spawned { .. } | E::SpawnFailed | E::Exited { .. } | E::KernelStopped(_) | E::KernelContinued,
+                E::Spawned { .. }
+                | E::SpawnFailed
+                | E::Exited { .. }
+                | E::KernelStopped(_)
+                | E::KernelContinued
+                | E::Ready
+                | E::Fail(_)
+                | E::Wait
+                | E::DependencyFailed,
             ) => vec![],
 
             // --- stopping: waiting for the whole group to go ---------------------------
@@ -436,14 +559,14 @@ impl Machine {
                 self.pid = None;
                 self.last_exit = Some(status);
                 if group_empty {
-                    self.finish_stop()
+                    self.finish_stop(cfg, now)
                 } else {
                     vec![Action::WatchGroup]
                 }
             }
             (S::Stopping, E::GroupEmpty) => {
                 if self.pid.is_none() {
-                    self.finish_stop()
+                    self.finish_stop(cfg, now)
                 } else {
                     vec![]
                 }
@@ -477,7 +600,10 @@ impl Machine {
                 self.paused = false;
                 vec![]
             }
-            (S::Stopping, E::Spawned { .. } | E::SpawnFailed) => vec![],
+            (
+                S::Stopping,
+                E::Spawned { .. } | E::SpawnFailed | E::Ready | E::Fail(_) | E::Wait | E::DependencyFailed,
+            ) => vec![],
         }
     }
 }
@@ -533,6 +659,13 @@ mod tests {
             max_rss: None,
             on_max_rss: OnMaxRss::Log,
             essential: false,
+            ready: crate::config::Ready::Spawned,
+            ready_timeout: None,
+            health: None,
+            restart_on_unhealthy: false,
+            watchdog: None,
+            depends_on: Vec::new(),
+            on_dependency_failure: crate::config::OnDependencyFailure::Wait,
         }
     }
 
@@ -849,5 +982,114 @@ mod tests {
         let acts = m.step(&c, Event::Spawned { pid: 9 }, t);
         assert_eq!(acts[0], Action::Signal { signo: libc::SIGTERM, group: false });
         assert_eq!(m.state, State::Stopping);
+    }
+
+    fn with_notify(timeout: Option<Duration>) -> ServiceConfig {
+        ServiceConfig { ready: Ready::Notify, ready_timeout: timeout, ..cfg(Restart::OnFailure) }
+    }
+
+    #[test]
+    fn starting_lasts_until_ready() {
+        let t = Instant::now();
+        let c = with_notify(None);
+        let mut m = Machine::new(1);
+        m.step(&c, Event::Start, t);
+        assert_eq!(m.step(&c, Event::Spawned { pid: 5 }, t), vec![]);
+        assert_eq!((m.state, m.pid), (State::Starting, Some(5)));
+        assert_eq!(m.step(&c, Event::Ready, t), vec![]);
+        assert_eq!((m.state, m.reason.as_str()), (State::Running, "ready"));
+        // A second READY=1 changes nothing.
+        m.reason.clear();
+        assert_eq!(m.step(&c, Event::Ready, t), vec![]);
+        assert_eq!((m.state, m.reason.as_str()), (State::Running, ""));
+    }
+
+    #[test]
+    fn ready_timeout_stops_then_follows_the_restart_policy() {
+        let t = Instant::now();
+        let c = with_notify(Some(Duration::from_secs(2)));
+        let mut m = Machine::new(1);
+        m.step(&c, Event::Start, t);
+        let acts = m.step(&c, Event::Spawned { pid: 5 }, t);
+        let gen = timer_gen(&acts);
+        let acts = m.step(&c, Event::Timer { gen }, t + Duration::from_secs(2));
+        assert_eq!(m.state, State::Stopping);
+        assert!(acts.contains(&Action::Signal { signo: libc::SIGTERM, group: false }), "{acts:?}");
+        m.step(&c, exited(Status::Signaled { signo: libc::SIGTERM, core_dumped: false }), t);
+        assert_eq!(m.state, State::Backoff, "on-failure restarts it: {}", m.reason);
+        assert!(m.reason.contains("not ready within ready_timeout"), "{}", m.reason);
+        let never = ServiceConfig { restart: Restart::Never, ..c.clone() };
+        let mut m = Machine::new(1);
+        m.step(&never, Event::Start, t);
+        let gen = timer_gen(&m.step(&never, Event::Spawned { pid: 5 }, t));
+        m.step(&never, Event::Timer { gen }, t);
+        m.step(&never, exited(Status::Signaled { signo: libc::SIGTERM, core_dumped: false }), t);
+        assert_eq!(m.state, State::Failed);
+    }
+
+    #[test]
+    fn a_ready_timer_never_fires_into_a_later_run() {
+        let t = Instant::now();
+        let c = ServiceConfig {
+            backoff: Backoff { initial: Duration::ZERO, ..cfg(Restart::Always).backoff },
+            ..with_notify(Some(Duration::from_secs(2)))
+        };
+        let c = ServiceConfig { restart: Restart::Always, ..c };
+        let mut m = Machine::new(1);
+        m.step(&c, Event::Start, t);
+        let old = timer_gen(&m.step(&c, Event::Spawned { pid: 5 }, t));
+        // Exits at once, restarted with no delay, spawned again.
+        assert_eq!(m.step(&c, exited(FAIL), t), vec![Action::Spawn]);
+        let new = timer_gen(&m.step(&c, Event::Spawned { pid: 6 }, t));
+        assert_ne!(old, new);
+        assert_eq!(m.step(&c, Event::Timer { gen: old }, t), vec![]);
+        assert_eq!(m.state, State::Starting);
+    }
+
+    #[test]
+    fn unhealthy_restarts_whatever_the_policy_and_watchdog_follows_it() {
+        let t = Instant::now();
+        let c = cfg(Restart::Never);
+        let mut m = running(&c, t);
+        m.step(&c, Event::Fail(Failure::Unhealthy), t);
+        assert_eq!(m.state, State::Stopping);
+        m.step(&c, exited(Status::Signaled { signo: libc::SIGTERM, core_dumped: false }), t);
+        assert_eq!(m.state, State::Backoff, "{}", m.reason);
+        assert_eq!(m.restarts, 1);
+        let mut m = running(&c, t);
+        m.step(&c, Event::Fail(Failure::Watchdog), t);
+        m.step(&c, exited(Status::Signaled { signo: libc::SIGTERM, core_dumped: false }), t);
+        assert_eq!(m.state, State::Failed);
+        assert!(m.reason.contains("watchdog"), "{}", m.reason);
+        // A stop request during that stop wins: it stays stopped.
+        let mut m = running(&c, t);
+        m.step(&c, Event::Fail(Failure::Unhealthy), t);
+        m.step(&c, Event::Stop, t);
+        m.step(&c, exited(OK), t);
+        assert_eq!(m.state, State::Stopped);
+    }
+
+    #[test]
+    fn waiting_for_dependencies() {
+        let t = Instant::now();
+        let c = cfg(Restart::OnFailure);
+        let mut m = Machine::new(1);
+        m.waiting = "db (ready)".into();
+        assert_eq!(m.step(&c, Event::Wait, t), vec![]);
+        assert_eq!((m.state, m.reason.as_str()), (State::Waiting, "waiting for db (ready)"));
+        assert!(!m.state.is_active());
+        assert_eq!(m.step(&c, Event::Start, t), vec![Action::Spawn]);
+        assert_eq!(m.state, State::Starting);
+        let mut m = Machine::new(1);
+        m.step(&c, Event::Wait, t);
+        m.waiting = "db (ready: exited with status 1)".into();
+        m.step(&c, Event::DependencyFailed, t);
+        assert_eq!(m.state, State::Failed);
+        assert!(m.reason.starts_with("dependency failed: db"), "{}", m.reason);
+        let mut m = Machine::new(1);
+        m.step(&c, Event::Wait, t);
+        m.step(&c, Event::Shutdown, t);
+        assert_eq!(m.state, State::Stopped);
+        assert_eq!(m.step(&c, Event::Start, t), vec![], "no start while shutting down");
     }
 }

@@ -358,6 +358,8 @@ pub struct Command {
     env: Vec<(OsString, OsString)>,
     clear_env: bool,
     stdio: [Stdio; 3],
+    /// One more descriptor for the child: (target fd >= 3, source).
+    extra: Option<(i32, OwnedFd)>,
 }
 
 impl Command {
@@ -368,6 +370,7 @@ impl Command {
             env: Vec::new(),
             clear_env: false,
             stdio: [Stdio::Inherit, Stdio::Inherit, Stdio::Inherit],
+            extra: None,
         }
     }
 
@@ -401,6 +404,13 @@ impl Command {
 
     pub fn stderr(&mut self, s: impl Into<Stdio>) -> &mut Command {
         self.stdio[2] = s.into();
+        self
+    }
+
+    /// Give the child `fd` as descriptor `target` (3 or more), open across the exec
+    /// (the readiness pipe of `ready = { fd = N }`).
+    pub fn extra_fd(&mut self, target: i32, fd: OwnedFd) -> &mut Command {
+        self.extra = Some((target, fd));
         self
     }
 }
@@ -461,6 +471,8 @@ struct Ctx<'a> {
     setup: &'a ChildSetup,
     parent: libc::pid_t,
     stdio: [libc::c_int; 3],
+    /// (target, source) of the extra descriptor, or (-1, -1).
+    extra: (libc::c_int, libc::c_int),
     paths: &'a [CString],
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
@@ -497,6 +509,16 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         if let Err(e) = child_setup(ctx.setup, ctx.parent) {
             ctx.err = e.raw_os_error().unwrap_or(libc::EINVAL);
             libc::_exit(127);
+        }
+        // After the setup (which may write to the cgroup fd the target could replace);
+        // dup2 leaves the new descriptor without close-on-exec.
+        let (target, source) = ctx.extra;
+        if target >= 0 {
+            let r = if target == source { libc::fcntl(target, libc::F_SETFD, 0) } else { libc::dup2(source, target) };
+            if r < 0 {
+                ctx.err = code(Step::Dup2);
+                libc::_exit(127);
+            }
         }
         // execvp's rule: EACCES anywhere wins over the ENOENT of the last try.
         let mut errno = libc::ENOENT;
@@ -543,6 +565,7 @@ pub fn spawn(cmd: &mut Command, setup: ChildSetup) -> Result<u32, SpawnError> {
         setup: &setup,
         parent: std::process::id() as libc::pid_t,
         stdio: [fd(&cmd.stdio[0]), fd(&cmd.stdio[1]), fd(&cmd.stdio[2])],
+        extra: cmd.extra.as_ref().map_or((-1, -1), |(t, f)| (*t, f.as_raw_fd())),
         paths: &paths,
         argv: argv_ptrs.as_ptr(),
         envp: envp_ptrs.as_ptr(),

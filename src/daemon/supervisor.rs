@@ -27,6 +27,7 @@ use crate::daemon::cgroup::{self, Cgroups};
 use crate::daemon::control::{self, Control, CONN_BASE, LISTENER};
 use crate::daemon::events::EventLog;
 use crate::daemon::output::{prefix, LineFramer, Ring, Sink};
+use crate::daemon::readiness::{self, Checks};
 use crate::daemon::reap::{self, Status};
 use crate::daemon::requests::{by_whom, exit_info, Waiter};
 use crate::daemon::service::{describe, Action, Event, Machine, State};
@@ -79,6 +80,8 @@ pub struct Svc {
     cg_events: Option<std::fs::File>,
     /// /proc/PID/stat of the current process, opened at the first status request.
     pub stat: Option<crate::daemon::requests::StatFile>,
+    /// Readiness, health, notify and watchdog state.
+    pub ck: Checks,
 }
 
 /// One child pipe registered with the loop.
@@ -107,7 +110,7 @@ pub struct Supervisor {
     pub(super) poll: Poll,
     sig: SignalSource,
     _waker: Arc<Waker>,
-    timers: Timers,
+    pub(super) timers: Timers,
     stdout: Sink,
     stderr: Sink,
     pending_reads: VecDeque<Token>,
@@ -140,6 +143,12 @@ pub struct Supervisor {
     pub(super) started: Instant,
     accept_retry_armed: bool,
     cgroups: Option<Cgroups>,
+    /// Exec probes running, by pid.
+    pub(super) probe_pids: HashMap<u32, usize>,
+    /// A state, readiness or health changed: waiting services look again.
+    pub(super) deps_dirty: bool,
+    /// Makes notify socket names unique to this tend (see notify.rs).
+    pub(super) nonce: u64,
 }
 
 fn io_err(what: &str, e: std::io::Error) -> Error {
@@ -197,7 +206,7 @@ fn list_children() -> Vec<i32> {
 }
 
 /// (state, ppid, pgrp, rss pages) from /proc/PID/stat.
-fn read_stat(pid: i32) -> Option<(char, i32, i32, u64)> {
+pub(super) fn read_stat(pid: i32) -> Option<(char, i32, i32, u64)> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after = &s[s.rfind(')')? + 2..];
     let f: Vec<&str> = after.split(' ').collect();
@@ -227,6 +236,7 @@ impl Svc {
             cg_procs: None,
             cg_events: None,
             stat: None,
+            ck: Checks::default(),
         }
     }
 }
@@ -291,6 +301,9 @@ impl Supervisor {
             started: Instant::now(),
             accept_retry_armed: false,
             cgroups: if cfg.cgroups { Cgroups::create() } else { None },
+            probe_pids: HashMap::new(),
+            deps_dirty: false,
+            nonce: seed,
         };
         for c in cfg.services {
             let seed = s.next_seed();
@@ -361,8 +374,8 @@ impl Supervisor {
         );
         self.announce(&line, EventInfo { kind: "daemon".into(), reason: line.clone(), ..Default::default() });
         for idx in 0..self.svcs.len() {
-            if self.svcs[idx].cfg.autostart {
-                self.feed(idx, Event::Start);
+            if self.svcs[idx].cfg.autostart && !self.svcs[idx].m.state.is_active() {
+                self.start_service(idx);
             }
         }
         self.timers.add(Instant::now() + control::INPUT_TIMEOUT / 2, Timer::ControlSweep);
@@ -415,6 +428,9 @@ impl Supervisor {
                     WAKER => woken = true,
                     LISTENER => self.on_control(LISTENER),
                     t if t.0 >= CONN_BASE => self.on_control(t),
+                    t if t.0 >= readiness::PROBE_BASE => self.on_probe_event(t.0 - readiness::PROBE_BASE),
+                    t if t.0 >= readiness::READY_FD_BASE => self.on_ready_fd(t.0 - readiness::READY_FD_BASE),
+                    t if t.0 >= readiness::NOTIFY_BASE => self.on_notify(t.0 - readiness::NOTIFY_BASE),
                     t => self.read_pipe(t),
                 }
             }
@@ -447,6 +463,7 @@ impl Supervisor {
             for t in self.timers.expired(Instant::now()) {
                 self.on_timer(t);
             }
+            self.check_waiting();
             self.serve_pending();
             self.check_waiters();
             self.flush_dirty();
@@ -497,14 +514,26 @@ impl Supervisor {
                 };
                 self.announce(&line, event);
             }
+            if new != old {
+                self.deps_dirty = true;
+                let live = |s: State| matches!(s, State::Starting | State::Running);
+                if live(old) && !live(new) {
+                    self.end_checks(idx);
+                } else if old == State::Starting && new == State::Running {
+                    self.on_ready(idx);
+                }
+            }
             for a in acts {
                 match a {
                     Action::Spawn => {
                         if let Some(n) = self.svcs[idx].next_cfg.take() {
                             self.svcs[idx].cfg = n;
                         }
-                        match self.spawn(idx) {
-                            Ok(pid) => queue.push_back(Event::Spawned { pid }),
+                        match self.spawn(idx, None) {
+                            Ok(pid) => {
+                                self.after_spawn(idx);
+                                queue.push_back(Event::Spawned { pid });
+                            }
                             Err(e) => {
                                 let c = &self.svcs[idx].cfg;
                                 let line = format!(
@@ -637,11 +666,22 @@ impl Supervisor {
         }
     }
 
-    fn spawn(&mut self, idx: usize) -> std::result::Result<u32, spawn::SpawnError> {
-        let procs = self.service_cgroup(idx);
+    /// Spawn the service's command, or (`probe`) an exec probe's command with the
+    /// service's user, environment, directory and output, outside its cgroup.
+    pub(super) fn spawn(
+        &mut self,
+        idx: usize,
+        probe: Option<&[String]>,
+    ) -> std::result::Result<u32, spawn::SpawnError> {
+        let procs = if probe.is_some() { None } else { self.service_cgroup(idx) };
+        let notify = if probe.is_none() { self.notify_name(idx) } else { None };
         let c = &self.svcs[idx].cfg;
-        let mut cmd = Command::new(&c.command[0]);
-        cmd.args(&c.command[1..]);
+        let argv = probe.unwrap_or(&c.command);
+        let Some(program) = argv.first() else {
+            return Err(spawn::SpawnError::parent(std::io::Error::from(std::io::ErrorKind::InvalidInput)));
+        };
+        let mut cmd = Command::new(program);
+        cmd.args(&argv[1..]);
         if c.clear_env {
             cmd.env_clear();
         }
@@ -656,6 +696,18 @@ impl Supervisor {
         cmd.env("TEND_SOCKET", &self.control.path);
         for (k, v) in &c.env {
             cmd.env(k, v);
+        }
+        if let Some(n) = &notify {
+            cmd.env("NOTIFY_SOCKET", n);
+            if let Some(w) = c.watchdog {
+                cmd.env("WATCHDOG_USEC", w.as_micros().to_string());
+            }
+        }
+        let mut ready_rx = None;
+        if let (crate::config::Ready::Fd(n), None) = (&c.ready, probe) {
+            let (r, w) = std::io::pipe().map_err(spawn::SpawnError::parent)?;
+            cmd.extra_fd(*n, w.into());
+            ready_rx = Some(r);
         }
         // chdir happens in the child after the user switch (ChildSetup::cwd), so a
         // failure is reported as chdir's, not as the exec's (std's current_dir would be).
@@ -726,7 +778,14 @@ impl Supervisor {
         let pid = spawn::spawn(&mut cmd, setup)?;
         drop(cmd); // closes the parent's copies of the write ends (PITFALLS §7)
         self.children_remain = true;
-        self.by_pid.insert(pid, idx);
+        if probe.is_some() {
+            self.probe_pids.insert(pid, idx);
+        } else {
+            self.by_pid.insert(pid, idx);
+        }
+        if let Some(r) = ready_rx {
+            self.watch_ready_fd(idx, r);
+        }
         let name = self.svcs[idx].cfg.name.clone();
         let (log, color_cfg) = (self.svcs[idx].cfg.log, self.svcs[idx].cfg.log.color);
         for (fd, is_err, passthrough) in readers {
@@ -903,7 +962,12 @@ impl Supervisor {
         let mut orphan_reaped = false;
         for (pid, st) in changes {
             let Some(&idx) = self.by_pid.get(&(pid as u32)) else {
-                orphan_reaped |= st.is_final();
+                if st.is_final() {
+                    match self.probe_pids.remove(&(pid as u32)) {
+                        Some(idx) => self.probe_exited(idx, pid as u32, st),
+                        None => orphan_reaped = true,
+                    }
+                }
                 continue;
             };
             match st {
@@ -992,6 +1056,8 @@ impl Supervisor {
 
     fn on_timer(&mut self, t: Timer) {
         match t {
+            Timer::Probe { idx, gen } => self.on_probe_timer(idx, gen),
+            Timer::Watchdog { idx, gen } => self.on_watchdog_timer(idx, gen),
             Timer::Service { idx, gen } => {
                 if idx < self.svcs.len() {
                     self.feed(idx, Event::Timer { gen });
@@ -1064,9 +1130,13 @@ impl Supervisor {
         }
         self.shutdown = Some(Shutdown { code, orphans_signalled: false });
         self.timers.add(Instant::now() + self.cfg.shutdown_timeout, Timer::ShutdownDeadline);
-        for idx in 0..self.svcs.len() {
-            self.feed(idx, Event::Shutdown);
+        for s in &mut self.svcs {
+            // Nothing restarts from now on, even a service whose stop waits for its
+            // dependents to stop first.
+            s.m.shutting_down = true;
+            s.ck.shutdown_sent = false;
         }
+        self.advance_shutdown();
     }
 
     /// Decide whether tend is done: after a shutdown once every service and orphan is
@@ -1078,6 +1148,9 @@ impl Supervisor {
         // Leftovers of a service that ended on its own (its group or cgroup still has
         // processes, pgid still set) do not keep tend waiting: they are swept with the
         // orphans below.
+        if self.shutdown.is_some() {
+            self.advance_shutdown();
+        }
         let all_idle = self.svcs.iter().all(|s| !s.m.state.is_active());
         if let Some(sd) = &mut self.shutdown {
             if !all_idle {
@@ -1210,6 +1283,7 @@ impl Supervisor {
                     removed += 1;
                     self.svcs[idx].removed = true;
                     self.feed(idx, Event::Stop);
+                    self.drop_notify(idx);
                     self.end_follows(idx);
                 }
                 Some(c) if *c != self.svcs[idx].cfg => {
@@ -1220,7 +1294,7 @@ impl Supervisor {
                     } else {
                         self.svcs[idx].cfg = c.clone();
                         if c.autostart {
-                            self.feed(idx, Event::Start);
+                            self.start_service(idx);
                         }
                     }
                 }
@@ -1236,7 +1310,7 @@ impl Supervisor {
             self.svcs.push(Svc::new(c.clone(), seed));
             let idx = self.svcs.len() - 1;
             if c.autostart {
-                self.feed(idx, Event::Start);
+                self.start_service(idx);
             }
         }
         self.cfg.main = new.main.clone();

@@ -9,6 +9,10 @@ use std::time::{Duration, Instant};
 pub enum Timer {
     /// A service's state-machine timer (backoff, stop timeout), by index and generation.
     Service { idx: usize, gen: u64 },
+    /// A service's probe is due, or the one in flight timed out (by generation).
+    Probe { idx: usize, gen: u64 },
+    /// A service's watchdog deadline may have passed (by generation).
+    Watchdog { idx: usize, gen: u64 },
     /// Look again whether leftover process groups are empty.
     GroupPoll,
     /// Once a second: RSS budgets.

@@ -330,6 +330,20 @@ pub struct ServiceInfo {
     /// Passthrough bytes dropped because tend's own output was not keeping up.
     #[serde(default)]
     pub dropped_bytes: u64,
+    /// The last readiness or health probe result, as "passed (tcp 127.0.0.1:80:
+    /// connected) at TIME"; empty if none ran in this run.
+    #[serde(default)]
+    pub probe: String,
+    /// The last `STATUS=` text the service sent on its notify socket.
+    #[serde(default)]
+    pub status_text: String,
+    /// The `depends_on` conditions, as "db=ready".
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    /// "" without a health check, else "unknown" (no verdict yet in this run),
+    /// "healthy" or "unhealthy".
+    #[serde(default)]
+    pub health: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -658,6 +672,10 @@ mod tests {
             stdout_bytes: 10,
             stderr_bytes: 0,
             dropped_bytes: 0,
+            probe: "passed (tcp 127.0.0.1:80: connected) at 2026-11-22T10:00:01.000000Z".into(),
+            status_text: "accepting connections".into(),
+            depends_on: vec!["db=ready".into()],
+            health: "healthy".into(),
         }
     }
 
