@@ -2,8 +2,7 @@
 //! application's, tests/data/import/Procfile), on broken ones, and a generated config
 //! run by `tend run` with foreman's PORT numbering.
 //!
-//! `depends_on` belongs to a feature merged separately: its lines are checked as text,
-//! the rest with tend's own config parser.
+//! Every generated file is read by tend's own config parser.
 
 mod support;
 
@@ -30,8 +29,7 @@ fn data() -> PathBuf {
 
 #[track_caller]
 fn tend_accepts(text: &str) -> tend::config::Config {
-    let kept: String = text.lines().filter(|l| !l.starts_with("depends_on = ")).map(|l| format!("{l}\n")).collect();
-    tend::config::parse_str(&kept, Path::new("imported.toml")).unwrap_or_else(|e| panic!("{e}\n{kept}"))
+    tend::config::parse_str(text, Path::new("imported.toml")).unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
 
 #[test]
@@ -67,6 +65,11 @@ fn rails_procfile() {
     assert_eq!(svc("web").restart, tend::config::Restart::Always);
     assert_eq!(svc("release").restart, tend::config::Restart::Never);
     assert!(svc("release").essential);
+    let completed =
+        [tend::config::Dependency { service: "release".into(), condition: tend::config::Condition::Completed }];
+    assert_eq!(svc("web").depends_on, completed);
+    assert_eq!(svc("clock").depends_on, completed);
+    assert!(svc("release").depends_on.is_empty());
 }
 
 #[test]
@@ -115,6 +118,25 @@ fn generated_config_runs() {
     wait_until(DEADLINE, "worker.out", || dir.read("worker.out").ends_with('\n'));
     assert_eq!(dir.read("web.out"), format!("web {base} {}\n", dir.s()), "{}", tend.dump());
     assert_eq!(dir.read("worker.out"), format!("worker {}\n", base + 100));
+    tend.signal(libc::SIGTERM);
+    assert_eq!(tend.exit_code(), 0, "{}", tend.dump());
+}
+
+/// The release phase runs to completion before the other process types start.
+#[test]
+fn release_runs_first() {
+    let dir = TestDir::new("import-procfile-release");
+    dir.write(
+        "Procfile",
+        "web: if [ -f migrated ]; then echo after > web.out; else echo before > web.out; fi; exec sleep 1000\n\
+         release: sleep 0.3; touch migrated\n",
+    );
+    let (code, toml, err) = import(dir.path(), &["procfile", "Procfile"]);
+    assert_eq!(code, 0, "{err}");
+    tend_accepts(&toml);
+    let mut tend = Tend::start(&dir, &toml);
+    wait_until(DEADLINE, "web.out", || dir.read("web.out").ends_with('\n'));
+    assert_eq!(dir.read("web.out"), "after\n", "{}", tend.dump());
     tend.signal(libc::SIGTERM);
     assert_eq!(tend.exit_code(), 0, "{}", tend.dump());
 }

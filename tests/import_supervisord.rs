@@ -1,16 +1,16 @@
 //! `tend import supervisord FILE`: the built binary on realistic supervisord.conf files
 //! (tests/data/import/), on broken ones, and a generated config run by `tend run`.
 //!
-//! `depends_on` and `log = { file = ... }` belong to features merged separately: until
-//! then [`tend_accepts`] checks their lines as text and parses the rest with tend's own
-//! config parser.
+//! `log = { file = ... }` belongs to a feature merged separately: until then
+//! [`tend_accepts`] checks its lines as text and parses the rest with tend's own config
+//! parser.
 
 mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use support::{wait_until, Tend, TestDir, DEADLINE, TEND};
+use support::{parse_transition, wait_until, Tend, TestDir, DEADLINE, TEND};
 
 /// Run `tend import ARGS` in `cwd`: (exit code, stdout, stderr).
 fn import(cwd: &Path, args: &[&str]) -> (i32, String, String) {
@@ -31,7 +31,7 @@ fn data() -> PathBuf {
 
 /// Keys of features not merged yet, which tend's parser does not know today.
 fn unmerged(line: &str) -> bool {
-    line.starts_with("depends_on = ") || line.starts_with("log = { file = true")
+    line.starts_with("log = { file = true")
 }
 
 /// tend's config parser accepts the output (without the not-yet-merged keys).
@@ -94,14 +94,11 @@ fn realistic_config_with_includes() {
         "{err}"
     );
 
-    // The keys of features merged separately, as text.
+    // The keys of log files, merged separately, as text.
     for line in [
         "log_dir = \"/var/log/app\"",
         "log = { file = true, max_size = \"10MiB\", keep = 5 }",
         "log = { file = true, max_size = \"50MiB\", keep = 10 }",
-        "depends_on = { redis = \"started\" }",
-        "depends_on = { gunicorn = \"started\" }",
-        "depends_on = { celery = \"started\", celerybeat = \"started\" }",
     ] {
         assert!(out.lines().any(|l| l == line), "no line {line:?} in\n{out}");
     }
@@ -109,6 +106,23 @@ fn realistic_config_with_includes() {
     let names: Vec<&str> = cfg.services.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["redis", "gunicorn", "celery.0", "celery.1", "celerybeat", "nginx", "flower"]);
     let svc = |n: &str| cfg.services.iter().find(|s| s.name == n).unwrap();
+    // priority 10 < 100 < 200 (celery, celerybeat) < 900; flower does not autostart.
+    let deps = |n: &str| -> Vec<String> {
+        svc(n)
+            .depends_on
+            .iter()
+            .map(|d| {
+                assert_eq!(d.condition, tend::config::Condition::Started);
+                d.service.clone()
+            })
+            .collect()
+    };
+    assert!(deps("redis").is_empty());
+    assert_eq!(deps("gunicorn"), ["redis"]);
+    assert_eq!(deps("celery.0"), ["gunicorn"]);
+    assert_eq!(deps("celerybeat"), ["gunicorn"]);
+    assert_eq!(deps("nginx"), ["celery", "celerybeat"]);
+    assert!(deps("flower").is_empty());
     assert_eq!(svc("redis").command, ["/usr/bin/redis-server", "/etc/redis/redis.conf", "--daemonize", "no"]);
     assert_eq!(svc("redis").stderr, tend::config::Output::Stdout);
     let gunicorn = svc("gunicorn");
@@ -303,4 +317,35 @@ fn includes() {
         "etc/conf.d/b.conf:3: not imported: [include] in an included file: supervisord does not read it either",
         "etc/supervisord.conf:7: note: [include] files: no file matches \"etc/nothing/*.conf\" (supervisord only warns too)",
     ]);
+}
+
+/// Priorities become start order under `tend run`: each program starts only once every
+/// program of the next lower priority is running, and shutdown stops them in the
+/// reverse order (tend's own transition lines, in time order, tell).
+#[test]
+fn priorities_order_the_start_and_the_stop() {
+    let dir = TestDir::new("import-supervisord-priority");
+    let prog = |name: &str, prio: u32| format!("[program:{name}]\ncommand=sleep 1000\npriority={prio}\n");
+    // In file order the last starts first.
+    dir.write("supervisord.conf", &format!("{}{}{}", prog("web", 300), prog("app", 200), prog("db", 100)));
+    let (code, toml, err) = import(dir.path(), &["supervisord", "supervisord.conf"]);
+    assert_eq!(code, 0, "{err}");
+    let mut tend = Tend::start(&dir, &toml);
+    tend.wait_err("web starting->running");
+    tend.signal(libc::SIGTERM);
+    assert_eq!(tend.exit_code(), 0, "{}", tend.dump());
+    let changes: Vec<(String, String)> =
+        tend.err.snapshot().iter().filter_map(|l| parse_transition(l)).map(|t| (t.service, t.to)).collect();
+    let at = |svc: &str, to: &str| {
+        changes
+            .iter()
+            .position(|(s, t)| s == svc && t == to)
+            .unwrap_or_else(|| panic!("no {svc} ->{to}\n{}", tend.dump()))
+    };
+    // Each starts (leaves stopped or waiting) only after the one below it runs ...
+    assert!(at("db", "running") < at("app", "starting"), "{}", tend.dump());
+    assert!(at("app", "running") < at("web", "starting"), "{}", tend.dump());
+    // ... and is stopped before it is asked to stop.
+    assert!(at("web", "stopped") < at("app", "stopping"), "{}", tend.dump());
+    assert!(at("app", "stopped") < at("db", "stopping"), "{}", tend.dump());
 }
