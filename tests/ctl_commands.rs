@@ -66,16 +66,21 @@ fn ls_prints_a_table_and_json() {
     let lines: Vec<&str> = o.out.lines().collect();
     assert_eq!(lines.len(), 3, "a header and one row per service\n{}", o.show());
     let header: Vec<&str> = lines[0].split_whitespace().collect();
-    assert_eq!(header, ["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST", "EXIT", "RSS", "CPU"], "{}", o.show());
+    assert_eq!(
+        header,
+        ["NAME", "STATE", "HEALTH", "PID", "UPTIME", "RESTARTS", "LAST", "EXIT", "RSS", "CPU"],
+        "{}",
+        o.show()
+    );
     let row = |name: &str| -> Vec<&str> {
         let l = lines.iter().find(|l| l.split_whitespace().next() == Some(name));
         l.unwrap_or_else(|| panic!("no row for {name}\n{}", o.show())).split_whitespace().collect()
     };
     let w = row("web");
-    assert_eq!(&w[1..3], ["running", web.to_string().as_str()], "{}", o.show());
+    assert_eq!(&w[1..4], ["running", "-", web.to_string().as_str()], "{}", o.show());
     let t = row("three");
     assert_eq!(t[1], "failed", "{}", o.show());
-    assert_eq!(t[2], "-", "a failed service has no pid\n{}", o.show());
+    assert_eq!(t[3], "-", "a failed service has no pid\n{}", o.show());
     let three = lines.iter().find(|l| l.starts_with("three")).expect("row of three");
     assert!(three.contains("exited with status 3"), "no last exit in the row of three\n{}", o.show());
     assert!(o.err.is_empty(), "{}", o.show());

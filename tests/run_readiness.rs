@@ -307,13 +307,19 @@ fn watchdog_expiry_fails_and_restarts() {
 fn shutdown_stops_dependents_before_their_dependencies() {
     let dir = TestDir::new("shutdown-order");
     // web takes 300ms to stop; db must not get its stop signal before web is gone.
-    let cfg = "[service.db]\ncommand = \"exec sleep 1000\"\n\
-               [service.web]\ncommand = \"trap 'kill $!; sleep 0.3; exit 0' TERM; sleep 1000 & wait\"\ndepends_on = { db = \"started\" }\n\
-               [service.proxy]\ncommand = \"exec sleep 1000\"\ndepends_on = [\"web\"]\n";
-    let mut tend = Tend::start(&dir, cfg);
+    let cfg = format!(
+        "[service.db]\ncommand = \"exec sleep 1000\"\n\
+         [service.web]\ncommand = \"trap 'kill $!; sleep 0.3; exit 0' TERM; sleep 1000 & echo $! > {d}/web.pid; wait\"\n\
+         depends_on = {{ db = \"started\" }}\n\
+         [service.proxy]\ncommand = \"exec sleep 1000\"\ndepends_on = [\"web\"]\n",
+        d = dir.s()
+    );
+    let mut tend = Tend::start(&dir, &cfg);
     for s in ["db", "web", "proxy"] {
         tend.wait_transition(s, "running");
     }
+    // The trap is set once web has written its child's pid.
+    dir.wait_pid("web.pid");
     tend.signal(libc::SIGTERM);
     assert_eq!(tend.exit_code(), 0, "{}", tend.dump());
     let at = |s: &str, to: &str| {

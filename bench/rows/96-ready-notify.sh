@@ -3,8 +3,9 @@
 #
 # Method: db is bench/src/notify_ready.c (stamps CLOCK_REALTIME, then sends READY=1 to its
 # $NOTIFY_SOCKET); web is bench/src/stamp.c (stamps CLOCK_REALTIME first thing in main).
-# Two figures per start: READY=1 -> tend's event "web starting->running" (the spawn is
-# done: tend's vfork returned after the exec), and READY=1 -> web's first instruction.
+# Two figures per start: READY=1 -> tend's event "web waiting->starting" (tend read the
+# datagram and decided to start web), and READY=1 -> web's first instruction (after
+# tend's spawn and the kernel's exec), which the target applies to.
 # Each sample is a fresh `tend run`; median and p90 over the samples.
 
 READY_TABLE="Readiness"
@@ -42,7 +43,7 @@ EOF
         e=$(python3 - "$dir/err" <<'EOF'
 import re, sys, datetime
 for line in open(sys.argv[1]):
-    m = re.search(r"\| (\S+) web starting->running", line)
+    m = re.search(r"\| (\S+) web waiting->starting", line)
     if m:
         t = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
         print(int(t.timestamp()) * 1000000 + t.microsecond)
@@ -56,9 +57,8 @@ EOF
     local sm sp smin sn rm_ rp rmin rn
     read -r sm sp smin sn < <(printf '%s\n' "${spawn_us[@]}" | stats)
     read -r rm_ rp rmin rn < <(printf '%s\n' "${run_us[@]}" | stats)
-    emit "READY=1 → dependent spawned (tend's event)" "$(ms_p90 "$sm" "$sp" 3 "n=$sn")" "< 1 ms" \
-        "$(verdict "$sm < 1000")"
+    emit "READY=1 → tend starts the dependent (its event)" "$(ms_p90 "$sm" "$sp" 3 "n=$sn")" "(info)" "-"
     emit "READY=1 → dependent's first instruction" "$(ms_p90 "$rm_" "$rp" 3 "n=$rn")" "< 1 ms" \
         "$(verdict "$rm_ < 1000")"
-    note "READY=1 → dependent: db (bench/src/notify_ready.c, \`ready = \"notify\"\`) stamps CLOCK_REALTIME and sends READY=1 to \$NOTIFY_SOCKET; web (\`depends_on = { db = \"ready\" }\`, bench/src/stamp.c) stamps CLOCK_REALTIME first thing. Spawned = the time stamp of tend's event \`web starting->running\` (written after its vfork returned, i.e. after the exec); first instruction = web's own stamp. $n fresh \`tend run\`s, median (p90)."
+    note "READY=1 → dependent: db (bench/src/notify_ready.c, \`ready = \"notify\"\`) stamps CLOCK_REALTIME and sends READY=1 to \$NOTIFY_SOCKET; web (\`depends_on = { db = \"ready\" }\`, bench/src/stamp.c) stamps CLOCK_REALTIME first thing. \"tend starts\" = the time stamp of tend's event \`web waiting->starting\` (the datagram read, the dependency met, before the spawn); first instruction = web's own stamp, after tend's spawn (clone3 into its cgroup, created while it waited) and the exec. $n fresh \`tend run\`s, median (p90)."
 }

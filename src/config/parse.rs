@@ -1347,6 +1347,68 @@ log = { color = "auto" }
     }
 
     #[test]
+    fn readiness_keys() {
+        use crate::config::{Condition, Dependency, OnDependencyFailure, Probe, ProbeTiming, Ready};
+        let c = parse(
+            "[service.db]\ncommand = 'db'\nready = { tcp = 'localhost:5432', interval = '250ms', timeout = '2s' }\n\
+             ready_timeout = '30s'\nhealth = { http = 'http://[::1]:8080/health?full=1', retries = 2 }\n\
+             restart_on_unhealthy = true\n\
+             [service.web]\ncommand = 'web'\nready = 'notify'\nwatchdog = '10s'\n\
+             depends_on = { db = 'healthy', cache = 'started' }\non_dependency_failure = 'fail'\n\
+             [service.cache]\ncommand = 'c'\nready = { fd = 4 }\n[service.job]\ncommand = 'j'\n\
+             ready = { exec = ['test', '-e', '/x'] }\ndepends_on = ['cache']\n",
+        )
+        .unwrap();
+        let s = &c.services;
+        let addr = "127.0.0.1:5432".parse().unwrap();
+        let timing = ProbeTiming {
+            interval: Duration::from_millis(250),
+            timeout: Duration::from_secs(2),
+            initial_delay: Duration::ZERO,
+        };
+        assert_eq!(s[0].ready, Ready::Probe(Probe::Tcp(addr), timing));
+        assert_eq!(s[0].ready_timeout, Some(Duration::from_secs(30)));
+        let h = s[0].health.as_ref().unwrap();
+        assert_eq!(
+            h.probe,
+            Probe::Http {
+                addr: "[::1]:8080".parse().unwrap(),
+                host: "[::1]:8080".into(),
+                path: "/health?full=1".into()
+            }
+        );
+        assert_eq!((h.retries, h.timing.interval), (2, defaults::HEALTH_INTERVAL));
+        assert!(s[0].restart_on_unhealthy);
+        assert_eq!((&s[1].ready, s[1].watchdog), (&Ready::Notify, Some(Duration::from_secs(10))));
+        assert_eq!(
+            s[1].depends_on,
+            [
+                Dependency { service: "db".into(), condition: Condition::Healthy },
+                Dependency { service: "cache".into(), condition: Condition::Started }
+            ]
+        );
+        assert_eq!(s[1].on_dependency_failure, OnDependencyFailure::Fail);
+        assert_eq!(s[2].ready, Ready::Fd(4));
+        assert!(matches!(&s[3].ready, Ready::Probe(Probe::Exec(a), _) if a == &["test", "-e", "/x"]));
+        assert_eq!(s[3].depends_on, [Dependency { service: "cache".into(), condition: Condition::Started }]);
+        check("[service.a]\ncommand = 'a'\ndepends_on = ['a']\n", 3, "service.a.depends_on", "cannot depend on itself");
+        check("[service.a]\ncommand = 'a'\nready = {}\n", 3, "service.a.ready", "expected one of `notify`");
+        check(
+            "[service.a]\ncommand = 'a'\nready = { fd = 3, interval = '1s' }\n",
+            3,
+            "service.a.ready.interval",
+            "only probes have timing",
+        );
+        check("[service.a]\ncommand = 'a'\nhealth = { interval = '1s' }\n", 3, "service.a.health", "missing the probe");
+        check(
+            "[service.a]\ncommand = 'a'\nready = { unix = 'relative.sock' }\n",
+            3,
+            "service.a.ready.unix",
+            "absolute path",
+        );
+    }
+
+    #[test]
     fn instances_expand() {
         let c = parse("[service.w]\ncommand = \"x\"\ninstances = 2\nenv = { TEND_SERVICE = \"mine\" }\n").unwrap();
         let got: Vec<(&str, Option<u32>)> = c.services.iter().map(|s| (s.name.as_str(), s.instance)).collect();

@@ -133,3 +133,8 @@ pub fn populated(dir: &Path) -> bool {
         Err(_) => false,
     }
 }
+
+/// A cgroup directory opened (read-only, close-on-exec) for clone3's CLONE_INTO_CGROUP.
+pub fn dir_file(dir: &Path) -> std::io::Result<File> {
+    std::fs::OpenOptions::new().read(true).custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC).open(dir)
+}

@@ -122,6 +122,8 @@ impl Supervisor {
             if svc.m.state != State::Waiting || svc.m.waiting != why {
                 svc.m.waiting = why;
                 s.feed(idx, Event::Wait);
+                // Its cgroup now, while it waits, not when its dependencies are met.
+                s.prepare_cgroup(idx);
             }
         };
         match self.verdict(idx) {

@@ -21,7 +21,7 @@
 use std::ffi::{CString, OsStr, OsString};
 use std::fmt;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use nix::errno::Errno;
@@ -78,6 +78,10 @@ pub struct ChildSetup {
     /// A service cgroup's `cgroup.procs`, opened by the parent: the child writes "0"
     /// to it first thing, moving itself in before it can fork.
     pub cgroup_procs: Option<std::os::fd::RawFd>,
+    /// The same cgroup's directory, opened: where clone3(2) can create the child
+    /// directly (CLONE_INTO_CGROUP), sparing the migration through `cgroup_procs`,
+    /// which costs a grace period (10 ms and more) when cgroups were idle.
+    pub cgroup_dir: Option<std::os::fd::RawFd>,
 }
 
 impl ChildSetup {
@@ -96,6 +100,7 @@ impl ChildSetup {
             mask: SigSet::empty(),
             cwd: None,
             cgroup_procs: None,
+            cgroup_dir: None,
         }
     }
 }
@@ -238,11 +243,11 @@ fn fail(step: Step) -> io::Error {
 }
 
 /// Runs in the child between fork and exec. Async-signal-safe calls only.
-fn child_setup(s: &ChildSetup, parent: libc::pid_t) -> io::Result<()> {
+fn child_setup(s: &ChildSetup, parent: libc::pid_t, in_cgroup: bool) -> io::Result<()> {
     // SAFETY (whole function): every call below is async-signal-safe per
     // signal-safety(7) and uses only memory prepared before the fork.
     unsafe {
-        if let Some(fd) = s.cgroup_procs {
+        if let (Some(fd), false) = (s.cgroup_procs, in_cgroup) {
             if libc::write(fd, b"0".as_ptr().cast(), 1) < 0 {
                 return Err(fail(Step::Cgroup));
             }
@@ -478,6 +483,8 @@ struct Ctx<'a> {
     envp: *const *const libc::c_char,
     /// `step * STEP_BASE + errno` of the failure, 0 if none.
     err: libc::c_int,
+    /// Created in its cgroup by clone3: no migration to do.
+    in_cgroup: bool,
 }
 
 fn code(step: Step) -> libc::c_int {
@@ -506,7 +513,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
                 libc::_exit(127);
             }
         }
-        if let Err(e) = child_setup(ctx.setup, ctx.parent) {
+        if let Err(e) = child_setup(ctx.setup, ctx.parent, ctx.in_cgroup) {
             ctx.err = e.raw_os_error().unwrap_or(libc::EINVAL);
             libc::_exit(127);
         }
@@ -544,6 +551,97 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
 /// need a few KiB.
 const CHILD_STACK: usize = 64 * 1024;
 
+/// clone3 with CLONE_INTO_CGROUP works here (cleared at the first ENOSYS or EPERM).
+static CLONE3_OK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// `struct clone_args` of clone3(2), up to `cgroup` (CLONE_ARGS_SIZE_VER2).
+#[repr(C)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// clone3(CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP) running `child_main(arg)` on the
+/// given stack, in the cgroup of directory fd `cgroup`. Returns the child's pid, or the
+/// errno when clone3 refused (nothing was created then).
+///
+/// # Safety
+/// As for clone(2) with CLONE_VM: `stack` is `size` writable bytes no one else uses
+/// until the child has exec'd or exited (CLONE_VFORK), and `arg` is what child_main
+/// expects.
+#[cfg(target_arch = "x86_64")]
+unsafe fn clone3_into(cgroup: RawFd, stack: *mut u8, size: usize, arg: *mut libc::c_void) -> Result<i32, i32> {
+    if !CLONE3_OK.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(libc::ENOSYS);
+    }
+    // The kernel starts the child with sp = stack + stack_size: keep it 16-byte
+    // aligned, so that the `call` below leaves child_main the ABI's alignment.
+    let base = (stack as usize + 15) & !15;
+    let size = (size - (base - stack as usize)) & !15;
+    let args = CloneArgs {
+        flags: (libc::CLONE_VM | libc::CLONE_VFORK) as u64 | CLONE_INTO_CGROUP,
+        pidfd: 0,
+        child_tid: 0,
+        parent_tid: 0,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: base as u64,
+        stack_size: size as u64,
+        tls: 0,
+        set_tid: 0,
+        set_tid_size: 0,
+        cgroup: cgroup as u64,
+    };
+    let entry: extern "C" fn(*mut libc::c_void) -> libc::c_int = child_main;
+    let ret: i64;
+    // SAFETY: the raw syscall returns twice. In the parent (rax != 0) it falls through
+    // with only rax, rcx and r11 changed. The child (rax == 0) runs on its own stack:
+    // it calls child_main(arg), which execs or _exits, and never comes back here; the
+    // exit(2) after it is only a guard.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "mov rdi, r12",
+            "call r13",
+            "mov edi, eax",
+            "mov eax, 60",
+            "syscall",
+            "ud2",
+            "2:",
+            inlateout("rax") libc::SYS_clone3 => ret,
+            in("rdi") &args as *const CloneArgs,
+            in("rsi") std::mem::size_of::<CloneArgs>(),
+            in("r12") arg,
+            in("r13") entry,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    if ret < 0 {
+        Err((-ret) as i32)
+    } else {
+        Ok(ret as i32)
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn clone3_into(_: RawFd, _: *mut u8, _: usize, _: *mut libc::c_void) -> Result<i32, i32> {
+    Err(libc::ENOSYS)
+}
+
 /// Spawn `cmd` with `setup` applied in the child. Returns the child's pid; the
 /// reaper owns all waiting (a child that failed before exec is reaped here).
 pub fn spawn(cmd: &mut Command, setup: ChildSetup) -> Result<u32, SpawnError> {
@@ -570,17 +668,37 @@ pub fn spawn(cmd: &mut Command, setup: ChildSetup) -> Result<u32, SpawnError> {
         argv: argv_ptrs.as_ptr(),
         envp: envp_ptrs.as_ptr(),
         err: 0,
+        in_cgroup: false,
     };
     // Allocated, not zeroed: nothing reads it before the child writes it. The stack
     // grows down from the end, 16-byte aligned.
     let mut stack: Vec<u8> = Vec::with_capacity(CHILD_STACK);
     let top = ((stack.as_mut_ptr() as usize + CHILD_STACK) & !15) as *mut libc::c_void;
+    let mut pid = -1;
+    if let Some(dir) = setup.cgroup_dir {
+        ctx.in_cgroup = true;
+        let ctx_ptr: *mut Ctx = &mut ctx;
+        // SAFETY: as for clone below; the stack is CHILD_STACK bytes from its base.
+        let r = unsafe { clone3_into(dir, stack.as_mut_ptr(), CHILD_STACK, ctx_ptr.cast()) };
+        match r {
+            Ok(p) => pid = p,
+            // Not this kernel, or not this cgroup (or a seccomp filter): migrate instead.
+            Err(e) => {
+                if matches!(e, libc::ENOSYS | libc::EPERM) {
+                    CLONE3_OK.store(false, std::sync::atomic::Ordering::Relaxed);
+                }
+                ctx.in_cgroup = false;
+            }
+        }
+    }
     let ctx_ptr: *mut Ctx = &mut ctx;
-    // SAFETY: child_main only reads the prepared Ctx and writes its `err`; with
-    // CLONE_VFORK this thread resumes only after the child exec'd or exited, so the
-    // stack, Ctx and everything it points to outlive the child's use of them.
-    let pid =
-        unsafe { libc::clone(child_main, top, libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD, ctx_ptr.cast()) };
+    if pid < 0 {
+        // SAFETY: child_main only reads the prepared Ctx and writes its `err`; with
+        // CLONE_VFORK this thread resumes only after the child exec'd or exited, so the
+        // stack, Ctx and everything it points to outlive the child's use of them.
+        pid =
+            unsafe { libc::clone(child_main, top, libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD, ctx_ptr.cast()) };
+    }
     drop(stack);
     if pid < 0 {
         let e = io::Error::last_os_error();

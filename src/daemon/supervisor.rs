@@ -77,6 +77,8 @@ pub struct Svc {
     /// close-on-exec; each child writes to it before exec).
     pub cg: Option<std::path::PathBuf>,
     cg_procs: Option<std::fs::File>,
+    /// The cgroup directory itself, for clone3's CLONE_INTO_CGROUP.
+    cg_dir: Option<std::fs::File>,
     cg_events: Option<std::fs::File>,
     /// /proc/PID/stat of the current process, opened at the first status request.
     pub stat: Option<crate::daemon::requests::StatFile>,
@@ -234,6 +236,7 @@ impl Svc {
             rss_over: false,
             cg: None,
             cg_procs: None,
+            cg_dir: None,
             cg_events: None,
             stat: None,
             ck: Checks::default(),
@@ -636,11 +639,16 @@ impl Supervisor {
 
     /// The service's `cgroup.procs`, for the child to join; None without cgroups (or
     /// if creating this one failed: the service then runs in its process group only).
-    fn service_cgroup(&mut self, idx: usize) -> Option<std::os::fd::RawFd> {
+    /// Create the service's cgroup ahead of its first spawn.
+    pub(super) fn prepare_cgroup(&mut self, idx: usize) {
+        let _ = self.service_cgroup(idx);
+    }
+
+    fn service_cgroup(&mut self, idx: usize) -> Option<(std::os::fd::RawFd, Option<std::os::fd::RawFd>)> {
         let cgs = self.cgroups.as_ref()?;
         let svc = &mut self.svcs[idx];
         if let Some(f) = &svc.cg_procs {
-            return Some(f.as_raw_fd());
+            return Some((f.as_raw_fd(), svc.cg_dir.as_ref().map(|d| d.as_raw_fd())));
         }
         let res = match &svc.cg {
             Some(dir) => Cgroups::procs_file(dir),
@@ -656,7 +664,8 @@ impl Supervisor {
                 // restart of a crash loop is measurable.
                 let fd = f.as_raw_fd();
                 svc.cg_procs = Some(f);
-                Some(fd)
+                svc.cg_dir = svc.cg.as_ref().and_then(|d| cgroup::dir_file(d).ok());
+                Some((fd, svc.cg_dir.as_ref().map(|d| d.as_raw_fd())))
             }
             Err(e) => {
                 let name = svc.cfg.name.clone();
@@ -772,7 +781,8 @@ impl Supervisor {
             umask: c.umask.map(|m| m as libc::mode_t),
             user: c.run_as.as_ref().map(|ra| UserSwitch { uid: ra.uid, gid: ra.gid, groups: ra.groups.clone() }),
             cwd,
-            cgroup_procs: procs,
+            cgroup_procs: procs.map(|p| p.0),
+            cgroup_dir: procs.and_then(|p| p.1),
             ..ChildSetup::new(self.ignored.clone())
         };
         let pid = spawn::spawn(&mut cmd, setup)?;
