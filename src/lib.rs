@@ -15,6 +15,7 @@ pub mod config;
 pub mod daemon;
 pub mod diag;
 pub mod error;
+pub mod import;
 pub mod init;
 pub mod proto;
 pub mod timefmt;

@@ -48,6 +48,7 @@ enum Sub {
     Check(CheckCmd),
     Shutdown(ShutdownCmd),
     Version(VersionCmd),
+    Import(crate::import::ImportCmd),
 }
 
 #[derive(FromArgs, Debug)]
@@ -131,6 +132,7 @@ pub fn main(argv: Vec<OsString>) -> i32 {
         Sub::Check(c) => finish(commands::check(c)),
         Sub::Shutdown(c) => finish(commands::shutdown(c)),
         Sub::Version(c) => finish(commands::version(c)),
+        Sub::Import(c) => crate::import::main(c),
     }
 }
 
