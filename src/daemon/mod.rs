@@ -4,6 +4,11 @@
 pub mod cgroup;
 pub mod control;
 pub mod events;
+pub mod logfile;
+pub mod logfmt;
+pub mod logging;
+pub mod logserve;
+pub mod logview;
 pub mod output;
 pub mod reap;
 pub mod requests;

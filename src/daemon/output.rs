@@ -21,31 +21,108 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
-/// A byte ring holding the last `cap` bytes written to it.
+/// A byte ring holding the last `cap` bytes written to it, and when each part of them
+/// was read.
 pub struct Ring {
     buf: VecDeque<u8>,
     cap: usize,
     /// Bytes ever pushed.
     pub total: u64,
+    /// (absolute position, time in µs since the Unix epoch) of each push that began a
+    /// new time, oldest first: the bytes from one mark to the next were read at the
+    /// mark's time. At most `max_marks` are kept; bytes older than the oldest mark are
+    /// given its time.
+    marks: VecDeque<(u64, u64)>,
+    max_marks: usize,
 }
 
 impl Ring {
     pub fn new(cap: usize) -> Self {
-        Ring { buf: VecDeque::new(), cap: cap.max(1), total: 0 }
+        let cap = cap.max(1);
+        Ring { buf: VecDeque::new(), cap, total: 0, marks: VecDeque::new(), max_marks: marks_for(cap) }
     }
 
-    pub fn push(&mut self, data: &[u8]) {
+    /// Append `data`, read at `t_us` (µs since the epoch, not decreasing from one
+    /// push to the next).
+    pub fn push(&mut self, data: &[u8], t_us: u64) {
+        if data.is_empty() {
+            return;
+        }
+        if self.marks.back().is_none_or(|&(_, t)| t != t_us) {
+            self.marks.push_back((self.total, t_us));
+        }
         self.total += data.len() as u64;
         if data.len() >= self.cap {
             self.buf.clear();
             self.buf.extend(&data[data.len() - self.cap..]);
-            return;
+        } else {
+            let over = (self.buf.len() + data.len()).saturating_sub(self.cap);
+            if over > 0 {
+                self.buf.drain(..over);
+            }
+            self.buf.extend(data);
         }
-        let over = (self.buf.len() + data.len()).saturating_sub(self.cap);
-        if over > 0 {
-            self.buf.drain(..over);
+        // Marks whose bytes are all evicted go; then the oldest beyond the bound.
+        let start = self.start();
+        while self.marks.len() > 1 && self.marks[1].0 <= start {
+            self.marks.pop_front();
         }
-        self.buf.extend(data);
+        while self.marks.len() > self.max_marks {
+            self.marks.pop_front();
+        }
+    }
+
+    /// When the byte at absolute position `pos` was read (µs since the epoch); None
+    /// when nothing was ever pushed.
+    pub fn time_at(&self, pos: u64) -> Option<u64> {
+        let i = self.marks.partition_point(|&(p, _)| p <= pos);
+        self.marks.get(i.saturating_sub(1)).map(|&(_, t)| t)
+    }
+
+    /// The position where the next mark after `pos` begins (or `total`): the bytes
+    /// from `pos` up to there share one time.
+    pub fn next_mark(&self, pos: u64) -> u64 {
+        let i = self.marks.partition_point(|&(p, _)| p <= pos);
+        self.marks.get(i).map_or(self.total, |&(p, _)| p)
+    }
+
+    /// The position of the first byte read at or after `t_us` (`total` if none).
+    pub fn first_at_or_after(&self, t_us: u64) -> u64 {
+        let i = self.marks.partition_point(|&(_, t)| t < t_us);
+        match self.marks.get(i) {
+            // Bytes before the oldest mark carry its time.
+            Some(_) if i == 0 => self.start(),
+            Some(&(p, _)) => p.max(self.start()),
+            None => self.total,
+        }
+    }
+
+    /// The retained byte at absolute position `pos`.
+    pub fn byte_at(&self, pos: u64) -> Option<u8> {
+        let off = pos.checked_sub(self.start())?;
+        self.buf.get(usize::try_from(off).ok()?).copied()
+    }
+
+    /// The first retained position at or after `pos` where a line begins: `pos`
+    /// itself if it is the oldest retained byte or follows a newline, else just after
+    /// the next newline (`total` if there is none).
+    pub fn line_start_from(&self, pos: u64) -> u64 {
+        let pos = pos.max(self.start()).min(self.total);
+        if pos == self.start() || self.byte_at(pos - 1) == Some(b'\n') {
+            return pos;
+        }
+        let off = (pos - self.start()) as usize;
+        let (a, b) = self.buf.as_slices();
+        let found = if off < a.len() {
+            a[off..]
+                .iter()
+                .position(|&c| c == b'\n')
+                .map(|i| off + i)
+                .or_else(|| b.iter().position(|&c| c == b'\n').map(|i| a.len() + i))
+        } else {
+            b[off - a.len()..].iter().position(|&c| c == b'\n').map(|i| off + i)
+        };
+        found.map_or(self.total, |i| self.start() + i as u64 + 1)
     }
 
     /// The retained bytes, oldest first.
@@ -83,15 +160,24 @@ impl Ring {
     /// Absolute position where the last `lines` lines (a final newline ends the last
     /// line, it does not start one) and at most the last `bytes` bytes begin.
     pub fn tail_start(&self, lines: Option<u64>, bytes: Option<u64>) -> u64 {
-        let len = self.buf.len();
-        let mut off = 0;
+        self.tail_before(self.start(), self.total, lines, bytes)
+    }
+
+    /// Like [`Ring::tail_start`] for the retained bytes between the absolute positions
+    /// `from` and `end`: where the last `lines` lines and at most `bytes` bytes before
+    /// `end` begin, never before `from`.
+    pub fn tail_before(&self, from: u64, end: u64, lines: Option<u64>, bytes: Option<u64>) -> u64 {
+        let from = from.max(self.start()).min(self.total);
+        let end = end.clamp(from, self.total);
+        let (lo, hi) = ((from - self.start()) as usize, (end - self.start()) as usize);
+        let mut off = lo;
         if let Some(n) = lines {
-            off = len;
+            off = hi;
             if n > 0 {
-                off = 0;
-                let body = if self.buf.back() == Some(&b'\n') { len - 1 } else { len };
+                off = lo;
+                let body = if hi > lo && self.buf[hi - 1] == b'\n' { hi - 1 } else { hi };
                 let mut seen = 0;
-                for i in (0..body).rev() {
+                for i in (lo..body).rev() {
                     if self.buf[i] == b'\n' {
                         seen += 1;
                         if seen == n {
@@ -103,10 +189,16 @@ impl Ring {
             }
         }
         if let Some(b) = bytes {
-            off = off.max(len.saturating_sub(usize::try_from(b).unwrap_or(usize::MAX)));
+            off = off.max(hi.saturating_sub(usize::try_from(b).unwrap_or(usize::MAX)));
         }
         self.start() + off as u64
     }
+}
+
+/// How many time marks a ring of `cap` bytes keeps: one per 64 bytes, at least 64
+/// (16 KiB of marks for the default 1 MiB ring).
+fn marks_for(cap: usize) -> usize {
+    (cap / 64).max(64)
 }
 
 /// Longest line passed through before it is split (a child that never writes '\n').
@@ -264,8 +356,8 @@ mod tests {
 
     fn ring(cap: usize, chunks: &[&[u8]]) -> Ring {
         let mut r = Ring::new(cap);
-        for c in chunks {
-            r.push(c);
+        for (i, c) in chunks.iter().enumerate() {
+            r.push(c, i as u64);
         }
         r
     }
@@ -317,13 +409,67 @@ mod tests {
     #[test]
     fn ring_keeps_the_last_bytes() {
         let mut r = Ring::new(5);
-        r.push(b"abc");
-        r.push(b"def");
+        r.push(b"abc", 1);
+        r.push(b"def", 2);
         assert_eq!(r.contents(), b"bcdef");
-        r.push(b"0123456789");
+        r.push(b"0123456789", 3);
         assert_eq!(r.contents(), b"56789");
         assert_eq!(r.total, 16);
         assert_eq!(r.buf.len(), 5);
+    }
+
+    #[test]
+    fn ring_times_follow_the_pushes() {
+        let mut r = Ring::new(100);
+        assert_eq!(r.time_at(0), None);
+        r.push(b"ab\n", 10);
+        r.push(b"cd", 10); // same time: no new mark
+        r.push(b"e\nf", 20);
+        assert_eq!(r.marks.len(), 2);
+        assert_eq!((r.time_at(0), r.time_at(4), r.time_at(5), r.time_at(7)), (Some(10), Some(10), Some(20), Some(20)));
+        assert_eq!((r.next_mark(0), r.next_mark(5), r.next_mark(6)), (5, 8, 8));
+        assert_eq!((r.first_at_or_after(0), r.first_at_or_after(11), r.first_at_or_after(21)), (0, 5, 8));
+        assert_eq!(r.line_start_from(0), 0);
+        assert_eq!(r.line_start_from(1), 3);
+        assert_eq!(r.line_start_from(3), 3);
+        assert_eq!(r.line_start_from(5), 7);
+        assert_eq!(r.line_start_from(8), 8);
+        let mut r = Ring::new(4);
+        r.push(b"12345", 1);
+        r.push(b"678", 2);
+        // Retained "5678" from position 4; the first mark (0) still covers byte 4.
+        assert_eq!((r.start(), r.time_at(4), r.time_at(5)), (4, Some(1), Some(2)));
+        r.push(b"9abc", 3);
+        assert_eq!(r.marks.len(), 1, "marks of evicted bytes go");
+        assert_eq!(r.first_at_or_after(0), 8);
+        assert_eq!(r.line_start_from(9), 12, "no newline: the end");
+    }
+
+    #[test]
+    fn ring_marks_are_bounded() {
+        let mut r = Ring::new(4096);
+        for t in 0..1000u64 {
+            r.push(b"x", t);
+        }
+        assert_eq!(r.marks.len(), 64);
+        assert_eq!(r.time_at(0), Some(936), "bytes older than the oldest mark get its time");
+        assert_eq!(r.time_at(999), Some(999));
+    }
+
+    #[test]
+    fn ring_tail_within_bounds() {
+        let r = ring(100, &[b"a\nbb\nccc\ndd"]);
+        assert_eq!(from_to(&r, r.tail_before(0, 9, Some(1), None), 9), b"ccc\n");
+        assert_eq!(from_to(&r, r.tail_before(2, 9, Some(5), None), 9), b"bb\nccc\n");
+        assert_eq!(from_to(&r, r.tail_before(2, 9, None, Some(3)), 9), b"cc\n");
+        assert_eq!(from_to(&r, r.tail_before(0, 12, Some(1), None), 12), b"dd");
+        assert_eq!(r.tail_before(5, 5, Some(1), None), 5);
+    }
+
+    fn from_to(r: &Ring, a: u64, b: u64) -> Vec<u8> {
+        let mut v = Vec::new();
+        r.copy_at(a, (b - a) as usize, &mut v);
+        v
     }
 
     #[test]

@@ -26,6 +26,7 @@ use crate::config::{Config, OnMaxRss, Output, ServiceConfig};
 use crate::daemon::cgroup::{self, Cgroups};
 use crate::daemon::control::{self, Control, CONN_BASE, LISTENER};
 use crate::daemon::events::EventLog;
+use crate::daemon::logging::{Logs, SvcLog};
 use crate::daemon::output::{prefix, LineFramer, Ring, Sink};
 use crate::daemon::reap::{self, Status};
 use crate::daemon::requests::{by_whom, exit_info, Waiter};
@@ -79,6 +80,8 @@ pub struct Svc {
     cg_events: Option<std::fs::File>,
     /// /proc/PID/stat of the current process, opened at the first status request.
     pub stat: Option<crate::daemon::requests::StatFile>,
+    /// Its log file, and the lines before its last exit.
+    pub logs: SvcLog,
 }
 
 /// One child pipe registered with the loop.
@@ -140,6 +143,8 @@ pub struct Supervisor {
     pub(super) started: Instant,
     accept_retry_armed: bool,
     cgroups: Option<Cgroups>,
+    /// Log files (log_dir): the writer thread, tend.log, batching.
+    pub(super) logs: Logs,
 }
 
 fn io_err(what: &str, e: std::io::Error) -> Error {
@@ -227,6 +232,7 @@ impl Svc {
             cg_procs: None,
             cg_events: None,
             stat: None,
+            logs: SvcLog::default(),
         }
     }
 }
@@ -248,7 +254,8 @@ impl Supervisor {
             let _ = w1.wake();
         });
         let stdout = Sink::spawn(1, SINK_LIMIT, Arc::clone(&wake)).map_err(|e| io_err("starting a writer", e))?;
-        let stderr = Sink::spawn(2, SINK_LIMIT, wake).map_err(|e| io_err("starting a writer", e))?;
+        let stderr = Sink::spawn(2, SINK_LIMIT, Arc::clone(&wake)).map_err(|e| io_err("starting a writer", e))?;
+        let logs = Logs::new(cfg.log_dir.clone(), wake);
         let devnull = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -291,6 +298,7 @@ impl Supervisor {
             started: Instant::now(),
             accept_retry_armed: false,
             cgroups: if cfg.cgroups { Cgroups::create() } else { None },
+            logs,
         };
         for c in cfg.services {
             let seed = s.next_seed();
@@ -323,10 +331,13 @@ impl Supervisor {
             self.notes_due = Some(Instant::now() + NOTES_DELAY);
         }
         self.notes.extend_from_slice(&self.tend_prefix);
+        let start = self.notes.len();
         let _ = write!(self.notes, "{ts} {msg}");
         if let Some(r) = by {
             let _ = write!(self.notes, "{}", by_whom(r));
         }
+        // The same line, without the prefix, in tend.log.
+        self.logs.tend_line(&String::from_utf8_lossy(&self.notes[start..]));
         self.notes.push(b'\n');
     }
 
@@ -335,6 +346,10 @@ impl Supervisor {
     pub(super) fn announce(&mut self, line: &str, mut ev: EventInfo) {
         ev.ts = crate::timefmt::rfc3339(SystemTime::now());
         self.note_at(&ev.ts, line, ev.requestor.as_ref());
+        for l in &ev.output {
+            let stream = if l.stream == crate::proto::msg::Stream::Stderr { "stderr" } else { "stdout" };
+            self.logs.tend_line(&format!("    {stream} | {}", l.line));
+        }
         self.record(ev);
     }
 
@@ -359,6 +374,7 @@ impl Supervisor {
             self.control.path.display(),
             std::process::id()
         );
+        self.logs_start();
         self.announce(&line, EventInfo { kind: "daemon".into(), reason: line.clone(), ..Default::default() });
         for idx in 0..self.svcs.len() {
             if self.svcs[idx].cfg.autostart {
@@ -374,6 +390,7 @@ impl Supervisor {
         loop {
             self.check_finished();
             if let Some(code) = self.exit {
+                self.drain_for_exit();
                 let line = format!("exiting with status {code}");
                 self.announce(&line, EventInfo { kind: "daemon".into(), reason: line.clone(), ..Default::default() });
                 self.end_all_streams();
@@ -383,6 +400,7 @@ impl Supervisor {
                     cgs.remove_all();
                 }
                 self.flush_notes();
+                self.finish_logs();
                 self.stdout.finish(Duration::from_secs(1));
                 self.stderr.finish(Duration::from_secs(1));
                 return code;
@@ -391,8 +409,13 @@ impl Supervisor {
             if self.notes.len() >= NOTES_BATCH || self.notes_due.is_some_and(|t| t <= now) {
                 self.flush_notes();
             }
+            let logs_due = self.flush_logs(now, false);
             let timeout = if self.pending_reads.is_empty() {
-                let notes = self.notes_due.map(|t| t.saturating_duration_since(now));
+                let notes = match (self.notes_due, logs_due) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                let notes = notes.map(|t| t.saturating_duration_since(now));
                 match (self.timers.timeout(now), notes) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
@@ -426,6 +449,9 @@ impl Supervisor {
             if woken {
                 self.unblock_pipes();
                 self.report_drops();
+                for idx in self.on_log_wake() {
+                    self.read_service(idx);
+                }
             }
             if sig_ready {
                 received.clear();
@@ -484,6 +510,17 @@ impl Supervisor {
                     Event::Exited { status, .. } => Some(exit_info(status)),
                     _ => None,
                 };
+                // An exit carries the last lines the service wrote (read to the end of
+                // its pipes by on_exit).
+                let output = match exit {
+                    Some(_) => {
+                        crate::daemon::logview::last_lines([&svc.out, &svc.err], svc.cfg.log.exit_lines as usize)
+                    }
+                    None => Vec::new(),
+                };
+                if exit.is_some() {
+                    svc.logs.last_output = output.clone();
+                }
                 let line = format!("{} {old}->{new}: {}", svc.cfg.name, svc.m.reason);
                 let event = EventInfo {
                     service: svc.cfg.name.clone(),
@@ -493,6 +530,7 @@ impl Supervisor {
                     reason: svc.m.reason.clone(),
                     exit,
                     requestor: self.requestor.clone(),
+                    output,
                     ..Default::default()
                 };
                 self.announce(&line, event);
@@ -503,6 +541,7 @@ impl Supervisor {
                         if let Some(n) = self.svcs[idx].next_cfg.take() {
                             self.svcs[idx].cfg = n;
                         }
+                        self.log_configure(idx);
                         match self.spawn(idx) {
                             Ok(pid) => queue.push_back(Event::Spawned { pid }),
                             Err(e) => {
@@ -774,6 +813,10 @@ impl Supervisor {
                 sink.want_wake();
                 break;
             }
+            // The log file's queue is full: the writer wakes the loop when it is not.
+            if !self.svcs[p.svc].logs.room(buf.len()) {
+                break;
+            }
             match p.rx.read(&mut buf) {
                 Ok(0) => {
                     eof = true;
@@ -798,6 +841,7 @@ impl Supervisor {
         self.rbuf = buf;
         if eof {
             if let Some(mut p) = self.pipes.remove(&token) {
+                self.log_stream_end(p.svc, u8::from(p.is_err));
                 let mut tail = Vec::new();
                 p.framer.flush(&mut tail);
                 if p.passthrough && !tail.is_empty() {
@@ -815,15 +859,17 @@ impl Supervisor {
 
     /// Put freshly read bytes into the service's ring and passthrough queue.
     fn capture(&mut self, token: Token, data: &[u8]) {
+        let t = self.read_time();
         let Some(p) = self.pipes.get_mut(&token) else { return };
         let svc = &mut self.svcs[p.svc];
         if p.is_err {
-            svc.err.push(data);
+            svc.err.push(data, t);
         } else {
-            svc.out.push(data);
+            svc.out.push(data, t);
         }
+        let (idx, is_err) = (p.svc, p.is_err);
+        self.log_capture(idx, u8::from(is_err), t, data);
         if self.control.log_followers > 0 {
-            let (idx, is_err) = (p.svc, p.is_err);
             self.pump_followers(idx, usize::from(is_err));
         }
         let Some(p) = self.pipes.get_mut(&token) else { return };
@@ -848,7 +894,49 @@ impl Supervisor {
             } else {
                 svc.dropped += chunk.len() as u64;
                 svc.dropped_unreported[stream] += chunk.len() as u64;
+                if svc.logs.drop_event_due(Instant::now()) {
+                    let name = svc.cfg.name.clone();
+                    let reason = format!(
+                        "passthrough output dropped ({} bytes so far): tend's {} is not keeping up",
+                        svc.dropped,
+                        if p.is_err { "stderr" } else { "stdout" }
+                    );
+                    let ev = EventInfo {
+                        service: name.clone(),
+                        kind: "output_dropped".into(),
+                        reason: reason.clone(),
+                        ..Default::default()
+                    };
+                    self.announce(&format!("{name}: {reason}"), ev);
+                }
             }
+        }
+    }
+
+    /// Read every pipe of service `idx` as far as it goes now.
+    fn read_service(&mut self, idx: usize) {
+        let tokens: Vec<Token> = self.pipes.iter().filter(|(_, p)| p.svc == idx).map(|(&t, _)| t).collect();
+        for t in tokens {
+            self.read_pipe(t);
+        }
+    }
+
+    /// Before exiting: read what the pipes still hold and hand it to the log files,
+    /// waiting (for a bounded time) while a file's queue is full.
+    fn drain_for_exit(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let tokens: Vec<Token> = self.pipes.keys().copied().collect();
+            for t in tokens {
+                self.read_pipe(t);
+            }
+            self.pending_reads.clear();
+            self.flush_logs(Instant::now(), true);
+            if !self.logs_blocked() || Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+            self.on_log_wake();
         }
     }
 
@@ -921,6 +1009,9 @@ impl Supervisor {
     }
 
     fn on_exit(&mut self, idx: usize, pid: u32, status: Status) {
+        // What it wrote before exiting is in its pipes: read it first, for the exit's
+        // last lines.
+        self.read_service(idx);
         let is_main = self.cfg.main.as_deref() == Some(self.svcs[idx].cfg.name.as_str());
         let deciding = self.shutdown.is_none() && self.svcs[idx].m.state != State::Stopping;
         if is_main && deciding {
@@ -958,6 +1049,10 @@ impl Supervisor {
     // --- signals, timers, shutdown ------------------------------------------------------------
 
     fn on_signal(&mut self, signo: i32) {
+        if signo == libc::SIGUSR1 {
+            // Reopen the log files (after an outside rotation); still forwarded below.
+            self.reopen_logs();
+        }
         match signo {
             libc::SIGTERM | libc::SIGINT => {
                 if self.shutdown.is_none() {
@@ -1211,6 +1306,7 @@ impl Supervisor {
                     self.svcs[idx].removed = true;
                     self.feed(idx, Event::Stop);
                     self.end_follows(idx);
+                    self.log_close(idx);
                 }
                 Some(c) if *c != self.svcs[idx].cfg => {
                     changed += 1;
@@ -1242,6 +1338,7 @@ impl Supervisor {
         self.cfg.main = new.main.clone();
         self.cfg.shutdown_timeout = new.shutdown_timeout;
         self.cfg.log_dir = new.log_dir.clone();
+        self.logs_reloaded(new.log_dir.clone());
         self.control.update(&new.control);
         self.events.set_cap(new.control.events_history);
         self.update_width();
