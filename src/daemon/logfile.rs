@@ -36,8 +36,10 @@ pub const TEND_LOG: usize = usize::MAX;
 /// First and longest delay between attempts to write a failing file.
 const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(2);
-/// Batches kept for reuse (their buffers are 64 KiB and more).
-const FREE_BATCHES: usize = 16;
+/// Batches kept for reuse (their buffers are 64 KiB and more), and the largest
+/// buffer worth keeping.
+const FREE_BATCHES: usize = 4;
+const FREE_BATCH_MAX: usize = 256 << 10;
 
 /// How a file is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,13 +85,15 @@ impl Budget {
         self.queued.fetch_add(n, Ordering::AcqRel);
     }
 
-    /// Bytes written (or given up); true if the loop asked to be woken.
+    /// Bytes written; true if the loop asked to be woken and the queue is down to
+    /// half its limit (waking it at every batch would cost a wake-up per batch while
+    /// the file is the bottleneck).
     fn release(&self, n: usize) -> bool {
         if n == 0 {
             return false;
         }
-        self.queued.fetch_sub(n, Ordering::AcqRel);
-        self.waiting.swap(false, Ordering::AcqRel)
+        let left = self.queued.fetch_sub(n, Ordering::AcqRel) - n;
+        left <= self.limit / 2 && self.waiting.swap(false, Ordering::AcqRel)
     }
 }
 
@@ -342,9 +346,9 @@ impl LogFile {
                 return Err((done, e));
             }
             let mut n = bytes.len();
-            if self.opts.max_size > 0 && self.size > 0 {
-                n = fit(bytes, self.opts.max_size - self.size.min(self.opts.max_size));
-                if n == 0 {
+            if self.opts.max_size > 0 {
+                n = fit(bytes, self.opts.max_size.saturating_sub(self.size));
+                if n == 0 && self.size > 0 {
                     if let Err(e) = self.rotate() {
                         // Writing goes on in the current file; rotation is tried again
                         // once it has grown by another max_size.
@@ -353,11 +357,12 @@ impl LogFile {
                     if let Err(e) = self.file() {
                         return Err((done, e));
                     }
-                    if self.size > 0 {
-                        // Rotation did not empty it: write here anyway.
-                        self.size = 0;
-                    }
-                    n = bytes.len().min(fit(bytes, self.opts.max_size).max(first_line(bytes)));
+                    // If rotation did not empty it, write here anyway.
+                    self.size = 0;
+                }
+                if n == 0 {
+                    // A fresh file: as many lines as fit, and at least one.
+                    n = fit(bytes, self.opts.max_size).max(first_line(bytes)).min(bytes.len());
                 }
             }
             let f = match self.file() {
@@ -460,8 +465,10 @@ impl Writer {
                     self.put(id, &chunks, &batch.data, raw);
                 }
                 self.chunks = chunks;
-                batch.clear();
-                let _ = self.free.try_send(batch);
+                if batch.data.capacity() <= FREE_BATCH_MAX {
+                    batch.clear();
+                    let _ = self.free.try_send(batch);
+                }
             }
             Msg::End { id, stream } => {
                 let mut chunks = Vec::new();
@@ -654,6 +661,23 @@ mod tests {
         assert!(!d.join("s.log.3").exists());
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o640);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_big_first_write_is_cut_too() {
+        let d = dir("first");
+        let path = d.join("b.log");
+        let mut w = writer();
+        let b = Budget::new(1 << 20);
+        w.open(0, path.clone(), FileOpts { max_size: 12, keep: 5, timestamps: false }, Arc::clone(&b));
+        data(&w, 0, &b, b"aaaa\nbbbb\ncccc\nthis line is too long\ndddd\n");
+        assert!(w.finish(Instant::now() + Duration::from_secs(5)));
+        let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+        assert_eq!(read(&d.join("b.log.3")), "aaaa\nbbbb\n");
+        assert_eq!(read(&d.join("b.log.2")), "cccc\n");
+        assert_eq!(read(&d.join("b.log.1")), "this line is too long\n");
+        assert_eq!(read(&path), "dddd\n");
         let _ = std::fs::remove_dir_all(&d);
     }
 

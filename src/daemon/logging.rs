@@ -85,6 +85,37 @@ impl SvcLog {
         self.file.as_ref().map(|(p, _)| p.as_path())
     }
 
+    /// `data` of stream `stream` read at `t_us`: into the batch (`id` is the service's
+    /// index, its file's id in the writer).
+    pub fn capture(&mut self, w: Option<&LogWriter>, id: usize, stream: u8, t_us: u64, data: &[u8]) {
+        let (true, Some(w)) = (self.file.is_some(), w) else { return };
+        if self.batch.is_empty() {
+            self.since = Some(Instant::now());
+            if self.batch.data.capacity() == 0 {
+                self.batch = w.batch();
+            }
+        }
+        self.batch.push(stream, t_us, data);
+        if self.batch.data.len() >= BATCH_MAX {
+            self.send(w, id);
+        }
+    }
+
+    /// Hand the batch to the writer if the file's queue has room.
+    fn send(&mut self, w: &LogWriter, id: usize) -> bool {
+        if self.batch.is_empty() {
+            return true;
+        }
+        if !self.budget.has_room(self.batch.data.len()) {
+            self.budget.want_wake();
+            return false;
+        }
+        let b = std::mem::replace(&mut self.batch, w.batch());
+        w.write(id, &self.budget, b);
+        self.since = None;
+        true
+    }
+
     /// A passthrough drop happened: true if it is time to record it as an event.
     pub fn drop_event_due(&mut self, now: Instant) -> bool {
         if self.last_drop_event.is_some_and(|t| now.saturating_duration_since(t) < DROP_EVENT_EVERY) {
@@ -137,6 +168,17 @@ impl Logs {
         self.writer.as_ref()
     }
 
+    /// The time of a read: now, but never before the previous read's.
+    pub fn next_time(&mut self) -> u64 {
+        self.clock = self.clock.max(crate::timefmt::now_us());
+        self.clock
+    }
+
+    /// The writer, if it was started.
+    pub fn writer_ref(&self) -> Option<&LogWriter> {
+        self.writer.as_ref()
+    }
+
     /// Add a line (without its newline) to tend.log.
     pub fn tend_line(&mut self, line: &str) {
         if self.dir.is_none() {
@@ -181,48 +223,10 @@ impl Supervisor {
         self.logs.open_tend_log();
     }
 
-    /// The time of a read: now, but never before the previous read's.
-    pub(super) fn read_time(&mut self) -> u64 {
-        let now = crate::timefmt::now_us();
-        self.logs.clock = self.logs.clock.max(now);
-        self.logs.clock
-    }
-
-    /// `data` of stream `stream` of service `idx` read at `t_us`: into its file's batch.
-    pub(super) fn log_capture(&mut self, idx: usize, stream: u8, t_us: u64, data: &[u8]) {
-        let l = &mut self.svcs[idx].logs;
-        if l.file.is_none() {
-            return;
-        }
-        if l.batch.is_empty() {
-            l.since = Some(Instant::now());
-            if l.batch.data.capacity() == 0 {
-                if let Some(w) = self.logs.writer.as_ref() {
-                    l.batch = w.batch();
-                }
-            }
-        }
-        l.batch.push(stream, t_us, data);
-        if l.batch.data.len() >= BATCH_MAX {
-            self.send_batch(idx);
-        }
-    }
-
     /// Hand service `idx`'s batch to the writer if its queue has room.
     fn send_batch(&mut self, idx: usize) -> bool {
         let Some(w) = self.logs.writer.as_ref() else { return false };
-        let l = &mut self.svcs[idx].logs;
-        if l.batch.is_empty() {
-            return true;
-        }
-        if !l.budget.has_room(l.batch.data.len()) {
-            l.budget.want_wake();
-            return false;
-        }
-        let b = std::mem::replace(&mut l.batch, w.batch());
-        w.write(idx, &l.budget, b);
-        l.since = None;
-        true
+        self.svcs[idx].logs.send(w, idx)
     }
 
     /// Stream `stream` of service `idx` ended (its pipe closed).

@@ -43,6 +43,8 @@ const FIRST_PIPE: usize = 16;
 
 /// Bytes read from one pipe per wake-up before the others get a turn.
 const READ_BUDGET: usize = 256 * 1024;
+/// Largest single read: twice what a pipe holds by default.
+const READ_MAX: usize = 128 * 1024;
 /// Bound of each passthrough queue (tend's stdout, tend's stderr).
 const SINK_LIMIT: usize = 4 << 20;
 /// How often leftover process groups are re-checked while a stop waits for them.
@@ -120,7 +122,6 @@ pub struct Supervisor {
     is_pid1: bool,
     name_width: usize,
     exit: Option<i32>,
-    rbuf: Vec<u8>,
     seed: u64,
     /// Event lines that could not be queued (stderr not keeping up).
     pub events_dropped: u64,
@@ -282,7 +283,6 @@ impl Supervisor {
             is_pid1,
             name_width: 0,
             exit: None,
-            rbuf: vec![0; 64 * 1024],
             seed,
             events_dropped: 0,
             notes: Vec::new(),
@@ -801,7 +801,6 @@ impl Supervisor {
     // --- output ---------------------------------------------------------------------------
 
     fn read_pipe(&mut self, token: Token) {
-        let mut buf = std::mem::take(&mut self.rbuf);
         let mut budget = READ_BUDGET;
         let mut eof = false;
         while let Some(p) = self.pipes.get_mut(&token) {
@@ -809,21 +808,26 @@ impl Supervisor {
                 break;
             }
             let sink = if p.is_err { &self.stderr } else { &self.stdout };
-            if p.passthrough && p.backpressure && !sink.has_room(buf.len()) {
+            if p.passthrough && p.backpressure && !sink.has_room(READ_MAX) {
                 sink.want_wake();
                 break;
             }
+            let svc = &mut self.svcs[p.svc];
             // The log file's queue is full: the writer wakes the loop when it is not.
-            if !self.svcs[p.svc].logs.room(buf.len()) {
+            if !svc.logs.room(READ_MAX) {
                 break;
             }
-            match p.rx.read(&mut buf) {
+            // Straight into the ring: the only copy of the bytes tend makes for it.
+            let ring = if p.is_err { &mut svc.err } else { &mut svc.out };
+            match p.rx.read(ring.slot(READ_MAX)) {
                 Ok(0) => {
                     eof = true;
                     break;
                 }
                 Ok(n) => {
-                    self.capture(token, &buf[..n]);
+                    let t = self.logs.next_time();
+                    ring.commit(n, t);
+                    self.capture(token, n, t);
                     budget = budget.saturating_sub(n);
                     if budget == 0 {
                         self.pending_reads.push_back(token);
@@ -838,7 +842,6 @@ impl Supervisor {
                 }
             }
         }
-        self.rbuf = buf;
         if eof {
             if let Some(mut p) = self.pipes.remove(&token) {
                 self.log_stream_end(p.svc, u8::from(p.is_err));
@@ -857,59 +860,51 @@ impl Supervisor {
         }
     }
 
-    /// Put freshly read bytes into the service's ring and passthrough queue.
-    fn capture(&mut self, token: Token, data: &[u8]) {
-        let t = self.read_time();
+    /// The `n` bytes just read into the ring (at `t`): to the log file's batch, the
+    /// passthrough queue and the followers.
+    fn capture(&mut self, token: Token, n: usize, t: u64) {
         let Some(p) = self.pipes.get_mut(&token) else { return };
-        let svc = &mut self.svcs[p.svc];
-        if p.is_err {
-            svc.err.push(data, t);
-        } else {
-            svc.out.push(data, t);
-        }
         let (idx, is_err) = (p.svc, p.is_err);
-        self.log_capture(idx, u8::from(is_err), t, data);
-        if self.control.log_followers > 0 {
-            self.pump_followers(idx, usize::from(is_err));
-        }
-        let Some(p) = self.pipes.get_mut(&token) else { return };
-        let svc = &mut self.svcs[p.svc];
-        if !p.passthrough {
-            return;
-        }
-        let mut chunk = Vec::with_capacity(data.len() + 64);
-        p.framer.feed(data, &mut chunk);
-        let sink = if p.is_err { &self.stderr } else { &self.stdout };
-        let stream = usize::from(p.is_err);
-        if svc.dropped_unreported[stream] > 0 && sink.has_room(chunk.len() + 256) {
-            let note = drop_notice(&svc.cfg.name, self.name_width, p.is_err, svc.dropped_unreported[stream]);
-            if sink.try_send(note).is_ok() {
-                svc.dropped_unreported[stream] = 0;
-            }
-        }
-        if let Err(chunk) = sink.try_send(chunk) {
-            if p.backpressure {
-                p.held = Some(chunk);
-                sink.want_wake();
-            } else {
-                svc.dropped += chunk.len() as u64;
-                svc.dropped_unreported[stream] += chunk.len() as u64;
-                if svc.logs.drop_event_due(Instant::now()) {
-                    let name = svc.cfg.name.clone();
-                    let reason = format!(
-                        "passthrough output dropped ({} bytes so far): tend's {} is not keeping up",
-                        svc.dropped,
-                        if p.is_err { "stderr" } else { "stdout" }
-                    );
-                    let ev = EventInfo {
-                        service: name.clone(),
-                        kind: "output_dropped".into(),
-                        reason: reason.clone(),
-                        ..Default::default()
-                    };
-                    self.announce(&format!("{name}: {reason}"), ev);
+        let svc = &mut self.svcs[idx];
+        let data = if is_err { svc.err.recent(n) } else { svc.out.recent(n) };
+        svc.logs.capture(self.logs.writer_ref(), idx, u8::from(is_err), t, data);
+        let mut dropped_event = None;
+        if p.passthrough {
+            let mut chunk = Vec::with_capacity(data.len() + 64);
+            p.framer.feed(data, &mut chunk);
+            let sink = if is_err { &self.stderr } else { &self.stdout };
+            let stream = usize::from(is_err);
+            if svc.dropped_unreported[stream] > 0 && sink.has_room(chunk.len() + 256) {
+                let note = drop_notice(&svc.cfg.name, self.name_width, is_err, svc.dropped_unreported[stream]);
+                if sink.try_send(note).is_ok() {
+                    svc.dropped_unreported[stream] = 0;
                 }
             }
+            if let Err(chunk) = sink.try_send(chunk) {
+                if p.backpressure {
+                    p.held = Some(chunk);
+                    sink.want_wake();
+                } else {
+                    svc.dropped += chunk.len() as u64;
+                    svc.dropped_unreported[stream] += chunk.len() as u64;
+                    if svc.logs.drop_event_due(Instant::now()) {
+                        let reason = format!(
+                            "passthrough output dropped ({} bytes so far): tend's {} is not keeping up",
+                            svc.dropped,
+                            if is_err { "stderr" } else { "stdout" }
+                        );
+                        dropped_event = Some((svc.cfg.name.clone(), reason));
+                    }
+                }
+            }
+        }
+        if let Some((name, reason)) = dropped_event {
+            let line = format!("{name}: {reason}");
+            let ev = EventInfo { service: name, kind: "output_dropped".into(), reason, ..Default::default() };
+            self.announce(&line, ev);
+        }
+        if self.control.log_followers > 0 {
+            self.pump_followers(idx, usize::from(is_err));
         }
     }
 
