@@ -90,6 +90,8 @@ fn a_gibibyte_through_rotation_with_slow_readers_is_byte_identical() {
     let st = support::status_json(&dir, "flood");
     assert!(st["dropped_bytes"].as_u64().unwrap_or(0) > 0, "tend's slow stdout dropped nothing: {st}");
     assert_eq!(st["stdout_bytes"].as_u64(), Some(total));
+    let events = ctl_ok(&dir, &["events", "--json"]).json_lines();
+    assert!(events.iter().any(|e| e["kind"] == "output_dropped" && e["service"] == "flood"), "no output_dropped event");
     let hwm = status_field(tend.pid, "VmHWM").unwrap_or_default();
     let hwm_kib: u64 = hwm.split_whitespace().next().and_then(|v| v.parse().ok()).unwrap_or(u64::MAX);
     assert!(hwm_kib < 32 << 10, "tend's peak RSS grew to {hwm}");

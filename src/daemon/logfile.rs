@@ -36,10 +36,13 @@ pub const TEND_LOG: usize = usize::MAX;
 /// First and longest delay between attempts to write a failing file.
 const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(2);
-/// Batches kept for reuse (their buffers are 64 KiB and more), and the largest
-/// buffer worth keeping.
-const FREE_BATCHES: usize = 4;
-const FREE_BATCH_MAX: usize = 256 << 10;
+/// Batches kept for reuse (their buffers are 64 KiB and more): enough to cover a full
+/// file queue (`logging::FILE_QUEUE`) and the batches being filled and written, so
+/// that a steady flood allocates nothing (musl gives freed buffers of this size back
+/// to the kernel, and every new one is page faults); and the largest buffer worth
+/// keeping.
+const FREE_BATCHES: usize = 8;
+const FREE_BATCH_MAX: usize = 128 << 10;
 
 /// How a file is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -208,7 +211,10 @@ impl LogWriter {
 
     /// An empty batch, reused if the writer gave one back.
     pub fn batch(&self) -> Batch {
-        self.free.try_recv().unwrap_or_else(|_| Batch { data: Vec::with_capacity(64 << 10), parts: Vec::new() })
+        self.free.try_recv().unwrap_or_else(|_| Batch {
+            data: Vec::with_capacity(crate::daemon::logging::BATCH_MAX),
+            parts: Vec::new(),
+        })
     }
 
     /// The next report, if any.

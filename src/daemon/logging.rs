@@ -20,17 +20,21 @@ use crate::daemon::logfmt::{self, Batch};
 use crate::daemon::supervisor::Supervisor;
 use crate::proto::msg::{ErrorCode, EventInfo, OutputLine, RotateReq};
 
-/// A batch is handed to the writer once it holds this much.
+/// A batch is handed to the writer once it holds this much, and reads are cut so that
+/// it never holds more (its buffer never grows).
 pub const BATCH_MAX: usize = 64 << 10;
 /// ... or once its first byte has waited this long.
 pub const FLUSH_DELAY: Duration = Duration::from_millis(2);
 /// Bytes queued to one file (beyond the batch being filled) before tend stops
 /// reading the service's pipes.
-const FILE_QUEUE: usize = 512 << 10;
+const FILE_QUEUE: usize = 256 << 10;
 /// Bytes of tend.log queued before its lines are dropped (and counted).
 const TEND_LOG_QUEUE: usize = 256 << 10;
 /// How long tend waits at exit for the files to be written.
 const FINISH_LIMIT: Duration = Duration::from_secs(10);
+/// How often the wall clock is read again (between, read times are the monotonic
+/// clock's progress from the last reading).
+const WALL_CLOCK_EVERY: Duration = Duration::from_secs(1);
 /// Drops of passthrough output are recorded as events at most this often per service.
 const DROP_EVENT_EVERY: Duration = Duration::from_secs(1);
 
@@ -69,15 +73,16 @@ impl Default for SvcLog {
 }
 
 impl SvcLog {
-    /// True if `n` more bytes may be read for the file (always, without a file).
-    /// Otherwise the writer is asked to wake the loop when there is room.
-    pub fn room(&mut self, n: usize) -> bool {
-        if self.file.is_none() || self.batch.data.len() < BATCH_MAX || self.budget.has_room(self.batch.data.len() + n) {
-            return true;
+    /// How many bytes may be read now, at most `max`: without a file, `max`; with one,
+    /// what the batch has room for (a full batch is handed over first). None when the
+    /// file's queue is full: the writer wakes the loop when it is not.
+    pub fn room(&mut self, w: Option<&LogWriter>, id: usize, max: usize) -> Option<usize> {
+        let (Some(_), Some(w)) = (&self.file, w) else { return Some(max) };
+        if self.batch.data.len() >= BATCH_MAX && !self.send(w, id) {
+            self.blocked = true;
+            return None;
         }
-        self.budget.want_wake();
-        self.blocked = true;
-        false
+        Some(max.min(BATCH_MAX - self.batch.data.len()))
     }
 
     /// The file's path, for status.
@@ -86,12 +91,12 @@ impl SvcLog {
     }
 
     /// `data` of stream `stream` read at `t_us`: into the batch (`id` is the service's
-    /// index, its file's id in the writer).
-    pub fn capture(&mut self, w: Option<&LogWriter>, id: usize, stream: u8, t_us: u64, data: &[u8]) {
-        let (true, Some(w)) = (self.file.is_some(), w) else { return };
+    /// index, its file's id in the writer). `logs` gives the time of the wake-up.
+    pub fn capture(&mut self, logs: &Logs, id: usize, stream: u8, t_us: u64, data: &[u8]) {
+        let (true, Some(w)) = (self.file.is_some(), logs.writer.as_ref()) else { return };
         if self.batch.is_empty() {
-            self.since = Some(Instant::now());
-            if self.batch.data.capacity() == 0 {
+            self.since = Some(logs.woke);
+            if self.batch.data.capacity() < BATCH_MAX {
                 self.batch = w.batch();
             }
         }
@@ -137,6 +142,13 @@ pub struct Logs {
     tend_lines: Vec<u8>,
     /// The last read time given out (µs since the epoch): read times never go back.
     clock: u64,
+    /// The loop's last wake-up, and the wall-clock time then (µs since the epoch),
+    /// derived from `base` rather than asked of the kernel at every wake-up (on some
+    /// virtual machines reading the clock is a system call).
+    woke: Instant,
+    now_us: u64,
+    /// (instant, wall-clock µs) read together, at most WALL_CLOCK_EVERY apart.
+    base: (Instant, u64),
     /// LOG_ROTATE requests waiting for the writer: (connection, request id, ack).
     rotations: Vec<(Token, u64, u64)>,
     next_ack: u64,
@@ -154,6 +166,9 @@ impl Logs {
             tend_budget: Budget::new(TEND_LOG_QUEUE),
             tend_lines: Vec::new(),
             clock: 0,
+            woke: Instant::now(),
+            now_us: crate::timefmt::now_us(),
+            base: (Instant::now(), crate::timefmt::now_us()),
             rotations: Vec::new(),
             next_ack: 1,
             tend_dropped: 0,
@@ -168,9 +183,18 @@ impl Logs {
         self.writer.as_ref()
     }
 
-    /// The time of a read: now, but never before the previous read's.
+    /// The loop woke up at `now`: the time given to what it reads until the next one.
+    pub fn woke(&mut self, now: Instant) {
+        if now.saturating_duration_since(self.base.0) >= WALL_CLOCK_EVERY {
+            self.base = (now, crate::timefmt::now_us());
+        }
+        self.woke = now;
+        self.now_us = self.base.1 + now.saturating_duration_since(self.base.0).as_micros() as u64;
+    }
+
+    /// The time of a read: the last wake-up's, but never before the previous read's.
     pub fn next_time(&mut self) -> u64 {
-        self.clock = self.clock.max(crate::timefmt::now_us());
+        self.clock = self.clock.max(self.now_us);
         self.clock
     }
 

@@ -430,6 +430,8 @@ impl Supervisor {
                 }
                 continue;
             }
+            let woke = Instant::now();
+            self.logs.woke(woke);
             let mut sig_ready = false;
             let mut woken = false;
             for ev in events.iter() {
@@ -438,7 +440,9 @@ impl Supervisor {
                     WAKER => woken = true,
                     LISTENER => self.on_control(LISTENER),
                     t if t.0 >= CONN_BASE => self.on_control(t),
-                    t => self.read_pipe(t),
+                    // A pipe whose writers are all gone is read to its EOF; otherwise a
+                    // short read means it is empty (see read_pipe).
+                    t => self.read_pipe_until(t, ev.is_read_closed() || ev.is_error()),
                 }
             }
             for _ in 0..self.pending_reads.len() {
@@ -470,7 +474,7 @@ impl Supervisor {
                     self.reap();
                 }
             }
-            for t in self.timers.expired(Instant::now()) {
+            for t in self.timers.expired(woke) {
                 self.on_timer(t);
             }
             self.serve_pending();
@@ -801,6 +805,16 @@ impl Supervisor {
     // --- output ---------------------------------------------------------------------------
 
     fn read_pipe(&mut self, token: Token) {
+        self.read_pipe_until(token, true);
+    }
+
+    /// Read a pipe into its service's ring until it would block, or, unless `to_end`,
+    /// until a read returns less than asked: a pipe read returns all the pipe holds up
+    /// to the size asked, so the pipe is then empty, and data written after it brings
+    /// a new edge-triggered event. That saves a read(2) that would fail with EAGAIN on
+    /// every wake-up. Not when the event said the writers are gone (EPOLLHUP): the end
+    /// of file would bring no new event.
+    fn read_pipe_until(&mut self, token: Token, to_end: bool) {
         let mut budget = READ_BUDGET;
         let mut eof = false;
         while let Some(p) = self.pipes.get_mut(&token) {
@@ -814,12 +828,12 @@ impl Supervisor {
             }
             let svc = &mut self.svcs[p.svc];
             // The log file's queue is full: the writer wakes the loop when it is not.
-            if !svc.logs.room(READ_MAX) {
-                break;
-            }
+            let Some(max) = svc.logs.room(self.logs.writer_ref(), p.svc, READ_MAX) else { break };
             // Straight into the ring: the only copy of the bytes tend makes for it.
             let ring = if p.is_err { &mut svc.err } else { &mut svc.out };
-            match p.rx.read(ring.slot(READ_MAX)) {
+            let slot = ring.slot(max);
+            let asked = slot.len();
+            match p.rx.read(slot) {
                 Ok(0) => {
                     eof = true;
                     break;
@@ -831,6 +845,9 @@ impl Supervisor {
                     budget = budget.saturating_sub(n);
                     if budget == 0 {
                         self.pending_reads.push_back(token);
+                        break;
+                    }
+                    if n < asked && !to_end {
                         break;
                     }
                 }
@@ -867,7 +884,7 @@ impl Supervisor {
         let (idx, is_err) = (p.svc, p.is_err);
         let svc = &mut self.svcs[idx];
         let data = if is_err { svc.err.recent(n) } else { svc.out.recent(n) };
-        svc.logs.capture(self.logs.writer_ref(), idx, u8::from(is_err), t, data);
+        svc.logs.capture(&self.logs, idx, u8::from(is_err), t, data);
         let mut dropped_event = None;
         if p.passthrough {
             let mut chunk = Vec::with_capacity(data.len() + 64);
