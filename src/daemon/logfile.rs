@@ -71,21 +71,28 @@ impl Budget {
     /// True if `n` more bytes may be queued. The first batch always may (so a
     /// service is never stopped by a budget smaller than one read).
     pub fn has_room(&self, n: usize) -> bool {
-        let q = self.queued.load(Ordering::Acquire);
+        let q = self.queued.load(Ordering::SeqCst);
         q == 0 || q + n <= self.limit
     }
 
     pub fn queued(&self) -> usize {
-        self.queued.load(Ordering::Acquire)
+        self.queued.load(Ordering::SeqCst)
     }
 
-    /// Ask to be woken when the writer releases bytes.
-    pub fn want_wake(&self) {
-        self.waiting.store(true, Ordering::Release);
+    /// Ask to be woken when the writer has written enough; false if there is room
+    /// already (the writer may have released everything before it could see the
+    /// wish: checked again after publishing it, so no wake-up is lost).
+    pub fn wait_for_room(&self, n: usize) -> bool {
+        self.waiting.store(true, Ordering::SeqCst);
+        if self.has_room(n) {
+            self.waiting.store(false, Ordering::SeqCst);
+            return false;
+        }
+        true
     }
 
     fn add(&self, n: usize) {
-        self.queued.fetch_add(n, Ordering::AcqRel);
+        self.queued.fetch_add(n, Ordering::SeqCst);
     }
 
     /// Bytes written; true if the loop asked to be woken and the queue is down to
@@ -95,8 +102,8 @@ impl Budget {
         if n == 0 {
             return false;
         }
-        let left = self.queued.fetch_sub(n, Ordering::AcqRel) - n;
-        left <= self.limit / 2 && self.waiting.swap(false, Ordering::AcqRel)
+        let left = self.queued.fetch_sub(n, Ordering::SeqCst) - n;
+        left <= self.limit / 2 && self.waiting.swap(false, Ordering::SeqCst)
     }
 }
 

@@ -111,8 +111,7 @@ impl SvcLog {
         if self.batch.is_empty() {
             return true;
         }
-        if !self.budget.has_room(self.batch.data.len()) {
-            self.budget.want_wake();
+        if !self.budget.has_room(self.batch.data.len()) && self.budget.wait_for_room(self.batch.data.len()) {
             return false;
         }
         let b = std::mem::replace(&mut self.batch, w.batch());
@@ -176,11 +175,11 @@ impl Logs {
     }
 
     /// The writer, started at first use (threads inherit the loop's blocked signals).
-    fn writer(&mut self) -> Option<&LogWriter> {
+    fn writer(&mut self) -> std::io::Result<&LogWriter> {
         if self.writer.is_none() {
-            self.writer = LogWriter::spawn(Arc::clone(&self.wake)).ok();
+            self.writer = Some(LogWriter::spawn(Arc::clone(&self.wake))?);
         }
-        self.writer.as_ref()
+        self.writer.as_ref().ok_or_else(|| std::io::Error::other("no log writer"))
     }
 
     /// The loop woke up at `now`: the time given to what it reads until the next one.
@@ -217,8 +216,13 @@ impl Logs {
         let Some(dir) = self.dir.clone() else { return };
         let budget = Arc::clone(&self.tend_budget);
         let opts = FileOpts { max_size: defaults::LOG_MAX_SIZE, keep: defaults::LOG_KEEP, timestamps: false };
-        if let Some(w) = self.writer() {
-            w.open(TEND_LOG, dir.join(defaults::TEND_LOG), opts, budget);
+        match self.writer() {
+            Ok(w) => w.open(TEND_LOG, dir.join(defaults::TEND_LOG), opts, budget),
+            Err(e) => {
+                let msg = format!("tend: cannot start the log writer thread: {e}; not writing tend.log\n");
+                crate::diag::err(&msg);
+                self.dir = None;
+            }
         }
     }
 
@@ -374,8 +378,15 @@ impl Supervisor {
         match &want {
             Some((path, opts)) => {
                 let budget = Arc::clone(&self.svcs[idx].logs.budget);
-                if let Some(w) = self.logs.writer() {
-                    w.open(idx, path.clone(), *opts, budget);
+                match self.logs.writer() {
+                    Ok(w) => w.open(idx, path.clone(), *opts, budget),
+                    Err(e) => {
+                        let name = self.svcs[idx].cfg.name.clone();
+                        self.note(&format!(
+                            "{name}: cannot start the log writer thread: {e}; not writing its log file"
+                        ));
+                        return;
+                    }
                 }
             }
             None => self.log_close(idx),
@@ -445,9 +456,15 @@ impl Supervisor {
         self.flush_logs(Instant::now(), true);
         let ack = self.logs.next_ack;
         self.logs.next_ack += 1;
-        if let Some(w) = self.logs.writer() {
-            w.rotate(ids, ack);
-            self.logs.rotations.push((token, r.id, ack));
+        match self.logs.writer() {
+            Ok(w) => {
+                w.rotate(ids, ack);
+                self.logs.rotations.push((token, r.id, ack));
+            }
+            Err(e) => {
+                let msg = format!("cannot start the log writer thread: {e}");
+                self.control.error(token, r.id, ErrorCode::Failed, msg);
+            }
         }
     }
 

@@ -5,8 +5,11 @@
 use crate::daemon::output::Ring;
 use crate::proto::msg::{OutputLine, Stream};
 
-/// Longest line kept in an exit's output (longer ones are cut and marked).
+/// Longest line kept in an exit's output (longer ones are cut and marked), and the
+/// most text an exit keeps in all (its oldest lines go first): the event history
+/// holds up to `control.events_history` of them.
 pub const EXIT_LINE_MAX: usize = 512;
+pub const EXIT_TEXT_MAX: usize = 4096;
 /// How far back from the end of a ring the last lines are looked for.
 const EXIT_SCAN: u64 = 64 << 10;
 
@@ -79,7 +82,13 @@ pub fn last_lines(rings: [&Ring; 2], n: usize) -> Vec<OutputLine> {
         all.extend(lines_of(ring, s, from));
     }
     all.sort_by_key(|l| (l.t_us, l.stream, l.pos));
-    let skip = all.len().saturating_sub(n);
+    let mut skip = all.len().saturating_sub(n);
+    let size = |l: &Line| l.text.len().min(EXIT_LINE_MAX);
+    let mut total: usize = all[skip..].iter().map(size).sum();
+    while total > EXIT_TEXT_MAX && skip + 1 < all.len() {
+        total -= size(&all[skip]);
+        skip += 1;
+    }
     all.into_iter()
         .skip(skip)
         .map(|l| {
@@ -141,6 +150,18 @@ mod tests {
         assert_eq!(all.len(), 6);
         assert_eq!(all[0].line, "o1");
         assert_eq!(all[0].ts, "1970-01-01T00:00:00.000001Z");
+    }
+
+    #[test]
+    fn an_exit_keeps_at_most_4_kib() {
+        let line = [vec![b'y'; 1000], b"\n".to_vec()].concat();
+        let mut r = Ring::new(1 << 16);
+        for t in 0..30 {
+            r.push(&line, t);
+        }
+        let got = last_lines([&r, &Ring::new(16)], 20);
+        assert_eq!(got.len(), EXIT_TEXT_MAX / EXIT_LINE_MAX, "8 cut lines of 512 bytes");
+        assert_eq!(got.last().map(|l| l.ts.as_str()), Some("1970-01-01T00:00:00.000029Z"));
     }
 
     #[test]
