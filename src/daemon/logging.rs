@@ -91,10 +91,14 @@ impl SvcLog {
     }
 
     /// `data` of stream `stream` read at `t_us`: into the batch (`id` is the service's
-    /// index, its file's id in the writer). `logs` gives the time of the wake-up.
-    pub fn capture(&mut self, logs: &Logs, id: usize, stream: u8, t_us: u64, data: &[u8]) {
+    /// index, its file's id in the writer). `logs` gives the time of the wake-up and
+    /// learns of a batch that was empty.
+    pub fn capture(&mut self, logs: &mut Logs, id: usize, stream: u8, t_us: u64, data: &[u8]) {
         let (true, Some(w)) = (self.file.is_some(), logs.writer.as_ref()) else { return };
         if self.batch.is_empty() {
+            if self.since.is_none() {
+                logs.pending.push(id);
+            }
             self.since = Some(logs.woke);
             if self.batch.data.capacity() < BATCH_MAX {
                 self.batch = w.batch();
@@ -148,6 +152,8 @@ pub struct Logs {
     now_us: u64,
     /// (instant, wall-clock µs) read together, at most WALL_CLOCK_EVERY apart.
     base: (Instant, u64),
+    /// Services whose batch holds bytes (the only ones flush_logs looks at).
+    pending: Vec<usize>,
     /// LOG_ROTATE requests waiting for the writer: (connection, request id, ack).
     rotations: Vec<(Token, u64, u64)>,
     next_ack: u64,
@@ -168,6 +174,7 @@ impl Logs {
             woke: Instant::now(),
             now_us: crate::timefmt::now_us(),
             base: (Instant::now(), crate::timefmt::now_us()),
+            pending: Vec::new(),
             rotations: Vec::new(),
             next_ack: 1,
             tend_dropped: 0,
@@ -272,16 +279,23 @@ impl Supervisor {
     /// one is due.
     pub(super) fn flush_logs(&mut self, now: Instant, all: bool) -> Option<Instant> {
         let mut due: Option<Instant> = None;
-        for idx in 0..self.svcs.len() {
-            let Some(since) = self.svcs[idx].logs.since else { continue };
+        let mut i = 0;
+        while i < self.logs.pending.len() {
+            let idx = self.logs.pending[i];
+            let Some(since) = self.svcs.get(idx).and_then(|s| s.logs.since) else {
+                self.logs.pending.swap_remove(i);
+                continue;
+            };
             let at = since + FLUSH_DELAY;
             if (all || at <= now) && self.send_batch(idx) {
+                self.logs.pending.swap_remove(i);
                 continue;
             }
             // Not sent (not due, or the queue is full: the wake-up retries it).
             if at > now {
                 due = Some(due.map_or(at, |d| d.min(at)));
             }
+            i += 1;
         }
         self.logs.flush_tend();
         due

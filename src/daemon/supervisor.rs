@@ -45,6 +45,12 @@ const FIRST_PIPE: usize = 16;
 const READ_BUDGET: usize = 256 * 1024;
 /// Largest single read: twice what a pipe holds by default.
 const READ_MAX: usize = 128 * 1024;
+/// When the loop's turns keep reading less than NAP_BELOW bytes of output, less than
+/// NAP apart, it pauses NAP before the next poll, so that a service writing small
+/// pieces as fast as it can costs a wake-up per NAP, not per write(2). The pipe holds
+/// 64 KiB: at the rates that make reads this small, far more than NAP's worth.
+const NAP: Duration = Duration::from_micros(100);
+const NAP_BELOW: usize = 16 * 1024;
 /// Bound of each passthrough queue (tend's stdout, tend's stderr).
 const SINK_LIMIT: usize = 4 << 20;
 /// How often leftover process groups are re-checked while a stop waits for them.
@@ -116,6 +122,11 @@ pub struct Supervisor {
     stdout: Sink,
     stderr: Sink,
     pending_reads: VecDeque<Token>,
+    /// Bytes read from pipes in this turn of the loop, when the last turn that read
+    /// any began, and whether to pause before the next poll (see `NAP`).
+    turn_read: usize,
+    last_read_turn: Option<Instant>,
+    nap: bool,
     pub(super) shutdown: Option<Shutdown>,
     group_poll_armed: bool,
     children_remain: bool,
@@ -277,6 +288,9 @@ impl Supervisor {
             stdout,
             stderr,
             pending_reads: VecDeque::new(),
+            turn_read: 0,
+            last_read_turn: None,
+            nap: false,
             shutdown: None,
             group_poll_armed: false,
             children_remain: false,
@@ -387,6 +401,9 @@ impl Supervisor {
         }
         let mut events = Events::with_capacity(256);
         let mut received: Vec<Received> = Vec::new();
+        // When the last turn began: the clock is read once per turn (deadlines seen from
+        // it are late by at most the time a turn takes).
+        let mut now = Instant::now();
         loop {
             self.check_finished();
             if let Some(code) = self.exit {
@@ -405,7 +422,6 @@ impl Supervisor {
                 self.stderr.finish(Duration::from_secs(1));
                 return code;
             }
-            let now = Instant::now();
             if self.notes.len() >= NOTES_BATCH || self.notes_due.is_some_and(|t| t <= now) {
                 self.flush_notes();
             }
@@ -423,6 +439,9 @@ impl Supervisor {
             } else {
                 Some(Duration::ZERO)
             };
+            if self.nap && timeout != Some(Duration::ZERO) {
+                std::thread::sleep(NAP);
+            }
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     self.note(&format!("poll failed: {e}"));
@@ -431,7 +450,9 @@ impl Supervisor {
                 continue;
             }
             let woke = Instant::now();
+            now = woke;
             self.logs.woke(woke);
+            self.turn_read = 0;
             let mut sig_ready = false;
             let mut woken = false;
             for ev in events.iter() {
@@ -480,6 +501,15 @@ impl Supervisor {
             self.serve_pending();
             self.check_waiters();
             self.flush_dirty();
+            // A stream of small pieces (a service writing small pieces flat out): let
+            // them gather in the pipe for a moment rather than wake for each one.
+            let reading = self.turn_read > 0;
+            self.nap = reading
+                && self.turn_read < NAP_BELOW
+                && self.last_read_turn.is_some_and(|t| woke.saturating_duration_since(t) < NAP);
+            if reading {
+                self.last_read_turn = Some(woke);
+            }
         }
     }
 
@@ -841,6 +871,7 @@ impl Supervisor {
                 Ok(n) => {
                     let t = self.logs.next_time();
                     ring.commit(n, t);
+                    self.turn_read += n;
                     self.capture(token, n, t);
                     budget = budget.saturating_sub(n);
                     if budget == 0 {
@@ -884,7 +915,7 @@ impl Supervisor {
         let (idx, is_err) = (p.svc, p.is_err);
         let svc = &mut self.svcs[idx];
         let data = if is_err { svc.err.recent(n) } else { svc.out.recent(n) };
-        svc.logs.capture(&self.logs, idx, u8::from(is_err), t, data);
+        svc.logs.capture(&mut self.logs, idx, u8::from(is_err), t, data);
         let mut dropped_event = None;
         if p.passthrough {
             let mut chunk = Vec::with_capacity(data.len() + 64);
