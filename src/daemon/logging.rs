@@ -458,9 +458,14 @@ impl Supervisor {
         let ids = match &r.service {
             Some(name) => {
                 let Some(idx) = self.find(token, r.id, name) else { return };
-                if self.svcs[idx].logs.file.is_none() {
+                if !self.svcs[idx].cfg.log.file {
                     let msg = format!("{name} writes no log file (log.file is not set)");
                     self.control.error(token, r.id, ErrorCode::Failed, msg);
+                    return;
+                }
+                if self.svcs[idx].logs.file.is_none() {
+                    // Not started since it was configured: no file yet.
+                    self.done(token, r.id, "rotated 0 log file(s)".into());
                     return;
                 }
                 Some(vec![idx])
