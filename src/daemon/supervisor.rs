@@ -863,6 +863,10 @@ impl Supervisor {
             let ring = if p.is_err { &mut svc.err } else { &mut svc.out };
             let slot = ring.slot(max);
             let asked = slot.len();
+            if asked == 0 {
+                // Not a state room() returns; an empty read would look like the end of file.
+                break;
+            }
             match p.rx.read(slot) {
                 Ok(0) => {
                     eof = true;
