@@ -654,6 +654,21 @@ mod tests {
     }
 
     #[test]
+    fn budget_wakes_at_half_and_never_misses_room() {
+        let b = Budget::new(100);
+        assert!(b.has_room(1000), "an empty queue takes any batch");
+        b.add(80);
+        assert!(!b.has_room(30));
+        assert!(b.wait_for_room(30), "no room: wait");
+        assert!(!b.release(20), "60 left: above half, no wake-up yet");
+        assert!(b.release(20), "40 left: the waiting loop is woken");
+        assert!(!b.release(10), "woken once");
+        // Room came before the wish was published: no waiting, no wake-up owed.
+        assert!(!b.wait_for_room(30));
+        assert!(!b.release(30));
+    }
+
+    #[test]
     fn writes_rotates_and_keeps() {
         let d = dir("rotate");
         let path = d.join("s.log");
