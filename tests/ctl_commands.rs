@@ -371,23 +371,25 @@ fn logs_snapshot_separates_streams_and_tails() {
 }
 
 #[test]
-fn logs_json_is_one_object_per_chunk() {
+fn logs_json_is_one_object_per_line() {
     let dir = TestDir::new("ctl-logs-json");
     let _tend = writer(&dir);
     let o = ctl_ok(&dir, &["logs", "w", "--json"]);
     assert!(o.err.is_empty(), "{}", o.show());
-    let mut out = String::new();
-    let mut err = String::new();
+    let mut out = Vec::new();
+    let mut err = Vec::new();
     for v in o.json_lines() {
-        let data = v["data"].as_str().unwrap_or_else(|| panic!("no data in {v}"));
+        assert_eq!(v["service"], "w", "{v}");
+        assert!(v["ts"].as_str().is_some_and(|t| t.ends_with('Z')), "{v}");
+        let line = v["line"].as_str().unwrap_or_else(|| panic!("no line in {v}")).to_string();
         match v["stream"].as_str() {
-            Some("stdout") => out.push_str(data),
-            Some("stderr") => err.push_str(data),
+            Some("stdout") => out.push(line),
+            Some("stderr") => err.push(line),
             _ => panic!("bad stream in {v}"),
         }
     }
-    assert_eq!(out, "out1\nout2\nout3\nout4\nout5\n");
-    assert_eq!(err, "err1\nerr2\nerr3\nerr4\nerr5\n");
+    assert_eq!(out, ["out1", "out2", "out3", "out4", "out5"]);
+    assert_eq!(err, ["err1", "err2", "err3", "err4", "err5"]);
 }
 
 // --- events ---------------------------------------------------------------------------------

@@ -103,8 +103,7 @@ fn hello_then_requests_echo_their_ids() {
         other => panic!("{other:?}"),
     }
     // A stream and its cancel.
-    let logs =
-        LogsReq { id: 20, service: "web".into(), stream: Stream::Stdout, lines: None, bytes: None, follow: true };
+    let logs = LogsReq { id: 20, service: "web".into(), stream: Stream::Stdout, follow: true, ..Default::default() };
     r.req(&Request::Logs(logs));
     match r.reply() {
         Reply::LogData(d) => assert_eq!((d.id, d.data.as_slice()), (20, &b"hello\n"[..])),

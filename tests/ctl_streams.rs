@@ -171,6 +171,7 @@ fn a_slow_follower_loses_data_not_the_daemon() {
         lines: Some(0),
         bytes: None,
         follow: true,
+        ..Default::default()
     }));
     b.extend(support::request(&Request::Status(Target { id: 8, service: "fast".into(), wait: false })));
     raw.send(&b);

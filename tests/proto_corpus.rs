@@ -172,6 +172,15 @@ fn running() -> serde_json::Value {
     })
 }
 
+fn with_logs() -> serde_json::Value {
+    let mut v = exited();
+    v["last_output"] = json!([{"stream": "stderr", "ts": "2026-11-22T10:00:00.950000Z", "line": "fatal"}]);
+    v["log_file"] = json!("/var/log/tend/job.1.log");
+    v["log_errors"] = json!(3);
+    v["log_error"] = json!("No space left on device (os error 28)");
+    v
+}
+
 fn exited() -> serde_json::Value {
     json!({
         "name": "job.1",
@@ -216,6 +225,13 @@ fn request_values() -> Vec<(&'static str, u8, serde_json::Value)> {
         ("shutdown", kind::SHUTDOWN, json!({"id": 14})),
         ("version", kind::VERSION, json!({"id": 15})),
         ("cancel", kind::CANCEL, json!({"id": 16, "target": 10})),
+        (
+            "logs-since-until",
+            kind::LOGS,
+            json!({"id": 17, "service": "web", "since_us": 1_795_362_721_000_000u64, "until_us": 1_795_362_722_000_000u64}),
+        ),
+        ("log-rotate", kind::LOG_ROTATE, json!({"id": 18, "service": "web"})),
+        ("log-rotate-all", kind::LOG_ROTATE, json!({"id": 19})),
     ]
 }
 
@@ -240,6 +256,7 @@ fn reply_values() -> Vec<(&'static str, u8, serde_json::Value)> {
         ("list", kind::LIST_REPLY, json!({"id": 1, "services": [running(), exited()]})),
         ("list-empty", kind::LIST_REPLY, json!({"id": 1, "services": []})),
         ("status", kind::STATUS_REPLY, json!({"id": 2, "service": running()})),
+        ("status-logs", kind::STATUS_REPLY, json!({"id": 2, "service": with_logs()})),
         ("done", kind::DONE, json!({"id": 3, "message": "stopping"})),
         (
             "version",
@@ -261,6 +278,24 @@ fn reply_values() -> Vec<(&'static str, u8, serde_json::Value)> {
                 "reason": "stop requested",
                 "exit": {"code": 0, "signal": null, "core_dumped": false, "text": "exited with status 0"},
                 "requestor": {"uid": 0, "gid": 0, "pid": 77, "name": "tend"},
+            }}),
+        ),
+        (
+            "event-exit-output",
+            kind::EVENT,
+            json!({"id": 12, "event": {
+                "seq": 2,
+                "ts": "2026-11-22T10:00:01.000000Z",
+                "service": "web",
+                "kind": "state",
+                "from": "running",
+                "to": "backoff",
+                "reason": "exited with status 1",
+                "exit": {"code": 1, "signal": null, "core_dumped": false, "text": "exited with status 1"},
+                "output": [
+                    {"stream": "stdout", "ts": "2026-11-22T10:00:00.900000Z", "line": "starting"},
+                    {"stream": "stderr", "ts": "2026-11-22T10:00:00.950000Z", "line": "panic: \u{fffd}"},
+                ],
             }}),
         ),
         (
@@ -307,6 +342,11 @@ fn replies() -> Vec<(&'static str, Reply)> {
         .collect();
     bodies.push(("log-data", kind::LOG_DATA, log_data_body(9, "stdout", b"hello\n\0\xff\xfe\n")));
     bodies.push(("log-data-empty", kind::LOG_DATA, log_data_body(9, "stderr", b"")));
+    let mut timed = log_data_body(9, "stdout", b"line\n");
+    timed[0] = 0x84;
+    timed.extend_from_slice(b"\xa7time_us\xcf");
+    timed.extend_from_slice(&1_795_362_721_123_456u64.to_be_bytes());
+    bodies.push(("log-data-time", kind::LOG_DATA, timed));
     bodies
         .into_iter()
         .map(|(name, k, body)| {

@@ -1,6 +1,6 @@
-//! The client commands: `tend ls | status | start | stop | restart | signal | logs |
-//! events | reload | shutdown | version`. Each talks to a running `tend run` over the
-//! control socket. With `--json` stdout carries only JSON (one document, or one per
+//! The client commands: `tend ls | status | start | stop | restart | signal | events
+//! | reload | shutdown | version` (`tend logs` is in logs.rs). Each talks to a running
+//! `tend run` over the control socket. With `--json` stdout carries only JSON (one document, or one per
 //! line for streams); everything else goes to stderr.
 
 use std::io::Write;
@@ -11,9 +11,7 @@ use serde::Serialize;
 
 use super::client::{code, Client, ClientError};
 use crate::daemon::control::socket_path;
-use crate::proto::msg::{
-    EventInfo, EventsReq, LogsReq, Plain, Reply, ServiceInfo, SignalReq, SignalSpec, Stream, Target,
-};
+use crate::proto::msg::{EventInfo, EventsReq, Plain, Reply, ServiceInfo, SignalReq, SignalSpec, Stream, Target};
 use crate::proto::Request;
 
 #[derive(FromArgs, Debug, Default)]
@@ -87,36 +85,6 @@ pub struct SignalCmd {
     #[argh(option)]
     socket: Option<String>,
     /// print JSON
-    #[argh(switch)]
-    json: bool,
-}
-
-#[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "logs")]
-/// Print a service's captured output (stdout to stdout, stderr to stderr).
-pub struct LogsCmd {
-    /// the service
-    #[argh(positional)]
-    service: String,
-    /// keep printing new output until interrupted
-    #[argh(switch, short = 'f')]
-    follow: bool,
-    /// only the last N lines of each stream
-    #[argh(option, short = 'n')]
-    lines: Option<u64>,
-    /// only the last N bytes of each stream
-    #[argh(option)]
-    bytes: Option<u64>,
-    /// only stderr
-    #[argh(switch)]
-    stderr: bool,
-    /// only stdout
-    #[argh(switch)]
-    stdout: bool,
-    /// the control socket
-    #[argh(option)]
-    socket: Option<String>,
-    /// print JSON, one object per chunk
     #[argh(switch)]
     json: bool,
 }
@@ -330,6 +298,18 @@ fn status_text(s: &ServiceInfo) -> String {
             bytes(s.dropped_bytes)
         ),
     );
+    if let Some(f) = &s.log_file {
+        let errors = match (&s.log_error, s.log_errors) {
+            (Some(e), n) => format!(" (failing: {e}; {n} failed attempt(s))"),
+            (None, 0) => String::new(),
+            (None, n) => format!(" ({n} failed attempt(s), writing now)"),
+        };
+        kv("log file", format!("{f}{errors}"));
+    }
+    if !s.last_output.is_empty() {
+        kv("last lines", format!("before the last exit ({}):", s.last_output.len()));
+        t.push_str(&output_text(&s.last_output, "  "));
+    }
     t
 }
 
@@ -383,44 +363,6 @@ pub fn signal(c: SignalCmd) -> Result<(), ClientError> {
     done(r, c.json)
 }
 
-pub fn logs(c: LogsCmd) -> Result<(), ClientError> {
-    let stream = match (c.stdout, c.stderr) {
-        (true, false) => Stream::Stdout,
-        (false, true) => Stream::Stderr,
-        _ => Stream::All,
-    };
-    let mut cl = connect(&c.socket)?;
-    let id = cl.next_id();
-    let req = LogsReq { id, service: c.service, stream, lines: c.lines, bytes: c.bytes, follow: c.follow };
-    cl.send(&Request::Logs(req))?;
-    loop {
-        match cl.recv()? {
-            Reply::LogData(d) if d.id == id => {
-                if c.json {
-                    let s = if d.stream == Stream::Stderr { "stderr" } else { "stdout" };
-                    json_line(&serde_json::json!({ "stream": s, "data": String::from_utf8_lossy(&d.data) }))?;
-                } else if d.stream == Stream::Stderr {
-                    let mut e = std::io::stderr().lock();
-                    let _ = e.write_all(&d.data);
-                } else {
-                    out(&d.data)?;
-                }
-            }
-            Reply::LogLost(l) if l.id == id => {
-                let s = if l.stream == Stream::Stderr { "stderr" } else { "stdout" };
-                if c.json {
-                    json_line(&serde_json::json!({ "stream": s, "lost_bytes": l.bytes }))?;
-                } else {
-                    crate::diag::err(&format!("tend: {} bytes of {s} lost: this client was not keeping up\n", l.bytes));
-                }
-            }
-            Reply::End(e) if e.id == id => return Ok(()),
-            Reply::Error(e) => return Err(ClientError::from_reply(&e)),
-            r => return Err(unexpected(r)),
-        }
-    }
-}
-
 fn event_text(e: &EventInfo) -> String {
     let mut s = format!("{:>5} {} ", e.seq, e.ts);
     if !e.service.is_empty() {
@@ -437,6 +379,17 @@ fn event_text(e: &EventInfo) -> String {
         s.push_str(&crate::daemon::requests::by_whom(r));
     }
     s.push('\n');
+    s.push_str(&output_text(&e.output, "      "));
+    s
+}
+
+/// The last lines of an exit, one per line: `INDENT stderr | text`.
+fn output_text(lines: &[crate::proto::msg::OutputLine], indent: &str) -> String {
+    let mut s = String::new();
+    for l in lines {
+        let stream = if l.stream == Stream::Stderr { "stderr" } else { "stdout" };
+        s.push_str(&format!("{indent}{stream} | {}\n", l.line));
+    }
     s
 }
 

@@ -11,8 +11,10 @@ use crate::init;
 
 pub mod client;
 pub mod commands;
+pub mod logs;
 
 use commands::*;
+use logs::LogsCmd;
 
 /// Names under which tend behaves as tini (symlinks, hard links, or where Docker's and
 /// podman's `--init` mount it: `/sbin/docker-init`, `/run/podman-init`).
@@ -125,7 +127,7 @@ pub fn main(argv: Vec<OsString>) -> i32 {
         Sub::Stop(c) => finish(commands::change(Change::Stop(c))),
         Sub::Restart(c) => finish(commands::change(Change::Restart(c))),
         Sub::Signal(c) => finish(commands::signal(c)),
-        Sub::Logs(c) => finish(commands::logs(c)),
+        Sub::Logs(c) => finish(logs::logs(c)),
         Sub::Events(c) => finish(commands::events(c)),
         Sub::Reload(c) => finish(commands::reload(c)),
         Sub::WaitReady(c) => finish(commands::wait_ready(c)),

@@ -19,7 +19,8 @@ pub struct Config {
     pub main: Option<String>,
     /// Deadline for an orderly shutdown; after it everything left is SIGKILLed.
     pub shutdown_timeout: Duration,
-    /// Directory for log files (used by later features; created if missing).
+    /// Directory for log files: `tend.log` and the files of services with `log.file`
+    /// (created if missing).
     pub log_dir: Option<PathBuf>,
     /// Services in file order, `instances` already expanded (`web.0`, `web.1`, ...).
     pub services: Vec<ServiceConfig>,
@@ -122,6 +123,32 @@ pub struct LogOptions {
     pub color: Option<bool>,
     /// Block (stop reading the child) instead of dropping when the passthrough queue is full.
     pub backpressure: bool,
+    /// Write the captured output to `log_dir/NAME.log` as well.
+    pub file: bool,
+    /// Rotate the file when it would grow past this many bytes (0: never by size).
+    pub max_size: u64,
+    /// Rotated files kept (`NAME.log.1` .. `NAME.log.KEEP`).
+    pub keep: u32,
+    /// Start each line of the file with its time and stream (`TIME STREAM F|P `).
+    pub timestamps: bool,
+    /// Lines of output carried by the event of an exit (and shown by `tend status`).
+    pub exit_lines: u32,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions {
+            buffer: defaults::LOG_BUFFER,
+            prefix: true,
+            color: None,
+            backpressure: false,
+            file: false,
+            max_size: defaults::LOG_MAX_SIZE,
+            keep: defaults::LOG_KEEP,
+            timestamps: false,
+            exit_lines: defaults::LOG_EXIT_LINES,
+        }
+    }
 }
 
 /// What to do when a service's RSS exceeds `max_rss`.
@@ -334,6 +361,11 @@ pub mod defaults {
     pub const START_LIMIT_BURST: u32 = 5;
     pub const START_LIMIT_INTERVAL: Duration = Duration::from_secs(10);
     pub const LOG_BUFFER: usize = 1 << 20;
+    pub const LOG_MAX_SIZE: u64 = 10 << 20;
+    pub const LOG_KEEP: u32 = 5;
+    pub const LOG_EXIT_LINES: u32 = 20;
+    /// tend.log rotates like a service's file with the defaults above.
+    pub const TEND_LOG: &str = "tend.log";
     pub const MAX_INSTANCES: u32 = 1000;
     pub const MAX_FRAME: u32 = 1 << 20;
     pub const MAX_CLIENTS: usize = 4096;

@@ -157,6 +157,10 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Config> {
         let path = child("service", name);
         check_service_name(&cx, &path, k)?;
         let mut parsed = service(&cx, &path, name, k, v)?;
+        if let (Some((key, span)), None) = (&parsed.log_file_at, &log_dir) {
+            let msg = "log.file = true requires the top-level log_dir (the directory the file is written in)";
+            return Err(cx.error(span.clone(), key, msg));
+        }
         bases.push((name, parsed.instances));
         graph.push((name.to_string(), child(&path, "depends_on"), std::mem::take(&mut parsed.deps)));
         parsed.expand(&mut services);
@@ -332,7 +336,8 @@ const SERVICE_KEYS: &[&str] = &[
 
 const BACKOFF_KEYS: &[&str] = &["initial", "max", "factor", "jitter", "reset_after"];
 const START_LIMIT_KEYS: &[&str] = &["burst", "interval"];
-const LOG_KEYS: &[&str] = &["buffer", "prefix", "color", "backpressure"];
+const LOG_KEYS: &[&str] =
+    &["buffer", "prefix", "color", "backpressure", "file", "max_size", "keep", "timestamps", "exit_lines"];
 const RLIMIT_TABLE_KEYS: &[&str] = &["soft", "hard"];
 
 const RESTARTS: &[(&str, Restart)] =
@@ -377,6 +382,12 @@ const UNLIMITED: u64 = libc::RLIM_INFINITY;
 /// Bounds of `log.buffer`.
 const LOG_BUFFER_MIN: u64 = 4 << 10;
 const LOG_BUFFER_MAX: u64 = 256 << 20;
+/// Smallest `log.max_size` other than 0 (a line is written whole, so much smaller
+/// files would hold a line or two).
+const LOG_MAX_SIZE_MIN: u64 = 4 << 10;
+/// Largest `log.keep` and `log.exit_lines`.
+const LOG_KEEP_MAX: i64 = 1000;
+const LOG_EXIT_LINES_MAX: i64 = 1000;
 
 /// Longest service name (without the `.i` instance suffix).
 const MAX_NAME_LEN: usize = 64;
@@ -676,6 +687,8 @@ struct Parsed {
     instances: Option<u32>,
     /// `depends_on` entries with their spans, for the graph check.
     deps: Vec<(super::Dependency, Range<usize>)>,
+    /// Where `log.file = true` was set, for the check that `log_dir` is.
+    log_file_at: Option<(String, Range<usize>)>,
 }
 
 impl Parsed {
@@ -726,7 +739,7 @@ fn default_service(name: &str) -> ServiceConfig {
         kill_group: false,
         stdout: Output::Passthrough,
         stderr: Output::Passthrough,
-        log: LogOptions { buffer: defaults::LOG_BUFFER, prefix: true, color: None, backpressure: false },
+        log: LogOptions::default(),
         autostart: true,
         success_exit_codes: vec![0],
         max_rss: None,
@@ -753,6 +766,7 @@ fn service(cx: &Cx, path: &str, name: &str, name_key: &Key, v: &Value) -> Result
     let mut instances = None;
     let mut restart_on_unhealthy = None;
     let mut deps = Vec::new();
+    let mut log_file_at = None;
     for (k, v) in entries(t) {
         let key = &child(path, k.get_ref().as_ref());
         match k.get_ref().as_ref() {
@@ -775,7 +789,7 @@ fn service(cx: &Cx, path: &str, name: &str, name_key: &Key, v: &Value) -> Result
             "kill_group" => s.kill_group = boolean(cx, key, v)?,
             "stdout" => s.stdout = choice(cx, key, v, STDOUTS)?,
             "stderr" => s.stderr = choice(cx, key, v, STDERRS)?,
-            "log" => s.log = log_options(cx, key, v, s.log)?,
+            "log" => (s.log, log_file_at) = log_options(cx, key, v, s.log)?,
             "autostart" => s.autostart = boolean(cx, key, v)?,
             "instances" => {
                 let n = integer_in(cx, key, v, 1, i64::from(defaults::MAX_INSTANCES))?;
@@ -828,9 +842,25 @@ fn service(cx: &Cx, path: &str, name: &str, name_key: &Key, v: &Value) -> Result
     if let (Some((key, span)), None) = (restart_on_unhealthy, &s.health) {
         return Err(cx.error(span, &key, "restart_on_unhealthy requires health"));
     }
+    let log_file_at = match log_file_at {
+        Some(span) if s.log.file => {
+            let key = child(&child(path, "log"), "file");
+            if [s.stdout, s.stderr].iter().all(|o| matches!(o, Output::Inherit | Output::Null | Output::Stdout)) {
+                let msg = "nothing to write: stdout and stderr are not captured \
+                           (set one of them to \"passthrough\" or \"capture\")";
+                return Err(cx.error(span, &key, msg));
+            }
+            if name == "tend" {
+                let msg = "a service named \"tend\" cannot write NAME.log: tend.log is tend's own log";
+                return Err(cx.error(span, &key, msg));
+            }
+            Some((key, span))
+        }
+        _ => None,
+    };
     s.run_as = run_as(cx, user, group)?;
     s.depends_on = deps.iter().map(|(d, _)| d.clone()).collect();
-    Ok(Parsed { cfg: s, env, instances, deps })
+    Ok(Parsed { cfg: s, env, instances, deps, log_file_at })
 }
 
 /// `command`: an array of strings (argv), or a string run by `/bin/sh -c`.
@@ -1025,7 +1055,9 @@ fn signal(cx: &Cx, key: &str, v: &Value) -> Result<i32> {
     parse_signal(&text).map_err(|m| cx.error(v.span(), key, m))
 }
 
-fn log_options(cx: &Cx, key: &str, v: &Value, mut l: LogOptions) -> Result<LogOptions> {
+/// `[service.NAME.log]`; also returns where `file` was set.
+fn log_options(cx: &Cx, key: &str, v: &Value, mut l: LogOptions) -> Result<(LogOptions, Option<Range<usize>>)> {
+    let mut file_at = None;
     for (k, v) in entries(table(cx, key, v)?) {
         let lkey = child(key, k.get_ref().as_ref());
         match k.get_ref().as_ref() {
@@ -1047,10 +1079,25 @@ fn log_options(cx: &Cx, key: &str, v: &Value, mut l: LogOptions) -> Result<LogOp
                 }
             }
             "backpressure" => l.backpressure = boolean(cx, &lkey, v)?,
+            "file" => {
+                l.file = boolean(cx, &lkey, v)?;
+                file_at = Some(k.span());
+            }
+            "max_size" => {
+                let n = size(cx, &lkey, v)?;
+                if n != 0 && n < LOG_MAX_SIZE_MIN {
+                    let msg = format!("{n} bytes is too small: expected 0 (never rotate by size) or at least 4KiB");
+                    return Err(cx.error(v.span(), &lkey, msg));
+                }
+                l.max_size = n;
+            }
+            "keep" => l.keep = u32::try_from(integer_in(cx, &lkey, v, 0, LOG_KEEP_MAX)?).unwrap_or(0),
+            "timestamps" => l.timestamps = boolean(cx, &lkey, v)?,
+            "exit_lines" => l.exit_lines = u32::try_from(integer_in(cx, &lkey, v, 0, LOG_EXIT_LINES_MAX)?).unwrap_or(0),
             _ => return Err(unknown_key(cx, key, k, LOG_KEYS)),
         }
     }
-    Ok(l)
+    Ok((l, file_at))
 }
 
 fn exit_codes(cx: &Cx, key: &str, v: &Value) -> Result<Vec<i32>> {
@@ -1230,6 +1277,11 @@ buffer = "64KiB"
 prefix = false
 color = true
 backpressure = true
+file = true
+max_size = "1MiB"
+keep = 0
+timestamps = true
+exit_lines = 3
 
 [service.worker]
 command = "exec worker --fast"
@@ -1280,7 +1332,18 @@ log = { color = "auto" }
         assert_eq!(w.stop_timeout, Duration::from_secs(3));
         assert!(w.kill_group);
         assert_eq!((w.stdout, w.stderr), (Output::Capture, Output::Stdout));
-        assert_eq!(w.log, LogOptions { buffer: 64 << 10, prefix: false, color: Some(true), backpressure: true });
+        let log = LogOptions {
+            buffer: 64 << 10,
+            prefix: false,
+            color: Some(true),
+            backpressure: true,
+            file: true,
+            max_size: 1 << 20,
+            keep: 0,
+            timestamps: true,
+            exit_lines: 3,
+        };
+        assert_eq!(w.log, log);
         assert!(w.autostart);
         assert_eq!(w.success_exit_codes, [0, 2]);
         assert_eq!(w.max_rss, Some(512 << 20));
@@ -1598,6 +1661,22 @@ log = { color = "auto" }
         check(&format!("{ONE}[service.a.log]\nbuffer = \"1KiB\"\n"), 4, "service.a.log.buffer", "4KiB to 256MiB");
         check(&format!("{ONE}[service.a.log]\nbuffer = \"1GiB\"\n"), 4, "service.a.log.buffer", "out of range");
         check(&format!("{ONE}[service.a.log]\ncolor = \"always\"\n"), 4, "service.a.log.color", "\"auto\"");
+        check(
+            &format!("{ONE}[service.a.log]\nfile = true\n"),
+            4,
+            "service.a.log.file",
+            "requires the top-level log_dir",
+        );
+        let dir = "log_dir = \"/tmp/x\"\n";
+        check(&format!("{dir}{ONE}log = {{ max_size = \"1KiB\" }}\n"), 4, "service.a.log.max_size", "at least 4KiB");
+        check(&format!("{dir}{ONE}log = {{ keep = 1001 }}\n"), 4, "service.a.log.keep", "from 0 to 1000");
+        check(&format!("{dir}{ONE}log = {{ keep = -1 }}\n"), 4, "service.a.log.keep", "from 0 to 1000");
+        check(&format!("{dir}{ONE}log = {{ exit_lines = \"3\" }}\n"), 4, "service.a.log.exit_lines", "an integer");
+        check(&format!("{dir}{ONE}log = {{ timestamps = 1 }}\n"), 4, "service.a.log.timestamps", "boolean");
+        let null = "stdout = \"null\"\nstderr = \"inherit\"\n";
+        check(&format!("{dir}{ONE}{null}log.file = true\n"), 6, "service.a.log.file", "nothing to write");
+        let tend = "[service.tend]\ncommand = \"true\"\nlog.file = true\n";
+        check(&format!("{dir}{tend}"), 4, "service.tend.log.file", "tend.log");
         check(
             &format!("{ONE}[service.a.rlimits]\nnofile = \"lots\"\n"),
             4,

@@ -70,6 +70,7 @@ mod tests {
             reason: reason.into(),
             exit: None,
             requestor: None,
+            output: vec![],
         }
     }
 

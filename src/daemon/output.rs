@@ -21,92 +21,238 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
-/// A byte ring holding the last `cap` bytes written to it.
+/// A byte ring holding the last `cap` bytes written to it, and when each part of them
+/// was read. The loop reads a pipe straight into it ([`Ring::slot`], then
+/// [`Ring::commit`]): captured output is copied once, by the kernel.
 pub struct Ring {
-    buf: VecDeque<u8>,
+    /// `cap` bytes once anything was written (allocated zeroed, so pages not yet
+    /// written are not resident); empty before.
+    buf: Vec<u8>,
     cap: usize,
-    /// Bytes ever pushed.
+    /// Bytes ever pushed; the byte at absolute position `p` is at `buf[p % cap]`.
     pub total: u64,
+    /// (absolute position, time in µs since the Unix epoch) of each push that began a
+    /// new time, oldest first: the bytes from one mark to the next were read at the
+    /// mark's time. At most `max_marks` are kept; bytes older than the oldest mark are
+    /// given its time.
+    marks: VecDeque<(u64, u64)>,
+    max_marks: usize,
 }
 
 impl Ring {
     pub fn new(cap: usize) -> Self {
-        Ring { buf: VecDeque::new(), cap: cap.max(1), total: 0 }
+        let cap = cap.max(1);
+        Ring { buf: Vec::new(), cap, total: 0, marks: VecDeque::new(), max_marks: marks_for(cap) }
     }
 
-    pub fn push(&mut self, data: &[u8]) {
-        self.total += data.len() as u64;
-        if data.len() >= self.cap {
-            self.buf.clear();
-            self.buf.extend(&data[data.len() - self.cap..]);
+    fn idx(&self, pos: u64) -> usize {
+        (pos % self.cap as u64) as usize
+    }
+
+    /// Where the next bytes go: at most `max` bytes, contiguous, overwriting the
+    /// oldest. Fill some of it, then [`Ring::commit`] how many.
+    pub fn slot(&mut self, max: usize) -> &mut [u8] {
+        if self.buf.is_empty() {
+            self.buf = vec![0; self.cap];
+        }
+        let i = self.idx(self.total);
+        let n = max.min(self.cap - i);
+        &mut self.buf[i..i + n]
+    }
+
+    /// The first `n` bytes of the last [`Ring::slot`] were written, read at `t_us` (µs
+    /// since the epoch, not decreasing from one commit to the next).
+    pub fn commit(&mut self, n: usize, t_us: u64) {
+        if n == 0 {
             return;
         }
-        let over = (self.buf.len() + data.len()).saturating_sub(self.cap);
-        if over > 0 {
-            self.buf.drain(..over);
+        if self.marks.back().is_none_or(|&(_, t)| t != t_us) {
+            self.marks.push_back((self.total, t_us));
         }
-        self.buf.extend(data);
+        self.total += n as u64;
+        // Marks whose bytes are all overwritten go; then the oldest beyond the bound.
+        let start = self.start();
+        while self.marks.len() > 1 && self.marks[1].0 <= start {
+            self.marks.pop_front();
+        }
+        while self.marks.len() > self.max_marks {
+            self.marks.pop_front();
+        }
+    }
+
+    /// The last `n` bytes committed, when they are contiguous (as the bytes of one
+    /// commit are).
+    pub fn recent(&self, n: usize) -> &[u8] {
+        let n = n.min(self.len());
+        let i = self.idx(self.total - n as u64);
+        self.buf.get(i..i + n).unwrap_or(&[])
+    }
+
+    /// Append `data`, read at `t_us`.
+    pub fn push(&mut self, mut data: &[u8], t_us: u64) {
+        if data.len() > self.cap {
+            // Only the last `cap` bytes can stay; the others are counted as written.
+            let skip = data.len() - self.cap;
+            self.marks.push_back((self.total, t_us));
+            self.total += skip as u64;
+            data = &data[skip..];
+        }
+        while !data.is_empty() {
+            let slot = self.slot(data.len());
+            let n = slot.len();
+            slot.copy_from_slice(&data[..n]);
+            self.commit(n, t_us);
+            data = &data[n..];
+        }
     }
 
     /// The retained bytes, oldest first.
     #[cfg(test)]
     pub fn contents(&self) -> Vec<u8> {
-        let (a, b) = self.buf.as_slices();
+        let (a, b) = self.slices(self.start(), self.total);
         [a, b].concat()
+    }
+
+    /// How many bytes are retained.
+    fn len(&self) -> usize {
+        (self.total - self.start()) as usize
     }
 
     /// Absolute position (counted in bytes ever pushed) of the oldest retained byte.
     pub fn start(&self) -> u64 {
-        self.total - self.buf.len() as u64
+        self.total.saturating_sub(self.cap as u64)
+    }
+
+    /// The retained bytes from `from` to `to` (absolute, clamped to what is retained)
+    /// as two slices, the second empty unless the range wraps.
+    fn slices(&self, from: u64, to: u64) -> (&[u8], &[u8]) {
+        let from = from.clamp(self.start(), self.total);
+        let to = to.clamp(from, self.total);
+        if from == to {
+            return (&[], &[]);
+        }
+        let (i, n) = (self.idx(from), (to - from) as usize);
+        if i + n <= self.cap {
+            (&self.buf[i..i + n], &[])
+        } else {
+            (&self.buf[i..], &self.buf[..i + n - self.cap])
+        }
     }
 
     /// Append up to `max` retained bytes from absolute position `pos` to `out`;
     /// returns how many (0 if `pos` is not retained or is the end).
     pub fn copy_at(&self, pos: u64, max: usize, out: &mut Vec<u8>) -> usize {
-        let Some(off) = pos.checked_sub(self.start()).map(|o| o as usize) else { return 0 };
-        if off >= self.buf.len() {
+        if pos < self.start() || pos >= self.total {
             return 0;
         }
-        let n = max.min(self.buf.len() - off);
-        let (a, b) = self.buf.as_slices();
-        if off < a.len() {
-            let from_a = n.min(a.len() - off);
-            out.extend_from_slice(&a[off..off + from_a]);
-            out.extend_from_slice(&b[..n - from_a]);
-        } else {
-            let o = off - a.len();
-            out.extend_from_slice(&b[o..o + n]);
+        let end = pos.saturating_add(max as u64).min(self.total);
+        let (a, b) = self.slices(pos, end);
+        out.extend_from_slice(a);
+        out.extend_from_slice(b);
+        a.len() + b.len()
+    }
+
+    /// When the byte at absolute position `pos` was read (µs since the epoch); None
+    /// when nothing was ever pushed.
+    pub fn time_at(&self, pos: u64) -> Option<u64> {
+        let i = self.marks.partition_point(|&(p, _)| p <= pos);
+        self.marks.get(i.saturating_sub(1)).map(|&(_, t)| t)
+    }
+
+    /// The position where the next mark after `pos` begins (or `total`): the bytes
+    /// from `pos` up to there share one time.
+    pub fn next_mark(&self, pos: u64) -> u64 {
+        let i = self.marks.partition_point(|&(p, _)| p <= pos);
+        self.marks.get(i).map_or(self.total, |&(p, _)| p)
+    }
+
+    /// The position of the first byte read at or after `t_us` (`total` if none).
+    pub fn first_at_or_after(&self, t_us: u64) -> u64 {
+        let i = self.marks.partition_point(|&(_, t)| t < t_us);
+        match self.marks.get(i) {
+            // Bytes before the oldest mark carry its time.
+            Some(_) if i == 0 => self.start(),
+            Some(&(p, _)) => p.max(self.start()),
+            None => self.total,
         }
-        n
+    }
+
+    /// The retained byte at absolute position `pos`.
+    pub fn byte_at(&self, pos: u64) -> Option<u8> {
+        if pos < self.start() || pos >= self.total {
+            return None;
+        }
+        Some(self.buf[self.idx(pos)])
+    }
+
+    /// The first retained position at or after `pos` where a line begins: `pos`
+    /// itself if it is the oldest retained byte or follows a newline, else just after
+    /// the next newline (`total` if there is none).
+    pub fn line_start_from(&self, pos: u64) -> u64 {
+        let pos = pos.clamp(self.start(), self.total);
+        if pos == self.start() || self.byte_at(pos - 1) == Some(b'\n') {
+            return pos;
+        }
+        let (a, b) = self.slices(pos, self.total);
+        let found =
+            a.iter().position(|&c| c == b'\n').or_else(|| b.iter().position(|&c| c == b'\n').map(|i| a.len() + i));
+        found.map_or(self.total, |i| pos + i as u64 + 1)
     }
 
     /// Absolute position where the last `lines` lines (a final newline ends the last
     /// line, it does not start one) and at most the last `bytes` bytes begin.
     pub fn tail_start(&self, lines: Option<u64>, bytes: Option<u64>) -> u64 {
-        let len = self.buf.len();
-        let mut off = 0;
+        self.tail_before(self.start(), self.total, lines, bytes)
+    }
+
+    /// Like [`Ring::tail_start`] for the retained bytes between the absolute positions
+    /// `from` and `end`: where the last `lines` lines and at most `bytes` bytes before
+    /// `end` begin, never before `from`.
+    pub fn tail_before(&self, from: u64, end: u64, lines: Option<u64>, bytes: Option<u64>) -> u64 {
+        let from = from.clamp(self.start(), self.total);
+        let end = end.clamp(from, self.total);
+        let mut at = from;
         if let Some(n) = lines {
-            off = len;
+            at = end;
             if n > 0 {
-                off = 0;
-                let body = if self.buf.back() == Some(&b'\n') { len - 1 } else { len };
+                at = from;
+                let body = if end > from && self.byte_at(end - 1) == Some(b'\n') { end - 1 } else { end };
+                // Newlines from the back: the n-th one ends the line before the last n.
+                let (a, b) = self.slices(from, body);
                 let mut seen = 0;
-                for i in (0..body).rev() {
-                    if self.buf[i] == b'\n' {
-                        seen += 1;
-                        if seen == n {
-                            off = i + 1;
-                            break;
+                let hit = b
+                    .iter()
+                    .rposition(|&c| {
+                        c == b'\n' && {
+                            seen += 1;
+                            seen == n
                         }
-                    }
+                    })
+                    .map(|i| a.len() + i)
+                    .or_else(|| {
+                        a.iter().rposition(|&c| {
+                            c == b'\n' && {
+                                seen += 1;
+                                seen == n
+                            }
+                        })
+                    });
+                if let Some(i) = hit {
+                    at = from + i as u64 + 1;
                 }
             }
         }
         if let Some(b) = bytes {
-            off = off.max(len.saturating_sub(usize::try_from(b).unwrap_or(usize::MAX)));
+            at = at.max(end.saturating_sub(b));
         }
-        self.start() + off as u64
+        at
     }
+}
+
+/// How many time marks a ring of `cap` bytes keeps: one per 64 bytes, at least 64
+/// (16 KiB of marks for the default 1 MiB ring).
+fn marks_for(cap: usize) -> usize {
+    (cap / 64).max(64)
 }
 
 /// Longest line passed through before it is split (a child that never writes '\n').
@@ -264,8 +410,8 @@ mod tests {
 
     fn ring(cap: usize, chunks: &[&[u8]]) -> Ring {
         let mut r = Ring::new(cap);
-        for c in chunks {
-            r.push(c);
+        for (i, c) in chunks.iter().enumerate() {
+            r.push(c, i as u64);
         }
         r
     }
@@ -317,13 +463,98 @@ mod tests {
     #[test]
     fn ring_keeps_the_last_bytes() {
         let mut r = Ring::new(5);
-        r.push(b"abc");
-        r.push(b"def");
+        r.push(b"abc", 1);
+        r.push(b"def", 2);
         assert_eq!(r.contents(), b"bcdef");
-        r.push(b"0123456789");
+        r.push(b"0123456789", 3);
         assert_eq!(r.contents(), b"56789");
         assert_eq!(r.total, 16);
-        assert_eq!(r.buf.len(), 5);
+        assert_eq!(r.len(), 5);
+    }
+
+    #[test]
+    fn ring_slots_are_contiguous_and_wrap() {
+        let mut r = Ring::new(10);
+        let s = r.slot(64);
+        assert_eq!(s.len(), 10);
+        s[..7].copy_from_slice(b"abc\ndef");
+        r.commit(7, 1);
+        assert_eq!(r.recent(7), b"abc\ndef");
+        let s = r.slot(64);
+        assert_eq!(s.len(), 3, "up to the end of the buffer");
+        s.copy_from_slice(b"\ngh");
+        r.commit(3, 2);
+        let s = r.slot(64);
+        s[..4].copy_from_slice(b"i\njk");
+        r.commit(4, 3);
+        assert_eq!(r.recent(4), b"i\njk");
+        // Retained: "def\nghi\njk" (positions 4..14), wrapped in the buffer.
+        assert_eq!(r.contents(), b"def\nghi\njk");
+        assert_eq!(r.tail_start(Some(1), None), 12);
+        assert_eq!(r.tail_start(Some(2), None), 8);
+        assert_eq!(r.tail_start(Some(9), None), 4);
+        assert_eq!(r.line_start_from(5), 8);
+        assert_eq!((r.byte_at(3), r.byte_at(4), r.byte_at(13), r.byte_at(14)), (None, Some(b'd'), Some(b'k'), None));
+        let mut v = Vec::new();
+        assert_eq!(r.copy_at(6, 100, &mut v), 8);
+        assert_eq!(v, b"f\nghi\njk");
+        let mut r = Ring::new(4);
+        r.push(b"0123456789", 5);
+        assert_eq!((r.total, r.contents(), r.time_at(6)), (10, b"6789".to_vec(), Some(5)));
+    }
+
+    #[test]
+    fn ring_times_follow_the_pushes() {
+        let mut r = Ring::new(100);
+        assert_eq!(r.time_at(0), None);
+        r.push(b"ab\n", 10);
+        r.push(b"cd", 10); // same time: no new mark
+        r.push(b"e\nf", 20);
+        assert_eq!(r.marks.len(), 2);
+        assert_eq!((r.time_at(0), r.time_at(4), r.time_at(5), r.time_at(7)), (Some(10), Some(10), Some(20), Some(20)));
+        assert_eq!((r.next_mark(0), r.next_mark(5), r.next_mark(6)), (5, 8, 8));
+        assert_eq!((r.first_at_or_after(0), r.first_at_or_after(11), r.first_at_or_after(21)), (0, 5, 8));
+        assert_eq!(r.line_start_from(0), 0);
+        assert_eq!(r.line_start_from(1), 3);
+        assert_eq!(r.line_start_from(3), 3);
+        assert_eq!(r.line_start_from(5), 7);
+        assert_eq!(r.line_start_from(8), 8);
+        let mut r = Ring::new(4);
+        r.push(b"12345", 1);
+        r.push(b"678", 2);
+        // Retained "5678" from position 4; the first mark (0) still covers byte 4.
+        assert_eq!((r.start(), r.time_at(4), r.time_at(5)), (4, Some(1), Some(2)));
+        r.push(b"9abc", 3);
+        assert_eq!(r.marks.len(), 1, "marks of evicted bytes go");
+        assert_eq!(r.first_at_or_after(0), 8);
+        assert_eq!(r.line_start_from(9), 12, "no newline: the end");
+    }
+
+    #[test]
+    fn ring_marks_are_bounded() {
+        let mut r = Ring::new(4096);
+        for t in 0..1000u64 {
+            r.push(b"x", t);
+        }
+        assert_eq!(r.marks.len(), 64);
+        assert_eq!(r.time_at(0), Some(936), "bytes older than the oldest mark get its time");
+        assert_eq!(r.time_at(999), Some(999));
+    }
+
+    #[test]
+    fn ring_tail_within_bounds() {
+        let r = ring(100, &[b"a\nbb\nccc\ndd"]);
+        assert_eq!(from_to(&r, r.tail_before(0, 9, Some(1), None), 9), b"ccc\n");
+        assert_eq!(from_to(&r, r.tail_before(2, 9, Some(5), None), 9), b"bb\nccc\n");
+        assert_eq!(from_to(&r, r.tail_before(2, 9, None, Some(3)), 9), b"cc\n");
+        assert_eq!(from_to(&r, r.tail_before(0, 12, Some(1), None), 12), b"dd");
+        assert_eq!(r.tail_before(5, 5, Some(1), None), 5);
+    }
+
+    fn from_to(r: &Ring, a: u64, b: u64) -> Vec<u8> {
+        let mut v = Vec::new();
+        r.copy_at(a, (b - a) as usize, &mut v);
+        v
     }
 
     #[test]

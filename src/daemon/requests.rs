@@ -6,13 +6,14 @@ use std::time::{Instant, SystemTime};
 use mio::Token;
 
 use crate::daemon::control::{Conn, EventSub, Input, LogSub, LISTENER};
+use crate::daemon::logserve::{end_snapshot, pump};
 use crate::daemon::reap::Status;
 use crate::daemon::service::{describe, Event, State};
 use crate::daemon::signals;
 use crate::daemon::supervisor::Supervisor;
 use crate::proto::msg::{
-    kind, Done, End, ErrorCode, EventInfo, EventMsg, EventsLost, EventsReq, ExitInfo, ListReply, LogLost, LogsReq,
-    Requestor, ServiceInfo, SignalReq, SignalSpec, StatusReply, Stream, Target, VersionReply,
+    kind, Done, End, ErrorCode, EventInfo, EventMsg, EventsLost, EventsReq, ExitInfo, ListReply, Requestor,
+    ServiceInfo, SignalReq, SignalSpec, StatusReply, Target, VersionReply,
 };
 use crate::proto::Request;
 
@@ -25,9 +26,6 @@ pub struct StatFile {
     file: std::fs::File,
     sampled: Option<(Instant, Option<(u64, u64)>)>,
 }
-
-/// Largest LOG_DATA body sent at once.
-const LOG_CHUNK: usize = 64 * 1024;
 
 /// A START/STOP/RESTART with `wait`, answered when the service gets there.
 pub struct Waiter {
@@ -120,7 +118,7 @@ impl Supervisor {
             let mut i = 0;
             while i < c.logs.len() {
                 let svc = &self.svcs[c.logs[i].svc];
-                if pump(q, c, i, [&svc.out, &svc.err], None) {
+                if pump(q, c, i, [&svc.out, &svc.err]) {
                     i += 1;
                 } else {
                     end_snapshot(c, i);
@@ -140,7 +138,7 @@ impl Supervisor {
         self.control.conns.get(&token).map(|c| c.who.clone())
     }
 
-    fn find(&mut self, token: Token, id: u64, name: &str) -> Option<usize> {
+    pub(super) fn find(&mut self, token: Token, id: u64, name: &str) -> Option<usize> {
         let found = self.svcs.iter().position(|s| !s.removed && s.cfg.name == name);
         if found.is_none() {
             let known: Vec<&str> = self.svcs.iter().filter(|s| !s.removed).map(|s| s.cfg.name.as_str()).collect();
@@ -150,7 +148,7 @@ impl Supervisor {
         found
     }
 
-    fn done(&mut self, token: Token, id: u64, message: String) {
+    pub(super) fn done(&mut self, token: Token, id: u64, message: String) {
         self.control.reply(token, kind::DONE, &Done { id, message });
     }
 
@@ -219,6 +217,7 @@ impl Supervisor {
                 };
                 self.control.reply(token, kind::VERSION_REPLY, &reply);
             }
+            Request::LogRotate(r) => self.rotate_request(token, r),
             Request::Cancel(c) => {
                 let t = c.target;
                 let ended =
@@ -351,35 +350,6 @@ impl Supervisor {
         }
     }
 
-    fn logs(&mut self, token: Token, l: LogsReq) {
-        let Some(idx) = self.find(token, l.id, &l.service) else { return };
-        let wants = match l.stream {
-            Stream::Stdout => [true, false],
-            Stream::Stderr => [false, true],
-            Stream::All => [true, true],
-        };
-        let svc = &self.svcs[idx];
-        let rings = [&svc.out, &svc.err];
-        let sub = LogSub {
-            id: l.id,
-            svc: idx,
-            wants,
-            follow: l.follow,
-            next: rings.map(|r| r.tail_start(l.lines, l.bytes)),
-            end: rings.map(|r| r.total),
-            lost: [0, 0],
-        };
-        let q = self.control.client_queue();
-        let Some(c) = self.control.conns.get_mut(&token) else { return };
-        c.logs.push(sub);
-        let i = c.logs.len() - 1;
-        if pump(q, c, i, rings, None) {
-            self.control.recount();
-        } else {
-            end_snapshot(c, i);
-        }
-    }
-
     fn events_request(&mut self, token: Token, e: EventsReq) {
         let from = match (e.from, e.follow) {
             // 0 is no event's number: "everything retained", with no loss marker.
@@ -464,6 +434,10 @@ impl Supervisor {
                 (Some(_), Some(false)) => "unhealthy".into(),
             },
             depends_on: s.cfg.depends_on.iter().map(|d| format!("{}={}", d.service, d.condition.as_str())).collect(),
+            last_output: s.logs.last_output.clone(),
+            log_file: s.logs.path().map(|p| p.display().to_string()),
+            log_errors: s.logs.errors,
+            log_error: s.logs.error.clone(),
         }
     }
 
@@ -488,7 +462,8 @@ impl Supervisor {
                 let id = c.events[i].id;
                 if c.events[i].lost.is_none() || flush_event_loss(q, c, i) {
                     let m = EventMsg { id, event: stored.clone() };
-                    if c.try_stream(q, kind::EVENT, &m, 256) {
+                    let size = 256 + stored.output.iter().map(|l| l.line.len() + 48).sum::<usize>();
+                    if c.try_stream(q, kind::EVENT, &m, size) {
                         continue;
                     }
                 }
@@ -499,27 +474,6 @@ impl Supervisor {
                 });
             }
             self.dirty.push(token);
-        }
-    }
-
-    /// New output of service `idx` on stream `s` (0 stdout, 1 stderr): send it to its
-    /// followers, as far as their queues allow.
-    pub(super) fn pump_followers(&mut self, idx: usize, s: usize) {
-        let q = self.control.client_queue();
-        let svc = &self.svcs[idx];
-        for (&token, c) in self.control.conns.iter_mut() {
-            let mut touched = false;
-            for i in 0..c.logs.len() {
-                let sub = &c.logs[i];
-                if sub.svc != idx || !sub.follow || !sub.wants[s] {
-                    continue;
-                }
-                touched = true;
-                pump(q, c, i, [&svc.out, &svc.err], Some(s));
-            }
-            if touched {
-                self.dirty.push(token);
-            }
         }
     }
 
@@ -553,72 +507,6 @@ fn flush_losses(q: usize, c: &mut Conn) -> bool {
         }
     }
     queued
-}
-
-/// LOG_DATA with borrowed bytes (the same wire form as [`LogData`]).
-#[derive(serde::Serialize)]
-struct LogDataRef<'a> {
-    id: u64,
-    stream: Stream,
-    #[serde(with = "serde_bytes")]
-    data: &'a [u8],
-}
-
-/// Send what subscription `i` has not sent yet from `rings` (stdout, stderr), as far
-/// as the queue allows; `only` limits it to one stream (new output on it). A snapshot
-/// sends stdout's part before stderr's. Returns false when a snapshot is complete
-/// (the caller ends it), true while there is more to send or to follow.
-fn pump(q: usize, c: &mut Conn, i: usize, rings: [&crate::daemon::output::Ring; 2], only: Option<usize>) -> bool {
-    for (s, ring) in rings.iter().enumerate() {
-        if !c.logs[i].wants[s] || only.is_some_and(|o| o != s) {
-            continue;
-        }
-        let follow = c.logs[i].follow;
-        let limit = if follow { ring.total } else { c.logs[i].end[s] };
-        let first = ring.start().min(limit);
-        if c.logs[i].next[s] < first {
-            c.logs[i].lost[s] += first - c.logs[i].next[s];
-            c.logs[i].next[s] = first;
-        }
-        if c.logs[i].lost[s] > 0 && !flush_log_loss(q, c, i, s) {
-            return true;
-        }
-        let stream = if s == 1 { Stream::Stderr } else { Stream::Stdout };
-        let mut chunk = Vec::new();
-        while c.logs[i].next[s] < limit {
-            let room = q.saturating_sub(c.queued() + 128);
-            if room == 0 || c.is_closing() {
-                return true;
-            }
-            let want = (limit - c.logs[i].next[s]).min(LOG_CHUNK as u64).min(room as u64) as usize;
-            chunk.clear();
-            let n = ring.copy_at(c.logs[i].next[s], want, &mut chunk);
-            if n == 0 {
-                break;
-            }
-            let m = LogDataRef { id: c.logs[i].id, stream, data: &chunk };
-            crate::proto::msg::encode(kind::LOG_DATA, &m, c.out_mut());
-            c.logs[i].next[s] += n as u64;
-        }
-    }
-    c.logs[i].follow
-}
-
-/// Remove finished snapshot `i` and queue its END.
-fn end_snapshot(c: &mut Conn, i: usize) {
-    let sub = c.logs.swap_remove(i);
-    crate::proto::msg::encode(kind::END, &End { id: sub.id }, c.out_mut());
-}
-
-fn flush_log_loss(q: usize, c: &mut Conn, i: usize, s: usize) -> bool {
-    let sub = &c.logs[i];
-    let m = LogLost { id: sub.id, stream: if s == 1 { Stream::Stderr } else { Stream::Stdout }, bytes: sub.lost[s] };
-    if c.try_stream(q, kind::LOG_LOST, &m, 64) {
-        c.logs[i].lost[s] = 0;
-        true
-    } else {
-        false
-    }
 }
 
 fn flush_event_loss(q: usize, c: &mut Conn, i: usize) -> bool {

@@ -653,7 +653,7 @@ mod tests {
             kill_group: false,
             stdout: Output::Capture,
             stderr: Output::Capture,
-            log: LogOptions { buffer: 4096, prefix: true, color: None, backpressure: false },
+            log: LogOptions { buffer: 4096, ..LogOptions::default() },
             autostart: true,
             success_exit_codes: vec![0],
             max_rss: None,

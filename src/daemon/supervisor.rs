@@ -26,6 +26,7 @@ use crate::config::{Config, OnMaxRss, Output, ServiceConfig};
 use crate::daemon::cgroup::{self, Cgroups};
 use crate::daemon::control::{self, Control, CONN_BASE, LISTENER};
 use crate::daemon::events::EventLog;
+use crate::daemon::logging::{Logs, SvcLog};
 use crate::daemon::output::{prefix, LineFramer, Ring, Sink};
 use crate::daemon::readiness::{self, Checks};
 use crate::daemon::reap::{self, Status};
@@ -43,6 +44,14 @@ const FIRST_PIPE: usize = 16;
 
 /// Bytes read from one pipe per wake-up before the others get a turn.
 const READ_BUDGET: usize = 256 * 1024;
+/// Largest single read: twice what a pipe holds by default.
+const READ_MAX: usize = 128 * 1024;
+/// When the loop's turns keep reading less than NAP_BELOW bytes of output, less than
+/// NAP apart, it pauses NAP before the next poll, so that a service writing small
+/// pieces as fast as it can costs a wake-up per NAP, not per write(2). The pipe holds
+/// 64 KiB: at the rates that make reads this small, far more than NAP's worth.
+const NAP: Duration = Duration::from_micros(100);
+const NAP_BELOW: usize = 16 * 1024;
 /// Bound of each passthrough queue (tend's stdout, tend's stderr).
 const SINK_LIMIT: usize = 4 << 20;
 /// How often leftover process groups are re-checked while a stop waits for them.
@@ -84,6 +93,8 @@ pub struct Svc {
     pub stat: Option<crate::daemon::requests::StatFile>,
     /// Readiness, health, notify and watchdog state.
     pub ck: Checks,
+    /// Its log file, and the lines before its last exit.
+    pub logs: SvcLog,
 }
 
 /// One child pipe registered with the loop.
@@ -116,13 +127,17 @@ pub struct Supervisor {
     stdout: Sink,
     stderr: Sink,
     pending_reads: VecDeque<Token>,
+    /// Bytes read from pipes in this turn of the loop, when the last turn that read
+    /// any began, and whether to pause before the next poll (see `NAP`).
+    turn_read: usize,
+    last_read_turn: Option<Instant>,
+    nap: bool,
     pub(super) shutdown: Option<Shutdown>,
     group_poll_armed: bool,
     children_remain: bool,
     is_pid1: bool,
     name_width: usize,
     exit: Option<i32>,
-    rbuf: Vec<u8>,
     seed: u64,
     /// Event lines that could not be queued (stderr not keeping up).
     pub events_dropped: u64,
@@ -151,6 +166,8 @@ pub struct Supervisor {
     pub(super) deps_dirty: bool,
     /// Makes notify socket names unique to this tend (see notify.rs).
     pub(super) nonce: u64,
+    /// Log files (log_dir): the writer thread, tend.log, batching.
+    pub(super) logs: Logs,
 }
 
 fn io_err(what: &str, e: std::io::Error) -> Error {
@@ -240,6 +257,7 @@ impl Svc {
             cg_events: None,
             stat: None,
             ck: Checks::default(),
+            logs: SvcLog::default(),
         }
     }
 }
@@ -261,7 +279,8 @@ impl Supervisor {
             let _ = w1.wake();
         });
         let stdout = Sink::spawn(1, SINK_LIMIT, Arc::clone(&wake)).map_err(|e| io_err("starting a writer", e))?;
-        let stderr = Sink::spawn(2, SINK_LIMIT, wake).map_err(|e| io_err("starting a writer", e))?;
+        let stderr = Sink::spawn(2, SINK_LIMIT, Arc::clone(&wake)).map_err(|e| io_err("starting a writer", e))?;
+        let logs = Logs::new(cfg.log_dir.clone(), wake);
         let devnull = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -282,13 +301,15 @@ impl Supervisor {
             stdout,
             stderr,
             pending_reads: VecDeque::new(),
+            turn_read: 0,
+            last_read_turn: None,
+            nap: false,
             shutdown: None,
             group_poll_armed: false,
             children_remain: false,
             is_pid1,
             name_width: 0,
             exit: None,
-            rbuf: vec![0; 64 * 1024],
             seed,
             events_dropped: 0,
             notes: Vec::new(),
@@ -307,6 +328,7 @@ impl Supervisor {
             probe_pids: HashMap::new(),
             deps_dirty: false,
             nonce: seed,
+            logs,
         };
         for c in cfg.services {
             let seed = s.next_seed();
@@ -339,10 +361,13 @@ impl Supervisor {
             self.notes_due = Some(Instant::now() + NOTES_DELAY);
         }
         self.notes.extend_from_slice(&self.tend_prefix);
+        let start = self.notes.len();
         let _ = write!(self.notes, "{ts} {msg}");
         if let Some(r) = by {
             let _ = write!(self.notes, "{}", by_whom(r));
         }
+        // The same line, without the prefix, in tend.log.
+        self.logs.tend_line(&String::from_utf8_lossy(&self.notes[start..]));
         self.notes.push(b'\n');
     }
 
@@ -351,6 +376,10 @@ impl Supervisor {
     pub(super) fn announce(&mut self, line: &str, mut ev: EventInfo) {
         ev.ts = crate::timefmt::rfc3339(SystemTime::now());
         self.note_at(&ev.ts, line, ev.requestor.as_ref());
+        for l in &ev.output {
+            let stream = if l.stream == crate::proto::msg::Stream::Stderr { "stderr" } else { "stdout" };
+            self.logs.tend_line(&format!("    {stream} | {}", l.line));
+        }
         self.record(ev);
     }
 
@@ -375,6 +404,7 @@ impl Supervisor {
             self.control.path.display(),
             std::process::id()
         );
+        self.logs_start();
         self.announce(&line, EventInfo { kind: "daemon".into(), reason: line.clone(), ..Default::default() });
         for idx in 0..self.svcs.len() {
             if self.svcs[idx].cfg.autostart && !self.svcs[idx].m.state.is_active() {
@@ -387,9 +417,13 @@ impl Supervisor {
         }
         let mut events = Events::with_capacity(256);
         let mut received: Vec<Received> = Vec::new();
+        // When the last turn began: the clock is read once per turn (deadlines seen from
+        // it are late by at most the time a turn takes).
+        let mut now = Instant::now();
         loop {
             self.check_finished();
             if let Some(code) = self.exit {
+                self.drain_for_exit();
                 let line = format!("exiting with status {code}");
                 self.announce(&line, EventInfo { kind: "daemon".into(), reason: line.clone(), ..Default::default() });
                 self.end_all_streams();
@@ -399,16 +433,21 @@ impl Supervisor {
                     cgs.remove_all();
                 }
                 self.flush_notes();
+                self.finish_logs();
                 self.stdout.finish(Duration::from_secs(1));
                 self.stderr.finish(Duration::from_secs(1));
                 return code;
             }
-            let now = Instant::now();
             if self.notes.len() >= NOTES_BATCH || self.notes_due.is_some_and(|t| t <= now) {
                 self.flush_notes();
             }
+            let logs_due = self.flush_logs(now, false);
             let timeout = if self.pending_reads.is_empty() {
-                let notes = self.notes_due.map(|t| t.saturating_duration_since(now));
+                let notes = match (self.notes_due, logs_due) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                let notes = notes.map(|t| t.saturating_duration_since(now));
                 match (self.timers.timeout(now), notes) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
@@ -416,6 +455,9 @@ impl Supervisor {
             } else {
                 Some(Duration::ZERO)
             };
+            if self.nap && timeout != Some(Duration::ZERO) {
+                std::thread::sleep(NAP);
+            }
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     self.note(&format!("poll failed: {e}"));
@@ -423,6 +465,10 @@ impl Supervisor {
                 }
                 continue;
             }
+            let woke = Instant::now();
+            now = woke;
+            self.logs.woke(woke);
+            self.turn_read = 0;
             let mut sig_ready = false;
             let mut woken = false;
             for ev in events.iter() {
@@ -434,7 +480,9 @@ impl Supervisor {
                     t if t.0 >= readiness::PROBE_BASE => self.on_probe_event(t.0 - readiness::PROBE_BASE),
                     t if t.0 >= readiness::READY_FD_BASE => self.on_ready_fd(t.0 - readiness::READY_FD_BASE),
                     t if t.0 >= readiness::NOTIFY_BASE => self.on_notify(t.0 - readiness::NOTIFY_BASE),
-                    t => self.read_pipe(t),
+                    // A pipe whose writers are all gone is read to its EOF; otherwise a
+                    // short read means it is empty (see read_pipe).
+                    t => self.read_pipe_until(t, ev.is_read_closed() || ev.is_error()),
                 }
             }
             for _ in 0..self.pending_reads.len() {
@@ -445,6 +493,9 @@ impl Supervisor {
             if woken {
                 self.unblock_pipes();
                 self.report_drops();
+                for idx in self.on_log_wake() {
+                    self.read_service(idx);
+                }
             }
             if sig_ready {
                 received.clear();
@@ -463,13 +514,22 @@ impl Supervisor {
                     self.reap();
                 }
             }
-            for t in self.timers.expired(Instant::now()) {
+            for t in self.timers.expired(woke) {
                 self.on_timer(t);
             }
             self.check_waiting();
             self.serve_pending();
             self.check_waiters();
             self.flush_dirty();
+            // A stream of small pieces (a service writing small pieces flat out): let
+            // them gather in the pipe for a moment rather than wake for each one.
+            let reading = self.turn_read > 0;
+            self.nap = reading
+                && self.turn_read < NAP_BELOW
+                && self.last_read_turn.is_some_and(|t| woke.saturating_duration_since(t) < NAP);
+            if reading {
+                self.last_read_turn = Some(woke);
+            }
         }
     }
 
@@ -504,6 +564,17 @@ impl Supervisor {
                     Event::Exited { status, .. } => Some(exit_info(status)),
                     _ => None,
                 };
+                // An exit carries the last lines the service wrote (read to the end of
+                // its pipes by on_exit).
+                let output = match exit {
+                    Some(_) => {
+                        crate::daemon::logview::last_lines([&svc.out, &svc.err], svc.cfg.log.exit_lines as usize)
+                    }
+                    None => Vec::new(),
+                };
+                if exit.is_some() {
+                    svc.logs.last_output = output.clone();
+                }
                 let line = format!("{} {old}->{new}: {}", svc.cfg.name, svc.m.reason);
                 let event = EventInfo {
                     service: svc.cfg.name.clone(),
@@ -513,6 +584,7 @@ impl Supervisor {
                     reason: svc.m.reason.clone(),
                     exit,
                     requestor: self.requestor.clone(),
+                    output,
                     ..Default::default()
                 };
                 self.announce(&line, event);
@@ -532,6 +604,7 @@ impl Supervisor {
                         if let Some(n) = self.svcs[idx].next_cfg.take() {
                             self.svcs[idx].cfg = n;
                         }
+                        self.log_configure(idx);
                         match self.spawn(idx, None) {
                             Ok(pid) => {
                                 self.after_spawn(idx);
@@ -831,7 +904,16 @@ impl Supervisor {
     // --- output ---------------------------------------------------------------------------
 
     fn read_pipe(&mut self, token: Token) {
-        let mut buf = std::mem::take(&mut self.rbuf);
+        self.read_pipe_until(token, true);
+    }
+
+    /// Read a pipe into its service's ring until it would block, or, unless `to_end`,
+    /// until a read returns less than asked: a pipe read returns all the pipe holds up
+    /// to the size asked, so the pipe is then empty, and data written after it brings
+    /// a new edge-triggered event. That saves a read(2) that would fail with EAGAIN on
+    /// every wake-up. Not when the event said the writers are gone (EPOLLHUP): the end
+    /// of file would bring no new event.
+    fn read_pipe_until(&mut self, token: Token, to_end: bool) {
         let mut budget = READ_BUDGET;
         let mut eof = false;
         while let Some(p) = self.pipes.get_mut(&token) {
@@ -839,20 +921,37 @@ impl Supervisor {
                 break;
             }
             let sink = if p.is_err { &self.stderr } else { &self.stdout };
-            if p.passthrough && p.backpressure && !sink.has_room(buf.len()) {
+            if p.passthrough && p.backpressure && !sink.has_room(READ_MAX) {
                 sink.want_wake();
                 break;
             }
-            match p.rx.read(&mut buf) {
+            let svc = &mut self.svcs[p.svc];
+            // The log file's queue is full: the writer wakes the loop when it is not.
+            let Some(max) = svc.logs.room(self.logs.writer_ref(), p.svc, READ_MAX) else { break };
+            // Straight into the ring: the only copy of the bytes tend makes for it.
+            let ring = if p.is_err { &mut svc.err } else { &mut svc.out };
+            let slot = ring.slot(max);
+            let asked = slot.len();
+            if asked == 0 {
+                // Not a state room() returns; an empty read would look like the end of file.
+                break;
+            }
+            match p.rx.read(slot) {
                 Ok(0) => {
                     eof = true;
                     break;
                 }
                 Ok(n) => {
-                    self.capture(token, &buf[..n]);
+                    let t = self.logs.next_time();
+                    ring.commit(n, t);
+                    self.turn_read += n;
+                    self.capture(token, n, t);
                     budget = budget.saturating_sub(n);
                     if budget == 0 {
                         self.pending_reads.push_back(token);
+                        break;
+                    }
+                    if n < asked && !to_end {
                         break;
                     }
                 }
@@ -864,9 +963,9 @@ impl Supervisor {
                 }
             }
         }
-        self.rbuf = buf;
         if eof {
             if let Some(mut p) = self.pipes.remove(&token) {
+                self.log_stream_end(p.svc, u8::from(p.is_err));
                 let mut tail = Vec::new();
                 p.framer.flush(&mut tail);
                 if p.passthrough && !tail.is_empty() {
@@ -882,42 +981,78 @@ impl Supervisor {
         }
     }
 
-    /// Put freshly read bytes into the service's ring and passthrough queue.
-    fn capture(&mut self, token: Token, data: &[u8]) {
+    /// The `n` bytes just read into the ring (at `t`): to the log file's batch, the
+    /// passthrough queue and the followers.
+    fn capture(&mut self, token: Token, n: usize, t: u64) {
         let Some(p) = self.pipes.get_mut(&token) else { return };
-        let svc = &mut self.svcs[p.svc];
-        if p.is_err {
-            svc.err.push(data);
-        } else {
-            svc.out.push(data);
+        let (idx, is_err) = (p.svc, p.is_err);
+        let svc = &mut self.svcs[idx];
+        let data = if is_err { svc.err.recent(n) } else { svc.out.recent(n) };
+        svc.logs.capture(&mut self.logs, idx, u8::from(is_err), t, data);
+        let mut dropped_event = None;
+        if p.passthrough {
+            let mut chunk = Vec::with_capacity(data.len() + 64);
+            p.framer.feed(data, &mut chunk);
+            let sink = if is_err { &self.stderr } else { &self.stdout };
+            let stream = usize::from(is_err);
+            if svc.dropped_unreported[stream] > 0 && sink.has_room(chunk.len() + 256) {
+                let note = drop_notice(&svc.cfg.name, self.name_width, is_err, svc.dropped_unreported[stream]);
+                if sink.try_send(note).is_ok() {
+                    svc.dropped_unreported[stream] = 0;
+                }
+            }
+            if let Err(chunk) = sink.try_send(chunk) {
+                if p.backpressure {
+                    p.held = Some(chunk);
+                    sink.want_wake();
+                } else {
+                    svc.dropped += chunk.len() as u64;
+                    svc.dropped_unreported[stream] += chunk.len() as u64;
+                    if svc.logs.drop_event_due(Instant::now()) {
+                        let reason = format!(
+                            "passthrough output dropped ({} bytes so far): tend's {} is not keeping up",
+                            svc.dropped,
+                            if is_err { "stderr" } else { "stdout" }
+                        );
+                        dropped_event = Some((svc.cfg.name.clone(), reason));
+                    }
+                }
+            }
+        }
+        if let Some((name, reason)) = dropped_event {
+            let line = format!("{name}: {reason}");
+            let ev = EventInfo { service: name, kind: "output_dropped".into(), reason, ..Default::default() };
+            self.announce(&line, ev);
         }
         if self.control.log_followers > 0 {
-            let (idx, is_err) = (p.svc, p.is_err);
             self.pump_followers(idx, usize::from(is_err));
         }
-        let Some(p) = self.pipes.get_mut(&token) else { return };
-        let svc = &mut self.svcs[p.svc];
-        if !p.passthrough {
-            return;
+    }
+
+    /// Read every pipe of service `idx` as far as it goes now.
+    fn read_service(&mut self, idx: usize) {
+        let tokens: Vec<Token> = self.pipes.iter().filter(|(_, p)| p.svc == idx).map(|(&t, _)| t).collect();
+        for t in tokens {
+            self.read_pipe(t);
         }
-        let mut chunk = Vec::with_capacity(data.len() + 64);
-        p.framer.feed(data, &mut chunk);
-        let sink = if p.is_err { &self.stderr } else { &self.stdout };
-        let stream = usize::from(p.is_err);
-        if svc.dropped_unreported[stream] > 0 && sink.has_room(chunk.len() + 256) {
-            let note = drop_notice(&svc.cfg.name, self.name_width, p.is_err, svc.dropped_unreported[stream]);
-            if sink.try_send(note).is_ok() {
-                svc.dropped_unreported[stream] = 0;
+    }
+
+    /// Before exiting: read what the pipes still hold and hand it to the log files,
+    /// waiting (for a bounded time) while a file's queue is full.
+    fn drain_for_exit(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let tokens: Vec<Token> = self.pipes.keys().copied().collect();
+            for t in tokens {
+                self.read_pipe(t);
             }
-        }
-        if let Err(chunk) = sink.try_send(chunk) {
-            if p.backpressure {
-                p.held = Some(chunk);
-                sink.want_wake();
-            } else {
-                svc.dropped += chunk.len() as u64;
-                svc.dropped_unreported[stream] += chunk.len() as u64;
+            self.pending_reads.clear();
+            self.flush_logs(Instant::now(), true);
+            if !self.logs_blocked() || Instant::now() >= deadline {
+                break;
             }
+            std::thread::sleep(Duration::from_millis(1));
+            self.on_log_wake();
         }
     }
 
@@ -995,6 +1130,9 @@ impl Supervisor {
     }
 
     fn on_exit(&mut self, idx: usize, pid: u32, status: Status) {
+        // What it wrote before exiting is in its pipes: read it first, for the exit's
+        // last lines.
+        self.read_service(idx);
         let is_main = self.cfg.main.as_deref() == Some(self.svcs[idx].cfg.name.as_str());
         let deciding = self.shutdown.is_none() && self.svcs[idx].m.state != State::Stopping;
         if is_main && deciding {
@@ -1032,6 +1170,10 @@ impl Supervisor {
     // --- signals, timers, shutdown ------------------------------------------------------------
 
     fn on_signal(&mut self, signo: i32) {
+        if signo == libc::SIGUSR1 {
+            // Reopen the log files (after an outside rotation); still forwarded below.
+            self.reopen_logs();
+        }
         match signo {
             libc::SIGTERM | libc::SIGINT => {
                 if self.shutdown.is_none() {
@@ -1295,6 +1437,7 @@ impl Supervisor {
                     self.feed(idx, Event::Stop);
                     self.drop_notify(idx);
                     self.end_follows(idx);
+                    self.log_close(idx);
                 }
                 Some(c) if *c != self.svcs[idx].cfg => {
                     changed += 1;
@@ -1326,6 +1469,7 @@ impl Supervisor {
         self.cfg.main = new.main.clone();
         self.cfg.shutdown_timeout = new.shutdown_timeout;
         self.cfg.log_dir = new.log_dir.clone();
+        self.logs_reloaded(new.log_dir.clone());
         self.control.update(&new.control);
         self.events.set_cap(new.control.events_history);
         self.update_width();

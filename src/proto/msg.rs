@@ -36,6 +36,7 @@ pub mod kind {
     pub const SHUTDOWN: u8 = 0x19;
     pub const VERSION: u8 = 0x1a;
     pub const CANCEL: u8 = 0x1b;
+    pub const LOG_ROTATE: u8 = 0x1c;
 
     pub const LIST_REPLY: u8 = 0x20;
     pub const STATUS_REPLY: u8 = 0x21;
@@ -64,6 +65,8 @@ pub const CAPABILITIES: &[&str] = &[
     "shutdown",
     "version",
     "cancel",
+    "logs.time",
+    "logs.rotate",
 ];
 
 /// Error codes of an ERROR frame.
@@ -220,7 +223,7 @@ pub enum Stream {
     All,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct LogsReq {
     pub id: u64,
     pub service: String,
@@ -235,6 +238,21 @@ pub struct LogsReq {
     /// Keep the stream open and send new output as it arrives.
     #[serde(default)]
     pub follow: bool,
+    /// Only lines tend read at or after this time (µs since the Unix epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_us: Option<u64>,
+    /// Only lines tend read before this time (µs since the Unix epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_us: Option<u64>,
+}
+
+/// Body of LOG_ROTATE: rotate a service's log file now, or every log file (tend.log
+/// included) when `service` is absent.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RotateReq {
+    pub id: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -284,7 +302,17 @@ pub struct Requestor {
     pub name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One line of a service's output, as kept for an exit.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct OutputLine {
+    pub stream: Stream,
+    /// RFC 3339, UTC, microseconds: when tend read the line's first byte.
+    pub ts: String,
+    /// The line without its newline (not UTF-8: U+FFFD; cut at 512 bytes).
+    pub line: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ServiceInfo {
     pub name: String,
     pub state: String,
@@ -331,19 +359,35 @@ pub struct ServiceInfo {
     #[serde(default)]
     pub dropped_bytes: u64,
     /// The last readiness or health probe result, as "passed (tcp 127.0.0.1:80:
-    /// connected) at TIME"; empty if none ran in this run.
-    #[serde(default)]
+    /// connected) at TIME"; empty (and absent on the wire) if none ran in this run.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub probe: String,
     /// The last `STATUS=` text the service sent on its notify socket.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub status_text: String,
     /// The `depends_on` conditions, as "db=ready".
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
     /// "" without a health check, else "unknown" (no verdict yet in this run),
     /// "healthy" or "unhealthy".
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub health: String,
+    /// The last lines the service wrote before its last exit (`log.exit_lines`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub last_output: Vec<OutputLine>,
+    /// The service's log file (`log.file`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_file: Option<String>,
+    /// Failed attempts to write (or open, or rotate) the log file.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub log_errors: u64,
+    /// Why writing the log file fails now; absent while it works.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_error: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -384,6 +428,10 @@ pub struct LogData {
     pub stream: Stream,
     #[serde(with = "serde_bytes")]
     pub data: Vec<u8>,
+    /// When tend read these bytes (µs since the Unix epoch): a frame never spans two
+    /// reads made at different times.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_us: Option<u64>,
 }
 
 /// A follower's queue was full: this many bytes of `stream` were not sent.
@@ -415,6 +463,9 @@ pub struct EventInfo {
     pub exit: Option<ExitInfo>,
     #[serde(default)]
     pub requestor: Option<Requestor>,
+    /// For an exit: the last lines the service wrote (`log.exit_lines`), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub output: Vec<OutputLine>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -460,6 +511,7 @@ pub enum Request {
     Shutdown(Plain),
     Version(Plain),
     Cancel(Cancel),
+    LogRotate(RotateReq),
 }
 
 /// A frame from the server, decoded.
@@ -542,6 +594,7 @@ impl Request {
             kind::SHUTDOWN => Request::Shutdown(body(k, b)?),
             kind::VERSION => Request::Version(body(k, b)?),
             kind::CANCEL => Request::Cancel(body(k, b)?),
+            kind::LOG_ROTATE => Request::LogRotate(body(k, b)?),
             other => return Err(DecodeError::UnknownType(other)),
         })
     }
@@ -556,6 +609,7 @@ impl Request {
             Request::Logs(l) => l.id,
             Request::Events(e) => e.id,
             Request::Cancel(c) => c.id,
+            Request::LogRotate(r) => r.id,
         }
     }
 
@@ -575,6 +629,7 @@ impl Request {
             Request::Shutdown(m) => encode(kind::SHUTDOWN, m, out),
             Request::Version(m) => encode(kind::VERSION, m, out),
             Request::Cancel(m) => encode(kind::CANCEL, m, out),
+            Request::LogRotate(m) => encode(kind::LOG_ROTATE, m, out),
         }
     }
 }
@@ -676,6 +731,7 @@ mod tests {
             status_text: "accepting connections".into(),
             depends_on: vec!["db=ready".into()],
             health: "healthy".into(),
+            ..Default::default()
         }
     }
 
@@ -701,12 +757,22 @@ mod tests {
                 lines: Some(10),
                 bytes: None,
                 follow: true,
+                ..Default::default()
+            }),
+            Request::Logs(LogsReq {
+                id: 14,
+                service: "web".into(),
+                since_us: Some(1_795_362_721_000_000),
+                until_us: Some(1_795_362_722_000_000),
+                ..Default::default()
             }),
             Request::Events(EventsReq { id: 9, from: Some(17), follow: false }),
             Request::Reload(Plain { id: 10 }),
             Request::Shutdown(Plain { id: 11 }),
             Request::Version(Plain { id: 12 }),
             Request::Cancel(Cancel { id: 13, target: 8 }),
+            Request::LogRotate(RotateReq { id: 15, service: Some("web".into()) }),
+            Request::LogRotate(RotateReq { id: 16, service: None }),
         ]
     }
 
@@ -724,7 +790,8 @@ mod tests {
             Reply::Status(StatusReply { id: 2, service: info() }),
             Reply::Done(Done { id: 3, message: "stopping".into() }),
             Reply::Version(VersionReply { id: 4, version: "0.1.0".into(), api: 1, pid: 9, uptime_s: 3 }),
-            Reply::LogData(LogData { id: 5, stream: Stream::Stdout, data: vec![0, 1, 2, 255] }),
+            Reply::LogData(LogData { id: 5, stream: Stream::Stdout, data: vec![0, 1, 2, 255], time_us: None }),
+            Reply::LogData(LogData { id: 5, stream: Stream::Stderr, data: b"x\n".to_vec(), time_us: Some(7) }),
             Reply::LogLost(LogLost { id: 5, stream: Stream::Stderr, bytes: 100 }),
             Reply::Event(EventMsg {
                 id: 6,
@@ -738,6 +805,26 @@ mod tests {
                     reason: "stop requested".into(),
                     exit: None,
                     requestor: Some(Requestor { uid: 0, gid: 0, pid: 77, name: "tend".into() }),
+                    output: vec![],
+                },
+            }),
+            Reply::Event(EventMsg {
+                id: 6,
+                event: EventInfo {
+                    seq: 2,
+                    ts: "2026-11-22T10:00:01.000000Z".into(),
+                    service: "web".into(),
+                    kind: "state".into(),
+                    from: "running".into(),
+                    to: "backoff".into(),
+                    reason: "exited with status 1".into(),
+                    exit: Some(ExitInfo { code: Some(1), signal: None, core_dumped: false, text: "exited".into() }),
+                    requestor: None,
+                    output: vec![OutputLine {
+                        stream: Stream::Stderr,
+                        ts: "2026-11-22T10:00:00.900000Z".into(),
+                        line: "panic: oops".into(),
+                    }],
                 },
             }),
             Reply::EventsLost(EventsLost { id: 6, from: 1, to: 5, reason: "evicted".into() }),
@@ -812,7 +899,7 @@ mod tests {
         let needle = b"\xafframe_too_large";
         assert!(v.windows(needle.len()).any(|w| w == needle));
         let mut v = Vec::new();
-        encode(kind::LOG_DATA, &LogData { id: 1, stream: Stream::Stderr, data: vec![1, 2] }, &mut v);
+        encode(kind::LOG_DATA, &LogData { id: 1, stream: Stream::Stderr, data: vec![1, 2], time_us: None }, &mut v);
         assert!(v.windows(7).any(|w| w == b"\xa6stderr"));
         // Bytes are msgpack bin, not an array of integers.
         assert!(v.windows(4).any(|w| w == [0xc4, 2, 1, 2]));
@@ -840,7 +927,9 @@ mod tests {
                 stream: Stream::All,
                 lines: None,
                 bytes: None,
-                follow: false
+                follow: false,
+                since_us: None,
+                until_us: None,
             })
         );
     }

@@ -299,6 +299,9 @@ pub struct Opts {
     pub leak_fd: Option<(i32, i32)>,
     /// Hand tend's stdout to the test ([`Tend::take_stdout`]) instead of reading it.
     pub raw_stdout: bool,
+    /// Run tend through this command: `WRAP... TEND run -c ...` (it must exec tend in
+    /// the end, so that the pid is tend's).
+    pub wrap: Vec<String>,
 }
 
 /// A running `tend run -c DIR/tend.toml`.
@@ -337,7 +340,14 @@ impl Tend {
     fn launch(dir: &TestDir, config: &str, args: &[&str], socket_env: Option<&Path>, opts: Opts) -> Tend {
         let path = dir.join("tend.toml");
         fs::write(&path, config).expect("writing the config");
-        let mut cmd = Command::new(TEND);
+        let mut cmd = match opts.wrap.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(TEND);
+                c
+            }
+            None => Command::new(TEND),
+        };
         cmd.arg("run").arg("-c").arg(&path).args(args);
         cmd.current_dir(dir.path());
         cmd.env(MARKER_VAR, dir.s());
