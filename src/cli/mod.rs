@@ -11,6 +11,7 @@ use crate::init;
 
 pub mod client;
 pub mod commands;
+pub mod top;
 
 use commands::*;
 
@@ -49,6 +50,7 @@ enum Sub {
     Shutdown(ShutdownCmd),
     Version(VersionCmd),
     Import(crate::import::ImportCmd),
+    Top(top::TopCmd),
 }
 
 #[derive(FromArgs, Debug)]
@@ -133,6 +135,7 @@ pub fn main(argv: Vec<OsString>) -> i32 {
         Sub::Shutdown(c) => finish(commands::shutdown(c)),
         Sub::Version(c) => finish(commands::version(c)),
         Sub::Import(c) => crate::import::main(c),
+        Sub::Top(c) => finish(top::main(c)),
     }
 }
 
