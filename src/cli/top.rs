@@ -34,9 +34,8 @@ use crate::proto::Request;
 
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "top")]
-/// Show the services live, refreshed every second (one table when stdout is not a
-/// terminal). Keys: q quit, < > sort column, r reverse, c m n p s u sort by CPU,
-/// memory, name, pid, state, uptime.
+/// Show the services live, refreshed every second (q quits; a table when stdout is
+/// not a terminal).
 pub struct TopCmd {
     /// sort by this column: cpu (the default), rss, name, state, pid, uptime, restarts,
     /// ready, health or req
