@@ -117,6 +117,44 @@ fn stop_cleanly(pm: &Podman, c: &Container, secs: u32) -> Duration {
     took
 }
 
+/// The two ways of getting the binary agree with each other and with the Makefile:
+/// the `source` stage installs what `make static` builds, the `prebuilt` stage copies
+/// the same path, both to where the final stage takes it (the test builds only the
+/// second way, which needs no network).
+#[test]
+fn the_dockerfile_stages_agree() {
+    let file = read_deploy("Dockerfile");
+    let makefile = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Makefile")).expect("Makefile");
+    let var = |name: &str| {
+        makefile
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim_start().strip_prefix(":=").map(|v| v.trim().to_string()))
+            .unwrap_or_else(|| panic!("no {name} in the Makefile"))
+    };
+    let bin = var("STATIC_BIN").replace("$(MUSL)", &var("MUSL"));
+    // Each stage's lines, by the name after AS (the final stage has none).
+    let mut stages: Vec<(String, Vec<&str>)> = Vec::new();
+    for l in file.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+        if let Some(rest) = l.strip_prefix("FROM ") {
+            let name = rest.split(" AS ").nth(1).unwrap_or("final").trim().to_string();
+            stages.push((name, Vec::new()));
+        } else if let Some((_, lines)) = stages.last_mut() {
+            lines.push(l);
+        }
+    }
+    let stage = |n: &str| stages.iter().find(|(s, _)| s == n).map(|(_, l)| l.join("\n")).unwrap_or_default();
+    let (source, prebuilt, last) = (stage("source"), stage("prebuilt"), stage("final"));
+    assert!(source.contains("make static") && source.contains(&format!("{bin} /out/tend")), "source stage:\n{source}");
+    assert!(prebuilt.contains(&format!("COPY {bin} /out/tend")), "prebuilt stage:\n{prebuilt}");
+    assert!(file.contains("FROM ${TEND_BUILD} AS tend"), "no stage chosen by TEND_BUILD");
+    assert!(last.contains("COPY --from=tend /out/tend /tend"), "final stage:\n{last}");
+    assert!(last.contains(r#"ENTRYPOINT ["/tend", "run", "-c", "/etc/tend.toml"]"#), "final stage:\n{last}");
+    // The build context is the checkout: the binary must not be ignored.
+    let ignore =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(".dockerignore")).expect(".dockerignore");
+    assert!(ignore.lines().any(|l| l == format!("!{bin}")), ".dockerignore drops {bin}");
+}
+
 #[test]
 fn the_image_holds_nothing_but_what_it_needs() {
     let Some(pm) = setup("deploy_image_files") else { return };

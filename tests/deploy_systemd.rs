@@ -21,8 +21,8 @@ fn unit() -> String {
 /// The value of `Key=` in the unit (the last one wins, as in systemd).
 fn setting(unit: &str, key: &str) -> String {
     unit.lines()
-        .filter_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-        .last()
+        .rev()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
         .unwrap_or_else(|| panic!("no {key}= in deploy/tend.service"))
         .trim()
         .to_string()
