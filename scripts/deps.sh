@@ -19,6 +19,7 @@ case "$what" in
 test)
     want podman podman
     want runc runc
+    want tmux tmux
     [ -x /bin/busybox ] || need_pkgs="$need_pkgs busybox-static"
     ;;
 bench)

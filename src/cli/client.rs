@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
-use crate::proto::frame::{Decoder, CLIENT_MAX_FRAME};
+use crate::proto::frame::{Decoder, Frame, CLIENT_MAX_FRAME};
 use crate::proto::msg::{self, ErrorCode, ErrorMsg, Hello, Reply, Request, Welcome};
 
 /// Exit codes of the client commands (tend(1), EXIT STATUS).
@@ -129,12 +129,17 @@ impl Client {
 
     /// The next frame from the server. A closed connection is an error.
     pub fn recv(&mut self) -> Result<Reply, ClientError> {
+        let f = self.recv_frame()?;
+        Reply::decode(f.kind, &f.body)
+            .map_err(|e| ClientError::new(code::PROTOCOL, format!("bad reply from the daemon: {e}")))
+    }
+
+    /// The next frame from the server, not decoded (for fields this client's wire
+    /// types do not have). A closed connection is an error.
+    pub fn recv_frame(&mut self) -> Result<Frame, ClientError> {
         loop {
             match self.dec.next_frame() {
-                Ok(Some(f)) => {
-                    return Reply::decode(f.kind, &f.body)
-                        .map_err(|e| ClientError::new(code::PROTOCOL, format!("bad reply from the daemon: {e}")))
-                }
+                Ok(Some(f)) => return Ok(f),
                 Ok(None) => {}
                 Err(e) => return Err(ClientError::new(code::PROTOCOL, format!("bad reply from the daemon: {e}"))),
             }

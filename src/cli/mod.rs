@@ -12,6 +12,7 @@ use crate::init;
 pub mod client;
 pub mod commands;
 pub mod logs;
+pub mod top;
 
 use commands::*;
 use logs::LogsCmd;
@@ -51,6 +52,7 @@ enum Sub {
     Shutdown(ShutdownCmd),
     Version(VersionCmd),
     Import(crate::import::ImportCmd),
+    Top(top::TopCmd),
 }
 
 #[derive(FromArgs, Debug)]
@@ -135,6 +137,7 @@ pub fn main(argv: Vec<OsString>) -> i32 {
         Sub::Shutdown(c) => finish(commands::shutdown(c)),
         Sub::Version(c) => finish(commands::version(c)),
         Sub::Import(c) => crate::import::main(c),
+        Sub::Top(c) => finish(top::main(c)),
     }
 }
 
