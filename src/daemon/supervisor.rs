@@ -104,14 +104,14 @@ pub(super) struct Shutdown {
 }
 
 pub struct Supervisor {
-    cfg: Config,
+    pub(super) cfg: Config,
     pub(super) svcs: Vec<Svc>,
     by_pid: HashMap<u32, usize>,
     pipes: HashMap<Token, Pipe>,
     next_token: usize,
     pub(super) poll: Poll,
     sig: SignalSource,
-    _waker: Arc<Waker>,
+    pub(super) waker: Arc<Waker>,
     pub(super) timers: Timers,
     stdout: Sink,
     stderr: Sink,
@@ -151,6 +151,8 @@ pub struct Supervisor {
     pub(super) deps_dirty: bool,
     /// Makes notify socket names unique to this tend (see notify.rs).
     pub(super) nonce: u64,
+    /// Request forwarding and the HTTP ingress (gateway.rs, ingress.rs).
+    pub(super) gw: crate::daemon::gateway::Gateway,
 }
 
 fn io_err(what: &str, e: std::io::Error) -> Error {
@@ -277,7 +279,7 @@ impl Supervisor {
             next_token: FIRST_PIPE,
             poll,
             sig,
-            _waker: waker,
+            waker,
             timers: Timers::default(),
             stdout,
             stderr,
@@ -307,7 +309,9 @@ impl Supervisor {
             probe_pids: HashMap::new(),
             deps_dirty: false,
             nonce: seed,
+            gw: Default::default(),
         };
+        s.start_ingress()?;
         for c in cfg.services {
             let seed = s.next_seed();
             s.svcs.push(Svc::new(c, seed));
@@ -385,6 +389,9 @@ impl Supervisor {
         if self.svcs.iter().any(|s| s.cfg.max_rss.is_some()) {
             self.timers.add(Instant::now() + Duration::from_secs(1), Timer::RssTick);
         }
+        if self.ingress_active() {
+            self.timers.add(Instant::now() + Duration::from_secs(1), Timer::IngressSweep);
+        }
         let mut events = Events::with_capacity(256);
         let mut received: Vec<Received> = Vec::new();
         loop {
@@ -430,6 +437,7 @@ impl Supervisor {
                     SIGNALS => sig_ready = true,
                     WAKER => woken = true,
                     LISTENER => self.on_control(LISTENER),
+                    t if Supervisor::is_ingress_token(t) => self.on_ingress(t),
                     t if t.0 >= CONN_BASE => self.on_control(t),
                     t if t.0 >= readiness::PROBE_BASE => self.on_probe_event(t.0 - readiness::PROBE_BASE),
                     t if t.0 >= readiness::READY_FD_BASE => self.on_ready_fd(t.0 - readiness::READY_FD_BASE),
@@ -443,6 +451,7 @@ impl Supervisor {
                 }
             }
             if woken {
+                self.on_forward_results();
                 self.unblock_pipes();
                 self.report_drops();
             }
@@ -1113,6 +1122,12 @@ impl Supervisor {
                     self.arm_accept_retry();
                 }
             }
+            Timer::IngressSweep => {
+                self.ingress_sweep();
+                if self.ingress_active() {
+                    self.timers.add(Instant::now() + Duration::from_secs(1), Timer::IngressSweep);
+                }
+            }
             Timer::ForceExit => {
                 let code = self.shutdown.as_ref().map(|s| s.code).unwrap_or(exit::FAILURE);
                 self.exit = Some(code);
@@ -1139,6 +1154,8 @@ impl Supervisor {
             return;
         }
         self.shutdown = Some(Shutdown { code, orphans_signalled: false });
+        // The ingress stops accepting first; requests in flight finish.
+        self.ingress_drain();
         self.timers.add(Instant::now() + self.cfg.shutdown_timeout, Timer::ShutdownDeadline);
         for s in &mut self.svcs {
             // Nothing restarts from now on, even a service whose stop waits for its
@@ -1327,6 +1344,7 @@ impl Supervisor {
         self.cfg.shutdown_timeout = new.shutdown_timeout;
         self.cfg.log_dir = new.log_dir.clone();
         self.control.update(&new.control);
+        self.reload_forward(&new);
         self.events.set_cap(new.control.events_history);
         self.update_width();
         let summary = format!("reloaded {}: {started} added, {changed} changed, {removed} removed", path.display());
