@@ -382,31 +382,40 @@ fn attempt(job: &Job, up: &mut Upstream, reused: bool, deadline: Instant, buf: &
     // The response head (skipping 1xx interim responses).
     let mut filled = 0;
     let mut seen_any = false;
+    // Bytes left after an interim response are parsed before reading more.
+    let mut reparse = false;
     let (head, used) = loop {
-        if Instant::now() >= deadline {
-            return Attempt::Failed(Failure::Timeout, format!("no response within {}", secs(job.timeout)));
-        }
-        if filled == buf.len() {
-            return Attempt::Failed(Failure::BadGateway, format!("response head larger than {} bytes", buf.len()));
-        }
-        if let Err(e) = up.read_timeout(step_timeout(job, deadline)) {
-            return Attempt::Failed(Failure::BadGateway, format!("setting a read timeout: {e}"));
-        }
-        let n = match up.s.read(&mut buf[filled..]) {
-            Ok(0) if !seen_any && reused => return Attempt::Stale,
-            Ok(0) => {
-                return Attempt::Failed(Failure::BadGateway, "closed the connection before a complete response".into())
+        if reparse {
+            reparse = false;
+        } else {
+            if Instant::now() >= deadline {
+                return Attempt::Failed(Failure::Timeout, format!("no response within {}", secs(job.timeout)));
             }
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if timed_out(&e) => {
-                return Attempt::Failed(Failure::Timeout, format!("no response within {}", secs(job.timeout)))
+            if filled == buf.len() {
+                return Attempt::Failed(Failure::BadGateway, format!("response head larger than {} bytes", buf.len()));
             }
-            Err(e) if !seen_any && reused && e.kind() == io::ErrorKind::ConnectionReset => return Attempt::Stale,
-            Err(e) => return Attempt::Failed(Failure::BadGateway, format!("reading the response failed: {e}")),
-        };
-        seen_any = true;
-        filled += n;
+            if let Err(e) = up.read_timeout(step_timeout(job, deadline)) {
+                return Attempt::Failed(Failure::BadGateway, format!("setting a read timeout: {e}"));
+            }
+            let n = match up.s.read(&mut buf[filled..]) {
+                Ok(0) if !seen_any && reused => return Attempt::Stale,
+                Ok(0) => {
+                    return Attempt::Failed(
+                        Failure::BadGateway,
+                        "closed the connection before a complete response".into(),
+                    )
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if timed_out(&e) => {
+                    return Attempt::Failed(Failure::Timeout, format!("no response within {}", secs(job.timeout)))
+                }
+                Err(e) if !seen_any && reused && e.kind() == io::ErrorKind::ConnectionReset => return Attempt::Stale,
+                Err(e) => return Attempt::Failed(Failure::BadGateway, format!("reading the response failed: {e}")),
+            };
+            seen_any = true;
+            filled += n;
+        }
         match response::parse(&buf[..filled], job.head_request, MAX_RESPONSE_HEAD.min(buf.len())) {
             Ok(None) => {}
             Ok(Some((h, used))) if h.status == 101 => {
@@ -421,6 +430,7 @@ fn attempt(job: &Job, up: &mut Upstream, reused: bool, deadline: Instant, buf: &
                 let _ = h;
                 buf.copy_within(used..filled, 0);
                 filled -= used;
+                reparse = filled > 0;
             }
             Ok(Some(hu)) => break hu,
             Err(why) => return Attempt::Failed(Failure::BadGateway, why),
