@@ -259,7 +259,7 @@ impl Pool {
 fn worker(rx: Receiver<Job>, tx: Sender<Done>, wake: Arc<dyn Fn() + Send + Sync>, idle: Arc<Idle>) {
     let mut buf = vec![0u8; READ_CHUNK];
     while let Ok(job) = rx.recv() {
-        let mut out = Out { tx: &tx, wake: &*wake, job: job.id };
+        let mut out = Out { tx: &tx, wake: &*wake, job: job.id, held: None };
         if job.flow.cancelled() {
             out.send(Progress::Fail { why: Failure::Cancelled, detail: String::new() });
             continue;
@@ -273,9 +273,22 @@ struct Out<'a> {
     tx: &'a Sender<Done>,
     wake: &'a (dyn Fn() + Send + Sync),
     job: u64,
+    /// The last message of a complete response, sent only once the connection is back
+    /// in the idle set, so that the loop's next request to the service can reuse it.
+    held: Option<Progress>,
 }
 
 impl Out<'_> {
+    fn last(&mut self, p: Progress) {
+        self.held = Some(p);
+    }
+
+    fn release(&mut self) {
+        if let Some(p) = self.held.take() {
+            self.send(p);
+        }
+    }
+
     fn send(&mut self, p: Progress) {
         if self.tx.send(Done { job: self.job, p }).is_ok() {
             (self.wake)();
@@ -313,7 +326,7 @@ fn run(job: &Job, idle: &Idle, buf: &mut [u8], out: &mut Out) {
                 if keep {
                     idle.put(&job.socket, up);
                 }
-                return;
+                return out.release();
             }
             Attempt::Stale if job.idempotent => fresh_only = true,
             Attempt::Stale => {
@@ -442,7 +455,7 @@ fn attempt(job: &Job, up: &mut Upstream, reused: bool, deadline: Instant, buf: &
     match head.framing {
         Framing::None => {
             let clean = first.is_empty();
-            out.send(Progress::Head { head, data: Vec::new(), end: true });
+            out.last(Progress::Head { head, data: Vec::new(), end: true });
             Attempt::Done(clean && !close)
         }
         Framing::Length(total) => {
@@ -453,10 +466,11 @@ fn attempt(job: &Job, up: &mut Upstream, reused: bool, deadline: Instant, buf: &
             if !job.flow.take(data.len(), idle) {
                 return Attempt::Failed(Failure::Cancelled, String::new());
             }
-            out.send(Progress::Head { head, data, end: left == 0 });
             if left == 0 {
+                out.last(Progress::Head { head, data, end: true });
                 return Attempt::Done(!close && !extra);
             }
+            out.send(Progress::Head { head, data, end: false });
             if up.read_timeout(idle).is_err() {
                 out.fail(Failure::BadGateway, "setting a read timeout failed".into());
                 return Attempt::Done(false);
@@ -487,7 +501,7 @@ fn attempt(job: &Job, up: &mut Upstream, reused: bool, deadline: Instant, buf: &
                     }
                 }
             }
-            out.send(Progress::End);
+            out.last(Progress::End);
             Attempt::Done(!close)
         }
         Framing::Chunked => {
@@ -501,11 +515,11 @@ fn attempt(job: &Job, up: &mut Upstream, reused: bool, deadline: Instant, buf: &
             if !job.flow.take(data.len(), idle) {
                 return Attempt::Failed(Failure::Cancelled, String::new());
             }
-            let done = dec.is_done();
-            out.send(Progress::Head { head, data, end: done });
-            if done {
+            if dec.is_done() {
+                out.last(Progress::Head { head, data, end: true });
                 return Attempt::Done(!close && !extra);
             }
+            out.send(Progress::Head { head, data, end: false });
             if up.read_timeout(idle).is_err() {
                 out.fail(Failure::BadGateway, "setting a read timeout failed".into());
                 return Attempt::Done(false);
@@ -533,7 +547,7 @@ fn attempt(job: &Job, up: &mut Upstream, reused: bool, deadline: Instant, buf: &
                             out.send(Progress::Data(data));
                         }
                         if dec.is_done() {
-                            out.send(Progress::End);
+                            out.last(Progress::End);
                             return Attempt::Done(!close && used == n);
                         }
                     }

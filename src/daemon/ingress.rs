@@ -279,45 +279,55 @@ impl Supervisor {
 
     /// Read what the client sent, act on complete requests, write what is queued.
     fn ingress_io(&mut self, token: Token) {
-        self.ingress_read(token);
-        self.ingress_advance(token);
+        self.ingress_pump(token);
         self.ingress_flush(token);
     }
 
-    fn ingress_read(&mut self, token: Token) {
-        let Some(ing) = &mut self.gw.ingress else { return };
+    /// Read and act until the socket has nothing more or input must wait (a request
+    /// in flight with a full buffer behind it).
+    fn ingress_pump(&mut self, token: Token) {
+        while self.ingress_read(token) {
+            self.ingress_advance(token);
+        }
+        self.ingress_advance(token);
+    }
+
+    /// Read into the input buffer; true if it stopped with the buffer full while the
+    /// connection can consume it (call again once it has).
+    fn ingress_read(&mut self, token: Token) -> bool {
+        let Some(ing) = &mut self.gw.ingress else { return false };
         let max_in = ing.cfg.limits.max_head + READ_CHUNK;
-        let Some(c) = ing.conns.get_mut(&token) else { return };
+        let Some(c) = ing.conns.get_mut(&token) else { return false };
         let buf = &mut ing.rbuf;
         loop {
             if c.eof || c.closing {
-                return;
+                return false;
             }
             // Pipelined input beyond one head and a chunk waits until it is needed
             // (a body being read is consumed as it arrives).
             let consuming = matches!(c.phase, Phase::Head | Phase::Body(_));
             if !consuming && c.inbuf.len() >= max_in {
-                return;
+                return false;
             }
             match c.s.read(buf) {
                 Ok(0) => {
                     c.eof = true;
-                    return;
+                    return false;
                 }
                 Ok(n) => {
                     c.last = Instant::now();
                     c.inbuf.extend_from_slice(&buf[..n]);
                     if consuming && c.inbuf.len() >= max_in {
                         // Let advance consume it before reading more.
-                        return;
+                        return true;
                     }
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(_) => {
                     c.eof = true;
                     c.closing = true;
-                    return;
+                    return false;
                 }
             }
         }
@@ -566,8 +576,7 @@ impl Supervisor {
         self.ingress_flush(token);
         // The next pipelined request, and input that waited for this response.
         if finished {
-            self.ingress_read(token);
-            self.ingress_advance(token);
+            self.ingress_pump(token);
             self.ingress_flush(token);
         }
     }

@@ -64,6 +64,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def handle_any(self):
         u = urlparse(self.path)
+        # Routes forward the path unchanged: /api/echo is /echo to this server.
+        u = u._replace(path=u.path[4:] if u.path.startswith("/api/") else u.path)
         q = parse_qs(u.query)
         data = self.body()
         if u.path == "/echo":
