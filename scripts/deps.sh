@@ -34,6 +34,9 @@ bench)
     want sv runit
     want hyperfine hyperfine
     want socat socat
+    # the ingress row (bench/rows/98-ingress.sh): the load generator and the peer
+    want wrk wrk
+    [ -x /usr/sbin/nginx ] || need_pkgs="$need_pkgs nginx-light"
     want gcc gcc
     # static helpers: glibc's libc.a (libc6-dev, with gcc) and musl-gcc for the floor of
     # the `tend status` row (bench/src/ctl_once.c), linked against musl as tend is
