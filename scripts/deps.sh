@@ -15,6 +15,7 @@ want unshare util-linux
 want setpriv util-linux
 want file file
 want python3 python3
+want curl curl
 case "$what" in
 test)
     want podman podman
