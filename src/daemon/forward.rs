@@ -449,148 +449,99 @@ fn attempt(job: &Job, up: &mut Upstream, reused: bool, deadline: Instant, buf: &
             Err(why) => return Attempt::Failed(Failure::BadGateway, why),
         }
     };
-    let first = &buf[used..filled];
+    let first = buf[used..filled].to_vec();
     let close = head.close;
     let idle = job.timeout;
-    match head.framing {
-        Framing::None => {
-            let clean = first.is_empty();
-            out.last(Progress::Head { head, data: Vec::new(), end: true });
-            Attempt::Done(clean && !close)
-        }
-        Framing::Length(total) => {
-            let have = (first.len() as u64).min(total) as usize;
-            let data = first[..have].to_vec();
-            let extra = first.len() > have;
-            let mut left = total - have as u64;
-            if !job.flow.take(data.len(), idle) {
-                return Attempt::Failed(Failure::Cancelled, String::new());
-            }
-            if left == 0 {
-                out.last(Progress::Head { head, data, end: true });
-                return Attempt::Done(!close && !extra);
-            }
-            out.send(Progress::Head { head, data, end: false });
-            if up.read_timeout(idle).is_err() {
-                out.fail(Failure::BadGateway, "setting a read timeout failed".into());
+    let mut body = BodyState::new(head.framing);
+    let (data, done, extra) = match body.feed(&first) {
+        Ok(x) => x,
+        Err(e) => return Attempt::Failed(Failure::BadGateway, e),
+    };
+    if done {
+        out.last(Progress::Head { head, data, end: true });
+        return Attempt::Done(!close && !extra);
+    }
+    if !job.flow.take(data.len(), idle) {
+        return Attempt::Failed(Failure::Cancelled, String::new());
+    }
+    out.send(Progress::Head { head, data, end: false });
+    if up.read_timeout(idle).is_err() {
+        out.fail(Failure::BadGateway, "setting a read timeout failed".into());
+        return Attempt::Done(false);
+    }
+    loop {
+        let n = match up.s.read(buf) {
+            Ok(0) if matches!(body, BodyState::Close) => {
+                out.last(Progress::End);
                 return Attempt::Done(false);
             }
-            while left > 0 {
-                let want = (buf.len() as u64).min(left) as usize;
-                match up.s.read(&mut buf[..want]) {
-                    Ok(0) => {
-                        out.fail(
-                            Failure::BadGateway,
-                            format!("the response ended {left} bytes short of its Content-Length"),
-                        );
-                        return Attempt::Done(false);
-                    }
-                    Ok(n) => {
-                        left -= n as u64;
-                        if !job.flow.take(n, idle) {
-                            out.fail(Failure::Cancelled, String::new());
-                            return Attempt::Done(false);
-                        }
-                        out.send(Progress::Data(buf[..n].to_vec()));
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        let why = if timed_out(&e) { Failure::Timeout } else { Failure::BadGateway };
-                        out.fail(why, format!("reading the response body failed: {e}"));
-                        return Attempt::Done(false);
-                    }
-                }
+            Ok(0) => {
+                out.fail(Failure::BadGateway, "the response ended before its body was complete".into());
+                return Attempt::Done(false);
             }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                let why = if timed_out(&e) { Failure::Timeout } else { Failure::BadGateway };
+                out.fail(why, format!("reading the response body failed: {e}"));
+                return Attempt::Done(false);
+            }
+        };
+        let (data, done, extra) = match body.feed(&buf[..n]) {
+            Ok(x) => x,
+            Err(e) => {
+                out.fail(Failure::BadGateway, e);
+                return Attempt::Done(false);
+            }
+        };
+        if !data.is_empty() {
+            if !job.flow.take(data.len(), idle) {
+                out.fail(Failure::Cancelled, String::new());
+                return Attempt::Done(false);
+            }
+            out.send(Progress::Data(data));
+        }
+        if done {
             out.last(Progress::End);
-            Attempt::Done(!close)
+            return Attempt::Done(!close && !extra);
         }
-        Framing::Chunked => {
-            let mut dec = chunked::Decoder::new();
-            let mut data = Vec::new();
-            let used = match dec.feed(first, &mut data) {
-                Ok(u) => u,
-                Err(e) => return Attempt::Failed(Failure::BadGateway, e.to_string()),
-            };
-            let extra = used < first.len();
-            if !job.flow.take(data.len(), idle) {
-                return Attempt::Failed(Failure::Cancelled, String::new());
-            }
-            if dec.is_done() {
-                out.last(Progress::Head { head, data, end: true });
-                return Attempt::Done(!close && !extra);
-            }
-            out.send(Progress::Head { head, data, end: false });
-            if up.read_timeout(idle).is_err() {
-                out.fail(Failure::BadGateway, "setting a read timeout failed".into());
-                return Attempt::Done(false);
-            }
-            loop {
-                match up.s.read(buf) {
-                    Ok(0) => {
-                        out.fail(Failure::BadGateway, "the chunked response ended before its last chunk".into());
-                        return Attempt::Done(false);
-                    }
-                    Ok(n) => {
-                        let mut data = Vec::with_capacity(n);
-                        let used = match dec.feed(&buf[..n], &mut data) {
-                            Ok(u) => u,
-                            Err(e) => {
-                                out.fail(Failure::BadGateway, e.to_string());
-                                return Attempt::Done(false);
-                            }
-                        };
-                        if !data.is_empty() {
-                            if !job.flow.take(data.len(), idle) {
-                                out.fail(Failure::Cancelled, String::new());
-                                return Attempt::Done(false);
-                            }
-                            out.send(Progress::Data(data));
-                        }
-                        if dec.is_done() {
-                            out.last(Progress::End);
-                            return Attempt::Done(!close && used == n);
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        let why = if timed_out(&e) { Failure::Timeout } else { Failure::BadGateway };
-                        out.fail(why, format!("reading the response body failed: {e}"));
-                        return Attempt::Done(false);
-                    }
-                }
-            }
+    }
+}
+
+/// Where a response body stands, by its framing.
+enum BodyState {
+    None,
+    Length(u64),
+    Chunked(chunked::Decoder),
+    Close,
+}
+
+impl BodyState {
+    fn new(f: Framing) -> BodyState {
+        match f {
+            Framing::None => BodyState::None,
+            Framing::Length(n) => BodyState::Length(n),
+            Framing::Chunked => BodyState::Chunked(chunked::Decoder::new()),
+            Framing::Close => BodyState::Close,
         }
-        Framing::Close => {
-            let data = first.to_vec();
-            if !job.flow.take(data.len(), idle) {
-                return Attempt::Failed(Failure::Cancelled, String::new());
+    }
+
+    /// The body bytes in `input`, whether the body is complete, and whether bytes
+    /// follow it (then the connection is not reused).
+    fn feed(&mut self, input: &[u8]) -> Result<(Vec<u8>, bool, bool), String> {
+        match self {
+            BodyState::None => Ok((Vec::new(), true, !input.is_empty())),
+            BodyState::Length(left) => {
+                let n = usize::try_from(*left).unwrap_or(usize::MAX).min(input.len());
+                *left -= n as u64;
+                Ok((input[..n].to_vec(), *left == 0, input.len() > n))
             }
-            out.send(Progress::Head { head, data, end: false });
-            if up.read_timeout(idle).is_err() {
-                out.fail(Failure::BadGateway, "setting a read timeout failed".into());
-                return Attempt::Done(false);
+            BodyState::Chunked(d) => {
+                let mut data = Vec::with_capacity(input.len());
+                let used = d.feed(input, &mut data).map_err(|e| e.to_string())?;
+                Ok((data, d.is_done(), used < input.len()))
             }
-            loop {
-                match up.s.read(buf) {
-                    Ok(0) => {
-                        out.send(Progress::End);
-                        return Attempt::Done(false);
-                    }
-                    Ok(n) => {
-                        if !job.flow.take(n, idle) {
-                            out.fail(Failure::Cancelled, String::new());
-                            return Attempt::Done(false);
-                        }
-                        out.send(Progress::Data(buf[..n].to_vec()));
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        let why = if timed_out(&e) { Failure::Timeout } else { Failure::BadGateway };
-                        out.fail(why, format!("reading the response body failed: {e}"));
-                        return Attempt::Done(false);
-                    }
-                }
-            }
+            BodyState::Close => Ok((input.to_vec(), false, false)),
         }
     }
 }
