@@ -150,3 +150,76 @@ fn check_target(cx: &Cx, key: &str, v: &Value, name: &str, services: &[ServiceCo
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use crate::config::{parse_str, Config, ConfigError};
+
+    const WEB: &str = "[service.web]\ncommand = \"x\"\nsocket = \"/run/web.sock\"\n\
+                       [service.plain]\ncommand = \"x\"\n[service.many]\ncommand = \"x\"\ninstances = 2\nsocket = \"/s\"\n";
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        parse_str(text, Path::new("tend.toml"))
+    }
+
+    /// The error at `line` names `key` and says `fragment`, as `tend.toml:LINE:COL: KEY: ...`.
+    fn check(text: &str, line: usize, key: &str, fragment: &str) {
+        let e = match parse(text) {
+            Ok(c) => panic!("expected an error, got {c:?}"),
+            Err(e) => e,
+        };
+        assert_eq!((e.line(), e.key()), (Some(line), Some(key)), "{e}");
+        assert!(e.message().contains(fragment), "{e} lacks {fragment:?}");
+        assert!(e.to_string().starts_with(&format!("tend.toml:{line}:")), "{e}");
+    }
+
+    #[test]
+    fn keys_and_defaults() {
+        let c = parse(&format!(
+            "[forward]\nworkers = 2\nqueue = 10\nrequest_timeout = \"5s\"\n\
+             [ingress]\nlisten = \"127.0.0.1:8080\"\nroutes = {{ \"/api\" = \"web\", \"h.example/\" = \"many.1\" }}\n\
+             max_body = \"2MiB\"\nmax_headers = 10\nmax_header_bytes = \"4KiB\"\nidle_timeout = \"5s\"\n{WEB}\
+             request_timeout = \"250ms\"\n"
+        ))
+        .unwrap();
+        assert_eq!((c.forward.workers, c.forward.queue), (2, 10));
+        assert_eq!(c.forward.request_timeout, Duration::from_secs(5));
+        let ing = c.ingress.unwrap();
+        assert_eq!(ing.listen.port(), 8080);
+        assert_eq!(ing.routes.len(), 2);
+        assert_eq!(ing.routes[1].host.as_deref(), Some("h.example"));
+        assert_eq!((ing.limits.max_body, ing.limits.max_headers, ing.limits.max_head), (2 << 20, 10, 4096));
+        let many = c.services.iter().find(|s| s.name == "many.1").unwrap();
+        assert_eq!(many.request_timeout, Some(Duration::from_millis(250)));
+        let d = parse(WEB).unwrap();
+        assert_eq!((d.forward.workers, d.forward.queue), (4, 256));
+        assert!(d.ingress.is_none());
+        assert_eq!(d.services[0].socket.as_deref(), Some(Path::new("/run/web.sock")));
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let ing = |routes: &str| format!("[ingress]\nlisten = \"127.0.0.1:1\"\nroutes = {{ {routes} }}\n{WEB}");
+        check(&ing("\"/\" = \"nope\""), 3, "ingress.routes.\"/\"", "unknown service \"nope\"");
+        check(&ing("\"/\" = \"plain\""), 3, "ingress.routes.\"/\"", "has no `socket`");
+        check(&ing("\"/\" = \"many\""), 3, "ingress.routes.\"/\"", "has instances");
+        check(&ing("\"api\" = \"web\""), 3, "ingress.routes.api", "a route is");
+        check(&format!("[ingress]\nlisten = \"localhost\"\n{WEB}"), 2, "ingress.listen", "not an address");
+        check(&format!("[ingress]\nroutes = {{}}\n{WEB}"), 1, "ingress", "missing required key \"listen\"");
+        check(&format!("[ingress]\nlisten = \"127.0.0.1:1\"\nport = 1\n{WEB}"), 3, "ingress.port", "unknown key");
+        check(
+            &format!("[ingress]\nlisten = \"127.0.0.1:1\"\nmax_body = \"2GiB\"\n{WEB}"),
+            3,
+            "ingress.max_body",
+            "out of range",
+        );
+        check(&format!("[forward]\nworkers = 0\n{WEB}"), 2, "forward.workers", "out of range");
+        check(&format!("[forward]\nrequest_timeout = \"0s\"\n{WEB}"), 2, "forward.request_timeout", "greater than 0");
+        check(&format!("{WEB}request_timeout = \"25h\"\n"), 10, "service.many.request_timeout", "at most 24h");
+        let long = "/".repeat(200);
+        check(&format!("[service.x]\ncommand = \"x\"\nsocket = \"{long}\"\n"), 3, "service.x.socket", "107");
+    }
+}
