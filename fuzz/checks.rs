@@ -234,7 +234,7 @@ pub fn check_http_request(data: &[u8]) {
             }
         }
         assert_eq!(request::parse(&data[..*n], &HTTP_LIMITS), whole.clone().map(|o| o.map(|(h, _)| (h, *n))));
-        let body = vec![b'b'; 3];
+        let body = [b'b'; 3];
         let mut up = Vec::new();
         let fwd = request::Forwarded { client_ip: "127.0.0.1", proto: "http" };
         request::upstream_head(&h.method, &h.target, &h.authority, &h.headers, body.len(), Some(&fwd), &mut up);
