@@ -93,6 +93,8 @@ pub struct SvcStats {
     pub latency: Histogram,
     /// (pid it was made for, when, None if accepting or why not).
     sock: Option<(u32, Instant, Option<String>)>,
+    /// The socket path shared by this service's jobs (made once, not per request).
+    path: Option<Arc<std::path::Path>>,
 }
 
 /// Who is waiting for a job's result.
@@ -233,8 +235,16 @@ impl Supervisor {
         let Some(sock) = &s.cfg.socket else {
             return Err(Refused::Unavailable(format!("{} has no socket to forward to", s.cfg.name)));
         };
-        let socket = forward::socket_arc(sock);
         let timeout = s.cfg.request_timeout.unwrap_or(self.cfg.forward.request_timeout);
+        let st = self.gw.stats(idx);
+        let socket = match &st.path {
+            Some(p) if **p == **sock => Arc::clone(p),
+            _ => {
+                let p = forward::socket_arc(sock);
+                st.path = Some(Arc::clone(&p));
+                p
+            }
+        };
         self.gw.next_job += 1;
         let id = self.gw.next_job;
         let flow = Flow::new();

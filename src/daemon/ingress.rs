@@ -514,9 +514,10 @@ impl Supervisor {
 
     /// A worker reported on the job of connection `token`.
     pub(super) fn ingress_progress(&mut self, token: Token, job: u64, p: Progress) {
-        let svc = self.gw.jobs.get(&job).map(|p| self.svcs[p.svc].cfg.name.clone()).unwrap_or_default();
+        let svc_idx = self.gw.jobs.get(&job).map(|p| p.svc);
         let flow = self.gw.jobs.get(&job).map(|p| Arc::clone(&p.flow));
-        let Some(c) = self.ingress_conn(token) else {
+        // The connection by field, so that the services stay readable beside it.
+        let Some(c) = self.gw.ingress.as_mut().and_then(|i| i.conns.get_mut(&token)) else {
             if let Some(f) = flow {
                 f.cancel();
             }
@@ -542,6 +543,7 @@ impl Supervisor {
             }
             (Progress::End, &Phase::Stream { job: j, .. }) if j == job => finished = true,
             (Progress::Fail { why, detail }, &Phase::Wait { job: j, minor, keep_alive, head_request }) if j == job => {
+                let svc = svc_idx.and_then(|i| self.svcs.get(i)).map(|s| s.cfg.name.as_str()).unwrap_or("");
                 let (status, detail) = match why {
                     Failure::Unavailable => (503, format!("{svc} is running, but {detail}; see its logs")),
                     Failure::Timeout => (504, format!("{svc}: {detail}")),

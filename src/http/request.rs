@@ -77,8 +77,16 @@ fn tokens(v: &[u8]) -> impl Iterator<Item = String> + '_ {
 /// Parse a request head at the start of `buf`. `Ok(None)`: incomplete (and still within
 /// the limit); `Ok(Some((head, n)))`: the head is the first `n` bytes.
 pub fn parse(buf: &[u8], lim: &Limits) -> Result<Option<(Head, usize)>, Refusal> {
-    let mut hdrs = vec![httparse::EMPTY_HEADER; lim.max_headers];
-    let mut req = httparse::Request::new(&mut hdrs);
+    // On the stack for the usual limits (no allocation per request), else on the heap.
+    let mut stack = [httparse::EMPTY_HEADER; 128];
+    let mut heap = Vec::new();
+    let hdrs: &mut [httparse::Header] = if lim.max_headers <= stack.len() {
+        &mut stack[..lim.max_headers]
+    } else {
+        heap.resize(lim.max_headers, httparse::EMPTY_HEADER);
+        &mut heap
+    };
+    let mut req = httparse::Request::new(hdrs);
     let n = match req.parse(buf) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
