@@ -195,3 +195,99 @@ fn single_frame(bytes: &[u8]) -> Frame {
     assert_eq!(d.pending(), 0, "an encoded message is more than one frame");
     f
 }
+
+// --- HTTP (the ingress's front) -------------------------------------------------------
+
+/// Limits of the `http_request` target: small, so the fuzzer reaches them.
+pub const HTTP_LIMITS: tend::http::request::Limits =
+    tend::http::request::Limits { max_head: 2048, max_headers: 16, max_body: 4096 };
+
+/// Fuzz target `http_request`: `data` is what an ingress client sends.
+///
+/// - A request head parses the same whole and fed in growing prefixes: every prefix
+///   shorter than the head is incomplete (or over the head limit), never a different
+///   verdict.
+/// - A parsed head respects the limits, and the head tend rebuilds for the upstream
+///   parses again to the same method, target and a Content-Length body framing (no
+///   request that tend forwards can be read two ways).
+/// - The chunked decoder gives the same body, end and error fed whole or in pieces.
+/// - The upstream response parser never panics and never claims more than it was given.
+pub fn check_http_request(data: &[u8]) {
+    use tend::http::request::{self, BodyKind};
+    let whole = request::parse(data, &HTTP_LIMITS);
+    if let Ok(Some((h, n))) = &whole {
+        assert!(*n <= data.len() && *n <= HTTP_LIMITS.max_head);
+        if let BodyKind::Length(l) = h.body {
+            assert!(l > 0 && l <= HTTP_LIMITS.max_body);
+        }
+        for k in chunk_sizes(data).scan(0usize, |at, c| {
+            *at += c;
+            Some(*at)
+        }) {
+            if k >= *n {
+                break;
+            }
+            match request::parse(&data[..k], &HTTP_LIMITS) {
+                Ok(None) => {}
+                Err(r) if r.status == 431 => {}
+                other => panic!("prefix of {k} bytes of a {n}-byte head gives {other:?}"),
+            }
+        }
+        assert_eq!(request::parse(&data[..*n], &HTTP_LIMITS), whole.clone().map(|o| o.map(|(h, _)| (h, *n))));
+        let body = [b'b'; 3];
+        let mut up = Vec::new();
+        let fwd = request::Forwarded { client_ip: "127.0.0.1", proto: "http" };
+        request::upstream_head(&h.method, &h.target, &h.authority, &h.headers, body.len(), Some(&fwd), &mut up);
+        let big = request::Limits { max_head: 1 << 20, max_headers: 1000, max_body: 1 << 20 };
+        let again = request::parse(&up, &big).unwrap_or_else(|e| panic!("rebuilt head refused: {e:?}\n{up:?}"));
+        let (h2, n2) = again.unwrap_or_else(|| panic!("rebuilt head incomplete: {up:?}"));
+        assert_eq!(n2, up.len());
+        assert_eq!((h2.method.as_str(), h2.target.as_str()), (h.method.as_str(), h.target.as_str()));
+        assert_eq!(h2.body, BodyKind::Length(3));
+    }
+    if let Err(r) = &whole {
+        assert!([400, 413, 417, 431, 501, 505].contains(&r.status), "status {}", r.status);
+    }
+
+    let decode = |chunks: &mut dyn Iterator<Item = &[u8]>| {
+        let mut d = tend::http::chunked::Decoder::new();
+        let mut out = Vec::new();
+        let mut used = 0;
+        for c in chunks {
+            match d.feed(c, &mut out) {
+                Ok(n) => {
+                    used += n;
+                    if d.is_done() {
+                        break;
+                    }
+                }
+                Err(e) => return (out, used, d.is_done(), Some(e)),
+            }
+        }
+        (out, used, d.is_done(), None)
+    };
+    let one = decode(&mut std::iter::once(data));
+    let mut rest = data;
+    let mut sizes = chunk_sizes(data);
+    let mut pieces = Vec::new();
+    while !rest.is_empty() {
+        let n = sizes.next().unwrap_or(1).min(rest.len());
+        let (c, r) = rest.split_at(n);
+        pieces.push(c);
+        rest = r;
+    }
+    let many = decode(&mut pieces.into_iter());
+    // An error may be found at a different byte (more was fed before it), but not
+    // whether there is one, nor the body before it when there is none.
+    assert_eq!(one.3.is_some(), many.3.is_some(), "chunked: whole {:?} vs pieces {:?}", one.3, many.3);
+    if one.3.is_none() {
+        assert_eq!((one.0, one.1, one.2), (many.0, many.1, many.2));
+    }
+
+    for head_req in [false, true] {
+        if let Ok(Some((h, n))) = tend::http::response::parse(data, head_req, 4096) {
+            assert!(n <= data.len());
+            assert!((100..=999).contains(&h.status));
+        }
+    }
+}

@@ -15,6 +15,7 @@ want unshare util-linux
 want setpriv util-linux
 want file file
 want python3 python3
+want curl curl
 case "$what" in
 test)
     want podman podman
@@ -35,6 +36,9 @@ bench)
     want sv runit
     want hyperfine hyperfine
     want socat socat
+    # the ingress row (bench/rows/98-ingress.sh): the load generator and the peer
+    want wrk wrk
+    [ -x /usr/sbin/nginx ] || need_pkgs="$need_pkgs nginx-light"
     want gcc gcc
     # static helpers: glibc's libc.a (libc6-dev, with gcc) and musl-gcc for the floor of
     # the `tend status` row (bench/src/ctl_once.c), linked against musl as tend is

@@ -10,11 +10,13 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stdout, clippy::print_stderr)
 )]
 
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod diag;
 pub mod error;
+pub mod http;
 pub mod import;
 pub mod init;
 pub mod proto;

@@ -23,10 +23,11 @@ use tend::proto::msg::{self, kind, DecodeError, Reply, Request, API_VERSION, CAP
 
 type Check = fn(&[u8]);
 
-const TARGETS: [(&str, Check); 3] = [
+const TARGETS: [(&str, Check); 4] = [
     ("frame_decode", checks::check_stream),
     ("request_body", checks::check_request_body),
     ("reply_body", checks::check_reply_body),
+    ("http_request", checks::check_http_request),
 ];
 
 const WRITE_HINT: &str = "TEND_WRITE_CORPUS=1 cargo test --test proto_corpus -- --ignored write_seed_corpus";
@@ -232,6 +233,13 @@ fn request_values() -> Vec<(&'static str, u8, serde_json::Value)> {
         ),
         ("log-rotate", kind::LOG_ROTATE, json!({"id": 18, "service": "web"})),
         ("log-rotate-all", kind::LOG_ROTATE, json!({"id": 19})),
+        ("request-minimal", kind::REQUEST, json!({"id": 17, "service": "web", "path": "/"})),
+        (
+            "request",
+            kind::REQUEST,
+            json!({"id": 18, "service": "web", "method": "POST", "path": "/api", "query": "a=1&b",
+                   "headers": [["Accept", "*/*"], ["X-Two", "1"], ["X-Two", "2"]]}),
+        ),
     ]
 }
 
@@ -305,6 +313,15 @@ fn reply_values() -> Vec<(&'static str, u8, serde_json::Value)> {
         ),
         ("events-lost", kind::EVENTS_LOST, json!({"id": 12, "from": 1, "to": 5, "reason": "evicted"})),
         ("end", kind::END, json!({"id": 9})),
+        (
+            "response",
+            kind::RESPONSE,
+            json!({"id": 18, "status": 503, "reason": "Service Unavailable",
+                   "headers": [["Content-Type", "application/problem+json"]]}),
+        ),
+        ("error-unavailable", kind::ERROR, error(18, "unavailable", "web is backoff; see its logs")),
+        ("error-timeout", kind::ERROR, error(18, "timeout", "web: no response within 30.000s")),
+        ("error-bad-gateway", kind::ERROR, error(18, "bad_gateway", "web: malformed response head")),
     ]
 }
 
@@ -322,13 +339,30 @@ fn log_data_body(id: u8, stream: &str, data: &[u8]) -> Vec<u8> {
     b
 }
 
+/// `v` (a JSON map) with a msgpack bin field `body` added.
+fn with_body(v: serde_json::Value, body: &[u8]) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    struct WithBody<'a> {
+        #[serde(flatten)]
+        rest: &'a serde_json::Value,
+        #[serde(with = "serde_bytes")]
+        body: &'a [u8],
+    }
+    rmp_serde::to_vec_named(&WithBody { rest: &v, body }).unwrap()
+}
+
 /// Every request seed, decoded by tend.
 fn requests() -> Vec<(&'static str, Request)> {
-    request_values()
+    let mut bodies: Vec<(&str, u8, Vec<u8>)> = request_values()
         .into_iter()
-        .map(|(name, k, v)| {
-            let body = &json_frame(k, &v)[frame::HEADER_LEN..];
-            let r = Request::decode(k, body).unwrap_or_else(|e| panic!("request seed {name} does not decode: {e}"));
+        .map(|(name, k, v)| (name, k, json_frame(k, &v)[frame::HEADER_LEN..].to_vec()))
+        .collect();
+    let post = json!({"id": 19, "service": "web", "method": "PUT", "path": "/blob", "headers": []});
+    bodies.push(("request-body", kind::REQUEST, with_body(post, b"\0\x01binary\xff")));
+    bodies
+        .into_iter()
+        .map(|(name, k, body)| {
+            let r = Request::decode(k, &body).unwrap_or_else(|e| panic!("request seed {name} does not decode: {e}"));
             (name, r)
         })
         .collect()
@@ -347,6 +381,8 @@ fn replies() -> Vec<(&'static str, Reply)> {
     timed.extend_from_slice(b"\xa7time_us\xcf");
     timed.extend_from_slice(&1_795_362_721_123_456u64.to_be_bytes());
     bodies.push(("log-data-time", kind::LOG_DATA, timed));
+    let resp = json!({"id": 19, "status": 200, "reason": "OK", "headers": [["Content-Length", "3"]]});
+    bodies.push(("response-body", kind::RESPONSE, with_body(resp, b"ok\n")));
     bodies
         .into_iter()
         .map(|(name, k, body)| {
@@ -498,7 +534,51 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     add("frame_decode", "seed-zero-length".into(), vec![0, 0, 0, 0, kind::HELLO, 0x80]);
     add("frame_decode", "seed-zero-length-after-frames".into(), cat(&[&hello, &list, &[0, 0, 0, 0], &hello]));
     add("frame_decode", "seed-request-then-garbage".into(), cat(&[&hello, b"GET / HTTP/1.1\r\n\r\n"]));
+    for (name, bytes) in http_seeds() {
+        add("http_request", format!("seed-{name}"), bytes);
+    }
     let names: BTreeSet<(&str, &str)> = out.iter().map(|(t, n, _)| (*t, n.as_str())).collect();
     assert_eq!(names.len(), out.len(), "two seeds with the same name");
     out
+}
+
+/// What an ingress client may send: valid requests, pipelines, bodies, and the shapes
+/// the parser refuses (smuggling, limits), plus chunked bodies alone.
+fn http_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let v = |s: &str| s.as_bytes().to_vec();
+    vec![
+        ("get", v("GET /api/x?q=1 HTTP/1.1\r\nHost: example.com:8080\r\nAccept: */*\r\n\r\n")),
+        ("get-http10", v("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")),
+        ("head", v("HEAD /_tend/health HTTP/1.1\r\nHost: x\r\n\r\n")),
+        ("absolute-form", v("GET http://api.example.com/v1 HTTP/1.1\r\nHost: other\r\n\r\n")),
+        ("options-star", v("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")),
+        ("post-length", v("POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")),
+        (
+            "post-chunked",
+            v("POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+        ),
+        ("expect-continue", v("PUT /p HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")),
+        (
+            "pipelined",
+            v("GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+        ),
+        ("xff", v("GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.0.0.1\r\nConnection: keep-alive, X-Drop\r\nX-Drop: 1\r\n\r\n")),
+        ("cl-and-te", v("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")),
+        ("duplicate-cl", v("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\na")),
+        ("cl-list", v("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1, 1\r\n\r\na")),
+        ("obs-fold", v("GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  continued\r\n\r\n")),
+        ("te-gzip-chunked", v("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n")),
+        ("te-http10", v("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n")),
+        ("space-before-colon", v("GET / HTTP/1.1\r\nHost: x\r\nContent-Length : 0\r\n\r\n")),
+        ("no-host", v("GET / HTTP/1.1\r\n\r\n")),
+        ("two-hosts", v("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")),
+        ("bare-lf", v("GET / HTTP/1.1\nHost: x\n\n")),
+        ("http2-preface", v("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")),
+        ("body-too-large", v("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n")),
+        ("head-too-large", format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(3000)).into_bytes()),
+        ("chunked-only", v("4\r\nWiki\r\n5;ext=1\r\npedia\r\n0\r\nX-Trailer: 1\r\n\r\nafter")),
+        ("chunked-bad-size", v("ffffffffffffffffff\r\n")),
+        ("response", v("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")),
+        ("response-interim", v("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n")),
+    ]
 }

@@ -20,6 +20,10 @@ pub mod code {
     pub const PROTOCOL: i32 = 7;
     /// `wait-ready --timeout` ran out.
     pub const TIMEOUT: i32 = 8;
+    /// `request`: the service answered with a status of 400 or more.
+    pub const HTTP_STATUS: i32 = 9;
+    /// `request`: the service is not available (tend answered for it).
+    pub const UNAVAILABLE: i32 = 10;
 }
 
 /// A client-side failure: a message and the exit code it maps to.
@@ -45,7 +49,13 @@ impl ClientError {
             | ErrorCode::UnknownType
             | ErrorCode::HelloRequired
             | ErrorCode::FrameTooLarge => code::PROTOCOL,
-            ErrorCode::Busy | ErrorCode::ShuttingDown | ErrorCode::Failed | ErrorCode::UnknownStream => code::FAILED,
+            ErrorCode::Unavailable => code::UNAVAILABLE,
+            ErrorCode::Timeout => code::TIMEOUT,
+            ErrorCode::Busy
+            | ErrorCode::ShuttingDown
+            | ErrorCode::Failed
+            | ErrorCode::UnknownStream
+            | ErrorCode::BadGateway => code::FAILED,
         };
         ClientError { code, message: e.message.clone() }
     }

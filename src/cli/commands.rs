@@ -11,7 +11,9 @@ use serde::Serialize;
 
 use super::client::{code, Client, ClientError};
 use crate::daemon::control::socket_path;
-use crate::proto::msg::{EventInfo, EventsReq, Plain, Reply, ServiceInfo, SignalReq, SignalSpec, Stream, Target};
+use crate::proto::msg::{
+    EventInfo, EventsReq, HttpReq, Plain, Reply, ServiceInfo, SignalReq, SignalSpec, Stream, Target,
+};
 use crate::proto::Request;
 
 #[derive(FromArgs, Debug, Default)]
@@ -139,6 +141,37 @@ pub struct CheckCmd {
 }
 
 #[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "request")]
+/// Forward an HTTP request to a service's socket and print the response body: exit 0
+/// for a status below 400, 9 for 400 and above, 10 if the service is not available.
+pub struct RequestCmd {
+    /// the service
+    #[argh(positional)]
+    service: String,
+    /// the path, with an optional ?query
+    #[argh(positional)]
+    path: String,
+    /// the method (default: GET, or POST with -d)
+    #[argh(option, short = 'X')]
+    method: Option<String>,
+    /// a header field, as 'Name: value' (repeatable)
+    #[argh(option, short = 'H')]
+    header: Vec<String>,
+    /// the body: @FILE to read a file, - (or @-) to read stdin, else the text itself
+    #[argh(option, short = 'd')]
+    data: Option<String>,
+    /// print the status line and header fields before the body
+    #[argh(switch, short = 'i')]
+    include: bool,
+    /// the control socket
+    #[argh(option)]
+    socket: Option<String>,
+    /// print JSON: status, reason, headers, body (as text)
+    #[argh(switch)]
+    json: bool,
+}
+
+#[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "reload")]
 /// Re-read the configuration file and apply the differences.
 pub struct ReloadCmd {
@@ -232,13 +265,21 @@ pub fn ls(c: LsCmd) -> Result<(), ClientError> {
     if c.json {
         return json_line(&services);
     }
+    // AVAIL (forwarding) only when some service has a socket.
+    let avail = services.iter().any(|s| s.available.is_some());
     let mut rows =
-        vec![["NAME", "STATE", "HEALTH", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "RSS", "CPU"].map(String::from)];
+        vec![["NAME", "STATE", "HEALTH", "AVAIL", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "RSS", "CPU"]
+            .map(String::from)];
     for s in &services {
         rows.push([
             s.name.clone(),
             if s.paused { format!("{} (paused)", s.state) } else { s.state.clone() },
             if s.health.is_empty() { "-".into() } else { s.health.clone() },
+            match s.available {
+                Some(true) => "yes".into(),
+                Some(false) => "no".into(),
+                None => "-".into(),
+            },
             opt(s.pid),
             s.uptime_ms.map(duration).unwrap_or_else(|| "-".into()),
             s.restarts.to_string(),
@@ -247,7 +288,12 @@ pub fn ls(c: LsCmd) -> Result<(), ClientError> {
             s.cpu_ms.map(|ms| format!("{:.2}s", ms as f64 / 1000.0)).unwrap_or_else(|| "-".into()),
         ]);
     }
-    let mut widths = [0usize; 9];
+    if !avail {
+        for r in &mut rows {
+            r[3].clear();
+        }
+    }
+    let mut widths = [0usize; 10];
     for r in &rows {
         for (w, cell) in widths.iter_mut().zip(r) {
             *w = (*w).max(cell.chars().count());
@@ -257,6 +303,9 @@ pub fn ls(c: LsCmd) -> Result<(), ClientError> {
     for r in &rows {
         let mut line = String::new();
         for (i, (cell, w)) in r.iter().zip(widths).enumerate() {
+            if i == 3 && !avail {
+                continue;
+            }
             if i + 1 == r.len() {
                 line.push_str(cell);
             } else {
@@ -287,6 +336,25 @@ fn status_text(s: &ServiceInfo) -> String {
     kv("depends on", if s.depends_on.is_empty() { "-".into() } else { s.depends_on.join(", ") });
     kv("rss", s.rss.map(bytes).unwrap_or_else(|| "-".into()));
     kv("cpu", s.cpu_ms.map(|ms| format!("{:.2}s", ms as f64 / 1000.0)).unwrap_or_else(|| "-".into()));
+    if !s.socket.is_empty() {
+        kv("socket", s.socket.clone());
+        let avail = match s.available {
+            Some(true) => "yes".to_string(),
+            _ => format!("no: {}", s.unavailable),
+        };
+        kv("available", avail);
+        let lat = |v: Option<u64>| v.map(|us| format!("{:.3}ms", us as f64 / 1000.0)).unwrap_or_else(|| "-".into());
+        kv(
+            "requests",
+            format!(
+                "{} ({} errors), latency p50 {}, p99 {}",
+                s.requests,
+                s.request_errors,
+                lat(s.latency_p50_us),
+                lat(s.latency_p99_us)
+            ),
+        );
+    }
     kv("autostart", s.autostart.to_string());
     kv("command", s.command.join(" "));
     kv(
@@ -475,33 +543,7 @@ pub fn version(c: VersionCmd) -> Result<(), ClientError> {
     out(text.as_bytes())
 }
 
-/// Where a service stands for `wait-ready` and `check`.
-#[derive(Debug, PartialEq, Eq)]
-enum Readiness {
-    Ready,
-    NotYet(String),
-    Failed(String),
-}
-
-fn readiness(s: &ServiceInfo, need_healthy: bool) -> Readiness {
-    match s.state.as_str() {
-        "failed" => return Readiness::Failed(format!("{}: failed: {}", s.name, s.reason)),
-        "exited" => return Readiness::Ready,
-        _ => {}
-    }
-    if !s.ready {
-        return Readiness::NotYet(format!("{}: {}: {}", s.name, s.state, s.reason));
-    }
-    if need_healthy && !(s.health.is_empty() || s.health == "healthy") {
-        return Readiness::NotYet(format!("{}: {} ({})", s.name, s.health, s.probe));
-    }
-    Readiness::Ready
-}
-
-/// Services expected to run: autostarted ones, and any that is not stopped.
-fn expected(s: &ServiceInfo) -> bool {
-    s.autostart || s.state != "stopped"
-}
+use crate::check::{expected, readiness, Readiness};
 
 /// The services `names` select (a name matches itself or its instances, NAME.i).
 fn select<'a>(all: &'a [ServiceInfo], names: &[String]) -> Result<Vec<&'a ServiceInfo>, ClientError> {
@@ -613,13 +655,7 @@ pub fn check(c: CheckCmd) -> Result<(), ClientError> {
     cl.send(&Request::List(Plain { id }))?;
     let services = list(&mut cl, id)?;
     let chosen = select(&services, &[])?;
-    let bad: Vec<String> = chosen
-        .iter()
-        .filter_map(|s| match readiness(s, true) {
-            Readiness::Ready => None,
-            Readiness::NotYet(w) | Readiness::Failed(w) => Some(w),
-        })
-        .collect();
+    let bad = crate::check::problems(&services, true);
     if c.json {
         json_line(&serde_json::json!({ "ok": bad.is_empty(), "problems": bad }))?;
     } else if bad.is_empty() {
@@ -630,4 +666,84 @@ pub fn check(c: CheckCmd) -> Result<(), ClientError> {
     } else {
         Err(ClientError::new(code::FAILED, format!("not ready or not healthy: {}", bad.join("; "))))
     }
+}
+
+/// The body of `-d`: `@FILE`, `-` or `@-` (stdin), or the text itself.
+fn request_body(data: &str) -> Result<Vec<u8>, ClientError> {
+    use std::io::Read;
+    if data == "-" || data == "@-" {
+        let mut v = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut v)
+            .map_err(|e| ClientError::new(code::FAILED, format!("reading stdin: {e}")))?;
+        return Ok(v);
+    }
+    if let Some(path) = data.strip_prefix('@') {
+        return std::fs::read(path).map_err(|e| ClientError::new(code::USAGE, format!("-d @{path}: {e}")));
+    }
+    Ok(data.as_bytes().to_vec())
+}
+
+pub fn request(c: RequestCmd) -> Result<(), ClientError> {
+    let usage = |m: String| ClientError::new(code::USAGE, m);
+    let (path, query) = match c.path.split_once('?') {
+        Some((p, q)) => (p.to_string(), q.to_string()),
+        None => (c.path.clone(), String::new()),
+    };
+    if !path.starts_with('/') {
+        return Err(usage(format!("the path must start with /: {:?}", c.path)));
+    }
+    let mut headers = Vec::new();
+    for h in &c.header {
+        let Some((n, v)) = h.split_once(':') else {
+            return Err(usage(format!("-H {h:?}: expected 'Name: value'")));
+        };
+        headers.push((n.trim().to_string(), v.trim().to_string()));
+    }
+    let body = match &c.data {
+        Some(d) => request_body(d)?,
+        None => Vec::new(),
+    };
+    let method = c.method.clone().unwrap_or_else(|| if c.data.is_some() { "POST".into() } else { "GET".into() });
+    let mut cl = connect(&c.socket)?;
+    let max = cl.welcome.max_frame as usize;
+    if max > 0 && body.len() + 4096 > max {
+        return Err(ClientError::new(
+            code::USAGE,
+            format!(
+                "a request body of {} bytes does not fit in one control frame: this tend takes frames of at most {max} \
+                 bytes (control.max_frame); use the HTTP ingress for large bodies",
+                body.len()
+            ),
+        ));
+    }
+    let id = cl.next_id();
+    let r = cl.call(Request::Http(HttpReq { id, service: c.service.clone(), method, path, query, headers, body }))?;
+    let Reply::Response(resp) = r else { return Err(unexpected(r)) };
+    if c.json {
+        json_line(&serde_json::json!({
+            "status": resp.status,
+            "reason": resp.reason,
+            "headers": resp.headers,
+            "body": String::from_utf8_lossy(&resp.body),
+        }))?;
+    } else {
+        let mut text = Vec::new();
+        if c.include {
+            text.extend_from_slice(format!("HTTP/1.1 {} {}\r\n", resp.status, resp.reason).as_bytes());
+            for (n, v) in &resp.headers {
+                text.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
+            }
+            text.extend_from_slice(b"\r\n");
+        }
+        text.extend_from_slice(&resp.body);
+        out(&text)?;
+    }
+    if resp.status >= 400 {
+        return Err(ClientError::new(
+            code::HTTP_STATUS,
+            format!("{} answered {} {}", c.service, resp.status, resp.reason),
+        ));
+    }
+    Ok(())
 }

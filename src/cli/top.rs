@@ -793,6 +793,7 @@ mod tests {
             status_text: String::new(),
             depends_on: vec![],
             health: String::new(),
+            ..Default::default()
         }
     }
 

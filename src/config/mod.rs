@@ -28,6 +28,41 @@ pub struct Config {
     pub control: Control,
     /// Put each service in its own cgroup v2 when tend can create one.
     pub cgroups: bool,
+    /// Request forwarding to service sockets (`[forward]`).
+    pub forward: Forward,
+    /// The HTTP ingress (`[ingress]`), if configured.
+    pub ingress: Option<Ingress>,
+}
+
+/// The worker pool that forwards requests to service sockets (`[forward]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Forward {
+    /// Worker threads (read at start; a reload does not change them).
+    pub workers: usize,
+    /// Requests waiting for a worker; beyond them a request is answered "busy".
+    pub queue: usize,
+    /// Default `request_timeout` of a service.
+    pub request_timeout: Duration,
+}
+
+impl Default for Forward {
+    fn default() -> Self {
+        Forward { workers: defaults::WORKERS, queue: defaults::QUEUE, request_timeout: defaults::REQUEST_TIMEOUT }
+    }
+}
+
+/// The HTTP ingress (`[ingress]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ingress {
+    /// TCP address to listen on (bound at start; a reload does not move it).
+    pub listen: std::net::SocketAddr,
+    pub routes: Vec<crate::http::route::Route>,
+    /// Client connections beyond this are closed at once.
+    pub max_connections: usize,
+    pub limits: crate::http::request::Limits,
+    /// An idle keep-alive connection, or one that has sent part of a request head, is
+    /// closed after this long.
+    pub idle_timeout: Duration,
 }
 
 /// The control socket and who may use it.
@@ -234,6 +269,10 @@ pub struct ServiceConfig {
     /// (`depends_on`), by `[service.NAME]` table name, in file order.
     pub depends_on: Vec<Dependency>,
     pub on_dependency_failure: OnDependencyFailure,
+    /// The Unix socket the service listens on: requests are forwarded to it.
+    pub socket: Option<PathBuf>,
+    /// How long a forwarded request may take (None: `forward.request_timeout`).
+    pub request_timeout: Option<Duration>,
 }
 
 /// How readiness is signalled.
@@ -376,4 +415,12 @@ pub mod defaults {
     pub const HEALTH_INTERVAL: Duration = Duration::from_secs(10);
     pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
     pub const HEALTH_RETRIES: u32 = 3;
+    pub const WORKERS: usize = 4;
+    pub const QUEUE: usize = 256;
+    pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+    pub const INGRESS_MAX_CONNECTIONS: usize = 1024;
+    pub const INGRESS_MAX_HEAD: usize = 16 << 10;
+    pub const INGRESS_MAX_HEADERS: usize = 100;
+    pub const INGRESS_MAX_BODY: u64 = 1 << 20;
+    pub const INGRESS_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 }

@@ -30,6 +30,7 @@ use super::{
 };
 use crate::daemon::signals::parse_signal;
 
+mod forward;
 mod readiness;
 use crate::daemon::spawn::RlimitResource;
 
@@ -128,6 +129,8 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Config> {
     let mut service_table = None;
     let mut control = Control::default();
     let mut cgroups = true;
+    let mut fwd = super::Forward::default();
+    let mut ingress_value = None;
     for (k, v) in entries(doc.get_ref()) {
         match k.get_ref().as_ref() {
             "main" => main = Some(v),
@@ -136,6 +139,8 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Config> {
             "service" => service_table = Some(v),
             "control" => control = control_table(&cx, v)?,
             "cgroups" => cgroups = boolean(&cx, "cgroups", v)?,
+            "forward" => fwd = forward::forward_table(&cx, v)?,
+            "ingress" => ingress_value = Some(v),
             _ => return Err(unknown_key(&cx, "", k, TOP_KEYS)),
         }
     }
@@ -194,10 +199,25 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Config> {
         }
     };
 
-    Ok(Config { path: path.to_path_buf(), main, shutdown_timeout, log_dir, services, control, cgroups })
+    let ingress = match ingress_value {
+        Some(v) => Some(forward::ingress_table(&cx, v, &services)?),
+        None => None,
+    };
+    Ok(Config {
+        path: path.to_path_buf(),
+        main,
+        shutdown_timeout,
+        log_dir,
+        services,
+        control,
+        cgroups,
+        forward: fwd,
+        ingress,
+    })
 }
 
-const TOP_KEYS: &[&str] = &["main", "shutdown_timeout", "log_dir", "cgroups", "control", "service"];
+const TOP_KEYS: &[&str] =
+    &["main", "shutdown_timeout", "log_dir", "cgroups", "control", "forward", "ingress", "service"];
 
 const CONTROL_KEYS: &[&str] = &[
     "socket",
@@ -332,6 +352,8 @@ const SERVICE_KEYS: &[&str] = &[
     "watchdog",
     "depends_on",
     "on_dependency_failure",
+    "socket",
+    "request_timeout",
 ];
 
 const BACKOFF_KEYS: &[&str] = &["initial", "max", "factor", "jitter", "reset_after"];
@@ -752,6 +774,8 @@ fn default_service(name: &str) -> ServiceConfig {
         watchdog: None,
         depends_on: Vec::new(),
         on_dependency_failure: super::OnDependencyFailure::Wait,
+        socket: None,
+        request_timeout: None,
     }
 }
 
@@ -830,6 +854,8 @@ fn service(cx: &Cx, path: &str, name: &str, name_key: &Key, v: &Value) -> Result
             }
             "depends_on" => deps = readiness::depends_on(cx, key, v)?,
             "on_dependency_failure" => s.on_dependency_failure = choice(cx, key, v, readiness::ON_DEPENDENCY_FAILURE)?,
+            "socket" => s.socket = Some(forward::socket(cx, key, v)?),
+            "request_timeout" => s.request_timeout = Some(forward::timeout(cx, key, v)?),
             _ => return Err(unknown_key(cx, path, k, SERVICE_KEYS)),
         }
     }

@@ -218,6 +218,7 @@ impl Supervisor {
                 self.control.reply(token, kind::VERSION_REPLY, &reply);
             }
             Request::LogRotate(r) => self.rotate_request(token, r),
+            Request::Http(r) => self.http_request(token, r),
             Request::Cancel(c) => {
                 let t = c.target;
                 let ended =
@@ -376,7 +377,7 @@ impl Supervisor {
     }
 
     /// One service's status.
-    fn info(&mut self, idx: usize) -> ServiceInfo {
+    pub(super) fn info(&mut self, idx: usize) -> ServiceInfo {
         let now = Instant::now();
         let s = &mut self.svcs[idx];
         // The open /proc/PID/stat follows the current process; what it says is sampled
@@ -406,7 +407,7 @@ impl Supervisor {
             Some((r, c)) => (Some(r), Some(c)),
             None => (None, None),
         };
-        ServiceInfo {
+        let mut info = ServiceInfo {
             name: s.cfg.name.clone(),
             state: s.m.state.as_str().into(),
             pid: s.m.pid,
@@ -438,7 +439,16 @@ impl Supervisor {
             log_file: s.logs.path().map(|p| p.display().to_string()),
             log_errors: s.logs.errors,
             log_error: s.logs.error.clone(),
-        }
+            socket: String::new(),
+            available: None,
+            unavailable: String::new(),
+            requests: 0,
+            request_errors: 0,
+            latency_p50_us: None,
+            latency_p99_us: None,
+        };
+        self.forward_info(idx, &mut info);
+        info
     }
 
     /// Record an event in the history and send it to subscribers.

@@ -666,6 +666,8 @@ mod tests {
             watchdog: None,
             depends_on: Vec::new(),
             on_dependency_failure: crate::config::OnDependencyFailure::Wait,
+            socket: None,
+            request_timeout: None,
         }
     }
 

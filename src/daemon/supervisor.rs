@@ -115,14 +115,14 @@ pub(super) struct Shutdown {
 }
 
 pub struct Supervisor {
-    cfg: Config,
+    pub(super) cfg: Config,
     pub(super) svcs: Vec<Svc>,
     by_pid: HashMap<u32, usize>,
     pipes: HashMap<Token, Pipe>,
     next_token: usize,
     pub(super) poll: Poll,
     sig: SignalSource,
-    _waker: Arc<Waker>,
+    pub(super) waker: Arc<Waker>,
     pub(super) timers: Timers,
     stdout: Sink,
     stderr: Sink,
@@ -168,6 +168,8 @@ pub struct Supervisor {
     pub(super) nonce: u64,
     /// Log files (log_dir): the writer thread, tend.log, batching.
     pub(super) logs: Logs,
+    /// Request forwarding and the HTTP ingress (gateway.rs, ingress.rs).
+    pub(super) gw: crate::daemon::gateway::Gateway,
 }
 
 fn io_err(what: &str, e: std::io::Error) -> Error {
@@ -296,7 +298,7 @@ impl Supervisor {
             next_token: FIRST_PIPE,
             poll,
             sig,
-            _waker: waker,
+            waker,
             timers: Timers::default(),
             stdout,
             stderr,
@@ -329,7 +331,9 @@ impl Supervisor {
             deps_dirty: false,
             nonce: seed,
             logs,
+            gw: Default::default(),
         };
+        s.start_ingress()?;
         for c in cfg.services {
             let seed = s.next_seed();
             s.svcs.push(Svc::new(c, seed));
@@ -415,6 +419,9 @@ impl Supervisor {
         if self.svcs.iter().any(|s| s.cfg.max_rss.is_some()) {
             self.timers.add(Instant::now() + Duration::from_secs(1), Timer::RssTick);
         }
+        if self.ingress_active() {
+            self.timers.add(Instant::now() + Duration::from_secs(1), Timer::IngressSweep);
+        }
         let mut events = Events::with_capacity(256);
         let mut received: Vec<Received> = Vec::new();
         // When the last turn began: the clock is read once per turn (deadlines seen from
@@ -476,6 +483,7 @@ impl Supervisor {
                     SIGNALS => sig_ready = true,
                     WAKER => woken = true,
                     LISTENER => self.on_control(LISTENER),
+                    t if Supervisor::is_ingress_token(t) => self.on_ingress(t),
                     t if t.0 >= CONN_BASE => self.on_control(t),
                     t if t.0 >= readiness::PROBE_BASE => self.on_probe_event(t.0 - readiness::PROBE_BASE),
                     t if t.0 >= readiness::READY_FD_BASE => self.on_ready_fd(t.0 - readiness::READY_FD_BASE),
@@ -491,6 +499,7 @@ impl Supervisor {
                 }
             }
             if woken {
+                self.on_forward_results();
                 self.unblock_pipes();
                 self.report_drops();
                 for idx in self.on_log_wake() {
@@ -1255,6 +1264,12 @@ impl Supervisor {
                     self.arm_accept_retry();
                 }
             }
+            Timer::IngressSweep => {
+                self.ingress_sweep();
+                if self.ingress_active() {
+                    self.timers.add(Instant::now() + Duration::from_secs(1), Timer::IngressSweep);
+                }
+            }
             Timer::ForceExit => {
                 let code = self.shutdown.as_ref().map(|s| s.code).unwrap_or(exit::FAILURE);
                 self.exit = Some(code);
@@ -1281,6 +1296,8 @@ impl Supervisor {
             return;
         }
         self.shutdown = Some(Shutdown { code, orphans_signalled: false });
+        // The ingress stops accepting first; requests in flight finish.
+        self.ingress_drain();
         self.timers.add(Instant::now() + self.cfg.shutdown_timeout, Timer::ShutdownDeadline);
         for s in &mut self.svcs {
             // Nothing restarts from now on, even a service whose stop waits for its
@@ -1471,6 +1488,7 @@ impl Supervisor {
         self.cfg.log_dir = new.log_dir.clone();
         self.logs_reloaded(new.log_dir.clone());
         self.control.update(&new.control);
+        self.reload_forward(&new);
         self.events.set_cap(new.control.events_history);
         self.update_width();
         let summary = format!("reloaded {}: {started} added, {changed} changed, {removed} removed", path.display());

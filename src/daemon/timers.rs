@@ -27,6 +27,8 @@ pub enum Timer {
     AcceptRetry,
     /// Close control connections stuck with no hello or half a frame.
     ControlSweep,
+    /// Once a second while the ingress has a listener or connections: idle timeouts.
+    IngressSweep,
 }
 
 #[derive(Default)]

@@ -37,6 +37,7 @@ pub mod kind {
     pub const VERSION: u8 = 0x1a;
     pub const CANCEL: u8 = 0x1b;
     pub const LOG_ROTATE: u8 = 0x1c;
+    pub const REQUEST: u8 = 0x1d;
 
     pub const LIST_REPLY: u8 = 0x20;
     pub const STATUS_REPLY: u8 = 0x21;
@@ -47,6 +48,7 @@ pub mod kind {
     pub const EVENT: u8 = 0x26;
     pub const EVENTS_LOST: u8 = 0x27;
     pub const END: u8 = 0x28;
+    pub const RESPONSE: u8 = 0x29;
 }
 
 /// Operations named in the hello's capability lists.
@@ -67,6 +69,7 @@ pub const CAPABILITIES: &[&str] = &[
     "cancel",
     "logs.time",
     "logs.rotate",
+    "request",
 ];
 
 /// Error codes of an ERROR frame.
@@ -92,6 +95,13 @@ pub enum ErrorCode {
     Failed,
     /// CANCEL named a stream that is not open on this connection.
     UnknownStream,
+    /// REQUEST: the service is not available (not running, not ready, or its socket
+    /// refuses connections); tend answered for it.
+    Unavailable,
+    /// REQUEST: the service did not answer within its `request_timeout`.
+    Timeout,
+    /// REQUEST: the service's answer was not a valid HTTP/1.1 response.
+    BadGateway,
 }
 
 impl ErrorCode {
@@ -109,6 +119,9 @@ impl ErrorCode {
             ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::Failed => "failed",
             ErrorCode::UnknownStream => "unknown_stream",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::BadGateway => "bad_gateway",
         }
     }
 }
@@ -274,6 +287,31 @@ pub struct Cancel {
     pub target: u64,
 }
 
+/// Body of REQUEST: an HTTP/1.1 request forwarded to the service's socket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpReq {
+    pub id: u64,
+    pub service: String,
+    /// A token such as GET or POST (default GET).
+    #[serde(default = "get")]
+    pub method: String,
+    /// Starts with `/`, without the query.
+    pub path: String,
+    /// The query string without the `?` ("" for none).
+    #[serde(default)]
+    pub query: String,
+    /// Header fields in order, as [name, value] pairs. Host defaults to `localhost`;
+    /// hop-by-hop fields and Content-Length are set by tend.
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    #[serde(default, with = "serde_bytes")]
+    pub body: Vec<u8>,
+}
+
+fn get() -> String {
+    "GET".into()
+}
+
 // --- replies -----------------------------------------------------------------------------
 
 /// How a process ended.
@@ -384,6 +422,28 @@ pub struct ServiceInfo {
     /// Why writing the log file fails now; absent while it works.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_error: Option<String>,
+    /// The `socket` requests are forwarded to ("" without one).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub socket: String,
+    /// With a socket: whether requests can be forwarded now (running, ready, and the
+    /// socket accepts connections). Absent without a socket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available: Option<bool>,
+    /// Why it is not available ("" when it is).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub unavailable: String,
+    /// Requests forwarded to it (control socket and ingress), or answered for it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub requests: u64,
+    /// Of those, the ones that failed: not available, busy, timed out, bad gateway, or
+    /// a 5xx status from the service.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub request_errors: u64,
+    /// Median and 99th percentile of the time to the response head, microseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p50_us: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p99_us: Option<u64>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -486,6 +546,21 @@ pub struct EventsLost {
     pub reason: String,
 }
 
+/// Body of RESPONSE: the service's answer to a REQUEST.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpResponse {
+    pub id: u64,
+    pub status: u16,
+    #[serde(default)]
+    pub reason: String,
+    /// End-to-end header fields in order, as [name, value] pairs (values not valid
+    /// UTF-8 are converted lossily).
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    #[serde(default, with = "serde_bytes")]
+    pub body: Vec<u8>,
+}
+
 /// A stream is over: a snapshot is complete, or a follow ended by CANCEL, by the
 /// service's removal, or because tend is exiting.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -512,9 +587,13 @@ pub enum Request {
     Version(Plain),
     Cancel(Cancel),
     LogRotate(RotateReq),
+    Http(HttpReq),
 }
 
 /// A frame from the server, decoded.
+// A status reply is large and most others small; a reply is decoded once per frame
+// and consumed at once, so boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
     Welcome(Welcome),
@@ -528,6 +607,7 @@ pub enum Reply {
     Event(EventMsg),
     EventsLost(EventsLost),
     End(End),
+    Response(HttpResponse),
 }
 
 /// Why a frame's body could not be decoded.
@@ -595,6 +675,7 @@ impl Request {
             kind::VERSION => Request::Version(body(k, b)?),
             kind::CANCEL => Request::Cancel(body(k, b)?),
             kind::LOG_ROTATE => Request::LogRotate(body(k, b)?),
+            kind::REQUEST => Request::Http(body(k, b)?),
             other => return Err(DecodeError::UnknownType(other)),
         })
     }
@@ -610,6 +691,7 @@ impl Request {
             Request::Events(e) => e.id,
             Request::Cancel(c) => c.id,
             Request::LogRotate(r) => r.id,
+            Request::Http(h) => h.id,
         }
     }
 
@@ -629,6 +711,7 @@ impl Request {
             Request::Shutdown(m) => encode(kind::SHUTDOWN, m, out),
             Request::Version(m) => encode(kind::VERSION, m, out),
             Request::Cancel(m) => encode(kind::CANCEL, m, out),
+            Request::Http(m) => encode(kind::REQUEST, m, out),
             Request::LogRotate(m) => encode(kind::LOG_ROTATE, m, out),
         }
     }
@@ -648,6 +731,7 @@ impl Reply {
             kind::EVENT => Reply::Event(body(k, b)?),
             kind::EVENTS_LOST => Reply::EventsLost(body(k, b)?),
             kind::END => Reply::End(body(k, b)?),
+            kind::RESPONSE => Reply::Response(body(k, b)?),
             other => return Err(DecodeError::UnknownType(other)),
         })
     }
@@ -666,6 +750,7 @@ impl Reply {
             Reply::Event(m) => m.id,
             Reply::EventsLost(m) => m.id,
             Reply::End(m) => m.id,
+            Reply::Response(m) => m.id,
         }
     }
 
@@ -682,6 +767,7 @@ impl Reply {
             Reply::Event(m) => encode(kind::EVENT, m, out),
             Reply::EventsLost(m) => encode(kind::EVENTS_LOST, m, out),
             Reply::End(m) => encode(kind::END, m, out),
+            Reply::Response(m) => encode(kind::RESPONSE, m, out),
         }
     }
 }
@@ -731,6 +817,13 @@ mod tests {
             status_text: "accepting connections".into(),
             depends_on: vec!["db=ready".into()],
             health: "healthy".into(),
+            socket: "/run/web.sock".into(),
+            available: Some(true),
+            unavailable: String::new(),
+            requests: 10,
+            request_errors: 1,
+            latency_p50_us: Some(120),
+            latency_p99_us: Some(900),
             ..Default::default()
         }
     }
@@ -773,6 +866,15 @@ mod tests {
             Request::Cancel(Cancel { id: 13, target: 8 }),
             Request::LogRotate(RotateReq { id: 15, service: Some("web".into()) }),
             Request::LogRotate(RotateReq { id: 16, service: None }),
+            Request::Http(HttpReq {
+                id: 14,
+                service: "web".into(),
+                method: "POST".into(),
+                path: "/api".into(),
+                query: "a=1".into(),
+                headers: vec![("Accept".into(), "*/*".into())],
+                body: vec![0, 1, 255],
+            }),
         ]
     }
 
@@ -829,6 +931,13 @@ mod tests {
             }),
             Reply::EventsLost(EventsLost { id: 6, from: 1, to: 5, reason: "evicted".into() }),
             Reply::End(End { id: 5 }),
+            Reply::Response(HttpResponse {
+                id: 14,
+                status: 201,
+                reason: "Created".into(),
+                headers: vec![("Content-Type".into(), "text/plain".into())],
+                body: b"ok\n".to_vec(),
+            }),
         ]
     }
 
