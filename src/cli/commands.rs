@@ -375,7 +375,8 @@ fn status_text(s: &ServiceInfo) -> String {
         kv("log file", format!("{f}{errors}"));
     }
     if !s.last_output.is_empty() {
-        kv("last lines", format!("before the last exit ({}):", s.last_output.len()));
+        // One heading line, not a key/value pair: the lines follow it, indented.
+        t.push_str(&format!("last lines before the last exit ({}):\n", s.last_output.len()));
         t.push_str(&output_text(&s.last_output, "  "));
     }
     t
