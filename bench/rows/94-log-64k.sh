@@ -13,7 +13,7 @@ LOG_TABLE="Log capture (1 GiB from one service)"
 LOG_COLS=(tend "tend + file" "cat >/dev/null" "cat >FILE" supervisord s6-log "tend / cat" target ok)
 
 # log_dir_for_bench -> a scratch directory on a tmpfs with room for 1 GiB at a time, else
-# under $OUT; removed after the row.
+# under $OUT (the caller tracks it: a command substitution cannot).
 log_dir_for_bench() {
     local d
     if [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ] &&
@@ -22,7 +22,6 @@ log_dir_for_bench() {
     else
         d=$(mktemp -d "$OUT/logs.XXXXXX")
     fi
-    track_dir "$d"
     echo "$d"
 }
 
@@ -42,6 +41,7 @@ log_rows() {
     [ -n "$(peer_bin supervisord)" ] && which+=(supervisord)
     [ -n "$(peer_bin s6-log)" ] && which+=(s6-log)
     dir=$(log_dir_for_bench)
+    track_dir "$dir"
     res=$OUT/logcap-$size.txt
     timeout -k 5 900 python3 "$BENCH/src/logcap.py" "$TEND" "$OUT/logflood" "$dir/run" "$bytes" "$size" \
         "$rounds" "${which[@]}" >"$res" || log "logcap.py failed; see $res"

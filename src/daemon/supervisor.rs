@@ -46,12 +46,15 @@ const FIRST_PIPE: usize = 16;
 const READ_BUDGET: usize = 256 * 1024;
 /// Largest single read: twice what a pipe holds by default.
 const READ_MAX: usize = 128 * 1024;
-/// When the loop's turns keep reading less than NAP_BELOW bytes of output, less than
-/// NAP apart, it pauses NAP before the next poll, so that a service writing small
-/// pieces as fast as it can costs a wake-up per NAP, not per write(2). The pipe holds
-/// 64 KiB: at the rates that make reads this small, far more than NAP's worth.
+/// When NAP_AFTER turns of the loop in a row read less than NAP_BELOW bytes of output
+/// each, less than NAP apart, it pauses NAP before the next poll, so that a service
+/// writing small pieces as fast as it can costs a wake-up per NAP, not per write(2).
+/// The pipe holds 64 KiB: at the rates that make reads this small, far more than
+/// NAP's worth. (One small read in a flood of big writes is not enough: a pause while
+/// the pipe is full would hold the writer up.)
 const NAP: Duration = Duration::from_micros(100);
 const NAP_BELOW: usize = 16 * 1024;
+const NAP_AFTER: u32 = 4;
 /// Bound of each passthrough queue (tend's stdout, tend's stderr).
 const SINK_LIMIT: usize = 4 << 20;
 /// How often leftover process groups are re-checked while a stop waits for them.
@@ -128,9 +131,11 @@ pub struct Supervisor {
     stderr: Sink,
     pending_reads: VecDeque<Token>,
     /// Bytes read from pipes in this turn of the loop, when the last turn that read
-    /// any began, and whether to pause before the next poll (see `NAP`).
+    /// any began, how many turns in a row read only a little, and whether to pause
+    /// before the next poll (see `NAP`).
     turn_read: usize,
     last_read_turn: Option<Instant>,
+    small_turns: u32,
     nap: bool,
     pub(super) shutdown: Option<Shutdown>,
     group_poll_armed: bool,
@@ -305,6 +310,7 @@ impl Supervisor {
             pending_reads: VecDeque::new(),
             turn_read: 0,
             last_read_turn: None,
+            small_turns: 0,
             nap: false,
             shutdown: None,
             group_poll_armed: false,
@@ -532,13 +538,12 @@ impl Supervisor {
             self.flush_dirty();
             // A stream of small pieces (a service writing small pieces flat out): let
             // them gather in the pipe for a moment rather than wake for each one.
-            let reading = self.turn_read > 0;
-            self.nap = reading
-                && self.turn_read < NAP_BELOW
-                && self.last_read_turn.is_some_and(|t| woke.saturating_duration_since(t) < NAP);
-            if reading {
+            if self.turn_read > 0 {
+                let close = self.last_read_turn.is_some_and(|t| woke.saturating_duration_since(t) < NAP);
+                self.small_turns = if close && self.turn_read < NAP_BELOW { self.small_turns + 1 } else { 0 };
                 self.last_read_turn = Some(woke);
             }
+            self.nap = self.turn_read > 0 && self.small_turns >= NAP_AFTER;
         }
     }
 
