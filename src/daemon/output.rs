@@ -332,8 +332,8 @@ impl Sink {
                 // A failed write (EPIPE: nobody reads tend's stdout) loses the chunk; the
                 // service is never held up for it.
                 let _ = f.write_all(&chunk);
-                sh.queued.fetch_sub(chunk.len(), Ordering::AcqRel);
-                if sh.waiting.swap(false, Ordering::AcqRel) {
+                sh.queued.fetch_sub(chunk.len(), Ordering::SeqCst);
+                if sh.waiting.swap(false, Ordering::SeqCst) {
                     wake();
                 }
             }
@@ -345,34 +345,41 @@ impl Sink {
 
     /// True if `n` more bytes fit.
     pub fn has_room(&self, n: usize) -> bool {
-        self.shared.queued.load(Ordering::Acquire) + n <= self.limit
+        self.shared.queued.load(Ordering::SeqCst) + n <= self.limit
     }
 
-    /// Queue `chunk`, or give it back if the queue is full.
+    /// Queue `chunk`, or give it back if the queue is full (the writer then wakes the
+    /// loop once it has made room).
     pub fn try_send(&self, chunk: Vec<u8>) -> Result<(), Vec<u8>> {
         if chunk.is_empty() {
             return Ok(());
         }
-        if !self.has_room(chunk.len()) {
-            self.shared.waiting.store(true, Ordering::Release);
+        if !self.has_room(chunk.len()) && !self.want_wake(chunk.len()) {
             return Err(chunk);
         }
         let Some(tx) = &self.tx else { return Err(chunk) };
         let n = chunk.len();
-        self.shared.queued.fetch_add(n, Ordering::AcqRel);
+        self.shared.queued.fetch_add(n, Ordering::SeqCst);
         match tx.try_send(chunk) {
             Ok(()) => Ok(()),
             Err(e) => {
-                self.shared.queued.fetch_sub(n, Ordering::AcqRel);
-                self.shared.waiting.store(true, Ordering::Release);
+                self.shared.queued.fetch_sub(n, Ordering::SeqCst);
+                self.shared.waiting.store(true, Ordering::SeqCst);
                 Err(e.into_inner())
             }
         }
     }
 
     /// Ask to be woken when the writer has made room.
-    pub fn want_wake(&self) {
-        self.shared.waiting.store(true, Ordering::Release);
+    ///
+    /// Returns true if there is room for `n` bytes after all: the writer may have
+    /// drained the queue between the caller's check and the flag, and then it wakes no
+    /// one, so the caller must go on instead of waiting. (SeqCst on both sides: the
+    /// flag's store must not pass the queue's load, nor the writer's decrement its
+    /// swap of the flag.)
+    pub fn want_wake(&self, n: usize) -> bool {
+        self.shared.waiting.store(true, Ordering::SeqCst);
+        self.has_room(n)
     }
 
     /// Close the queue and wait (up to `limit`) for the writer to finish.

@@ -935,8 +935,7 @@ impl Supervisor {
                 break;
             }
             let sink = if p.is_err { &self.stderr } else { &self.stdout };
-            if p.passthrough && p.backpressure && !sink.has_room(READ_MAX) {
-                sink.want_wake();
+            if p.passthrough && p.backpressure && !sink.has_room(READ_MAX) && !sink.want_wake(READ_MAX) {
                 break;
             }
             let svc = &mut self.svcs[p.svc];
@@ -1017,8 +1016,8 @@ impl Supervisor {
             }
             if let Err(chunk) = sink.try_send(chunk) {
                 if p.backpressure {
+                    // try_send asked the writer for a wake-up.
                     p.held = Some(chunk);
-                    sink.want_wake();
                 } else {
                     svc.dropped += chunk.len() as u64;
                     svc.dropped_unreported[stream] += chunk.len() as u64;
@@ -1081,12 +1080,10 @@ impl Supervisor {
                     continue;
                 }
                 let sink = if is_err { &self.stderr } else { &self.stdout };
-                if sink.has_room(256) {
-                    if sink.try_send(drop_notice(&svc.cfg.name, self.name_width, is_err, n)).is_ok() {
-                        svc.dropped_unreported[stream] = 0;
-                    }
-                } else {
-                    sink.want_wake();
+                if (sink.has_room(256) || sink.want_wake(256))
+                    && sink.try_send(drop_notice(&svc.cfg.name, self.name_width, is_err, n)).is_ok()
+                {
+                    svc.dropped_unreported[stream] = 0;
                 }
             }
         }
@@ -1101,8 +1098,8 @@ impl Supervisor {
             let sink = if p.is_err { &self.stderr } else { &self.stdout };
             if let Some(chunk) = p.held.take() {
                 if let Err(chunk) = sink.try_send(chunk) {
+                    // try_send asked the writer for a wake-up.
                     p.held = Some(chunk);
-                    sink.want_wake();
                     continue;
                 }
             }
