@@ -277,7 +277,8 @@ fn notify_from_a_foreign_process_is_ignored() {
     s.send_to_addr(b"READY=1\nSTATUS=forged", &addr).expect("send");
     tend.wait_err("db: ignored a notify message from pid");
     let st = status_json(&dir, "db");
-    assert_eq!((st["state"].as_str(), st["status_text"].as_str()), (Some("starting"), Some("")), "{st}");
+    assert_eq!(st["state"].as_str(), Some("starting"), "{st}");
+    assert!(st.get("status_text").is_none(), "the forged STATUS= was taken: {st}");
     // The service's own message counts.
     std::fs::write(&gate, "").expect("gate");
     tend.wait_transition("db", "running");
