@@ -227,7 +227,8 @@ fn unexpected(r: Reply) -> ClientError {
     ClientError::new(code::PROTOCOL, format!("unexpected reply {r:?}"))
 }
 
-fn duration(ms: u64) -> String {
+/// `4m45s`: an uptime as `tend ls` and `tend top` write it.
+pub(super) fn duration(ms: u64) -> String {
     let s = ms / 1000;
     match s {
         0..=59 => format!("{s}s"),
@@ -237,7 +238,8 @@ fn duration(ms: u64) -> String {
     }
 }
 
-fn bytes(n: u64) -> String {
+/// `9.1MiB`: a size as `tend ls` and `tend top` write it.
+pub(super) fn bytes(n: u64) -> String {
     const K: f64 = 1024.0;
     let f = n as f64;
     if f < K {

@@ -364,31 +364,8 @@ pub fn sort_rows(rows: &mut [Row], sort: Sort) {
 
 // --- text ----------------------------------------------------------------------------------
 
-/// `4m45s`, as `tend ls` writes an uptime.
-fn duration(ms: u64) -> String {
-    let s = ms / 1000;
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m{}s", s / 60, s % 60),
-        3600..=86399 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
-        _ => format!("{}d{}h", s / 86400, (s % 86400) / 3600),
-    }
-}
-
-/// `9.1MiB`, as `tend ls` writes a size.
-fn bytes(n: u64) -> String {
-    const K: f64 = 1024.0;
-    let f = n as f64;
-    if f < K {
-        format!("{n}B")
-    } else if f < K * K {
-        format!("{:.1}KiB", f / K)
-    } else if f < K * K * K {
-        format!("{:.1}MiB", f / K / K)
-    } else {
-        format!("{:.1}GiB", f / K / K / K)
-    }
-}
+// Uptimes and sizes are written as `tend ls` writes them.
+use super::commands::{bytes, duration};
 
 fn dash<T>(v: Option<T>, f: impl FnOnce(T) -> String) -> String {
     v.map(f).unwrap_or_else(|| "-".into())
