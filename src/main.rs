@@ -10,6 +10,12 @@ use std::ffi::{CStr, OsString};
 use std::os::raw::{c_char, c_int};
 use std::os::unix::ffi::OsStringExt;
 
+/// The static musl build links with scripts/layout.ld (.cargo/config.toml), which cargo
+/// does not know of: naming it here puts it in this crate's dependencies, so that a new
+/// layout relinks the binary. Unused, so nothing of it ends up in the binary.
+#[cfg(target_env = "musl")]
+const _LAYOUT: &[u8] = include_bytes!("../scripts/layout.ld");
+
 /// The C entry point.
 ///
 /// # Safety

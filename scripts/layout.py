@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""Turn memory-access traces of tend into scripts/layout.ld, the linker script that puts
+the code and read-only data tend touches on its hot paths first, packed into as few
+pages as possible.
+
+    layout.py MAP TRACE... > scripts/layout.ld     (what scripts/layout-profile.sh runs)
+    layout.py --report MAP TRACE...                 (what each trace touched, by section)
+
+MAP is lld's -Map output of an unstripped build; each TRACE is the output of
+`valgrind --tool=lackey --trace-mem=yes` on one run of that build (instruction fetches
+`I`, loads `L`, stores `S`, modifies `M`, one per line). Every input section of .text
+and .rodata that an access falls in is hot; the sections are listed in the order they
+were first touched, trace by trace, so what the first trace needs comes first.
+
+A section is named by a pattern that survives rebuilds, because the symbol hashes in
+the names change whenever the code does:
+  .text._ZN4tend4init4main17h0123456789abcdefE  -> .text._ZN4tend4init4main17h*
+  (Rust's legacy mangling: the trailing hash, different for each build)
+  .text._RNvNtCsaz6eC2DG7lh_3std7process4exit   -> .text._RNvNtCs*_3std7process4exit
+  (v0 mangling, which std uses: the crate disambiguators change with the toolchain)
+  .rodata.debruijn32.3108                        -> .rodata.debruijn32.*
+  (a numbered static of a C object)
+Rust's anonymous constants (.rodata..Lanon.HASH.N: string literals, tables) cannot be
+named stably at all, so if any of them is hot they all go where the first of them
+was touched (~50 KiB; still far less than the whole .rodata). A plain .text of an assembler object
+is named by its file: *libc.a:memcpy.lo(.text) (an archive member), *crt1.o(.text).
+A pattern that matches nothing in a later build is ignored by the linker, and a hot
+function added later simply stays where it would have been: the layout degrades, the
+build never breaks.
+"""
+
+import bisect
+import re
+import sys
+
+LINE = re.compile(r"^\s*([0-9a-f]+)\s+([0-9a-f]+)\s+([0-9a-f]+)\s+(\d+) (.*)$")
+INPUT = re.compile(r"^(.*):\((\S+)\)$")
+ARCHIVE_MEMBER = re.compile(r"^.*/([^/()]+\.a)\(([^()]+)\)$")
+LEGACY_HASH = re.compile(r"17h[0-9a-f]{16}E$")
+V0_CRATE = re.compile(r"Cs[0-9A-Za-z]+_")
+NUMBERED = re.compile(r"\.[0-9]+$")
+ANON = "*(.rodata..Lanon.* .rodata..L__unnamed*)"
+# What the layout orders: the input sections of these output sections.
+ORDERED = (".text", ".rodata")
+
+
+def read_map(path):
+    """Input sections with a size, as (start, size, output section, file, section)."""
+    secs = []
+    out = None
+    with open(path) as f:
+        for line in f:
+            m = LINE.match(line)
+            if not m:
+                continue
+            vma, size, rest = int(m.group(1), 16), int(m.group(3), 16), m.group(5)
+            indent = len(rest) - len(rest.lstrip(" "))
+            rest = rest.strip()
+            if indent == 0:
+                out = rest
+            elif indent == 8 and size > 0 and out in ORDERED:
+                im = INPUT.match(rest)
+                if im:
+                    secs.append((vma, size, out, im.group(1), im.group(2)))
+    secs.sort()
+    return secs
+
+
+def touched(secs, traces):
+    """Indices into secs in first-touch order, and per trace the set it touched."""
+    starts = [s[0] for s in secs]
+    order, seen, per_trace = [], set(), []
+    for path in traces:
+        mine = set()
+        with open(path) as f:
+            for line in f:
+                if len(line) < 4 or line[0] == "=":
+                    continue
+                try:
+                    addr = int(line[3:].split(",", 1)[0], 16)
+                except ValueError:
+                    continue
+                i = bisect.bisect_right(starts, addr) - 1
+                if i < 0 or addr >= secs[i][0] + secs[i][1] or i in mine:
+                    continue
+                mine.add(i)
+                if i not in seen:
+                    seen.add(i)
+                    order.append(i)
+        per_trace.append(mine)
+    return order, per_trace
+
+
+def pattern(file, section):
+    """A linker-script input section description that names this section in any build
+    of nearby source; None if none can (an anonymous constant)."""
+    if section.startswith(".rodata..Lanon.") or section.startswith(".rodata..L__unnamed"):
+        return None
+    if section in (".text", ".rodata"):
+        # An assembler object's plain section: name the object (a member of an
+        # archive, or a C runtime object such as crt1.o), never a Rust object (those
+        # use one section per function, and the object's name has a hash).
+        am = ARCHIVE_MEMBER.match(file)
+        if am:
+            return f"*{am.group(1)}:{am.group(2)}({section})"
+        base = file.rsplit("/", 1)[-1]
+        if base.endswith(".rcgu.o") or "(" in base:
+            return None
+        return f"*{base}({section})"
+    name = LEGACY_HASH.sub("17h*", section)
+    name = V0_CRATE.sub("Cs*_", name)
+    name = NUMBERED.sub(".*", name)
+    return f"*({name})"
+
+
+def script(secs, order):
+    blocks = {out: [] for out in ORDERED}
+    for i in order:
+        _, _, out, file, section = secs[i]
+        p = pattern(file, section)
+        if p is None:
+            # All the anonymous constants, where the first of them was touched.
+            p = ANON if out == ".rodata" else None
+        if p is not None and p not in blocks[out]:
+            blocks[out].append(p)
+    text = [
+        "/* Generated by scripts/layout-profile.sh (scripts/layout.py): do not edit by hand.",
+        " * The code and read-only data that tend's hot paths touch (see layout-profile.sh for",
+        " * which), in the order they first touch it, ahead of the rest of .text and .rodata,",
+        " * so that those paths fault in few pages: a process's resident text and rodata are",
+        " * counted in 64 KiB fault-around windows. Used by .cargo/config.toml for the musl",
+        " * build (linked by rust-lld); patterns that match nothing are ignored. */",
+    ]
+    for out in ORDERED:
+        if not blocks[out]:
+            continue
+        text.append("SECTIONS {")
+        if out == ".text":
+            # The C runtime's _init and _fini, run at every start and exit, are
+            # otherwise placed after all of .text.
+            text.append("  .init : { KEEP(*(SORT_NONE(.init))) }")
+            text.append("  .fini : { KEEP(*(SORT_NONE(.fini))) }")
+        text.append(f"  {out}.hot : {{")
+        text.extend(f"    {p}" for p in blocks[out])
+        text.append("  }")
+        text.append(f"}} INSERT BEFORE {out};")
+    return "\n".join(text) + "\n"
+
+
+def report(secs, traces, order, per_trace):
+    for path, mine in zip(traces, per_trace):
+        print(f"== {path}")
+        for out in ORDERED:
+            hit = [i for i in order if i in mine and secs[i][2] == out]
+            size = sum(secs[i][1] for i in hit)
+            print(f"   {out}: {len(hit)} sections, {size} bytes")
+    for out in ORDERED:
+        hit = [i for i in order if secs[i][2] == out]
+        print(f"== all {out}: {len(hit)} sections, {sum(secs[i][1] for i in hit)} bytes")
+        for i in hit:
+            print(f"   {secs[i][1]:7d} {secs[i][4][:140]}")
+
+
+def main(argv):
+    rep = argv[:1] == ["--report"]
+    if rep:
+        argv = argv[1:]
+    if len(argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    secs = read_map(argv[0])
+    order, per_trace = touched(secs, argv[1:])
+    if rep:
+        report(secs, argv[1:], order, per_trace)
+    else:
+        sys.stdout.write(script(secs, order))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
