@@ -24,16 +24,15 @@ use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 /// An arena of `N` bytes, then [`System`].
+///
+/// Page-aligned, with the bytes right after the offset, so that a process touches no
+/// more pages of it than it fills (its resident memory counts whole pages).
+#[repr(C, align(4096))]
 pub struct Arena<const N: usize> {
-    buf: UnsafeCell<Pages<N>>,
     /// Offset of the first byte not handed out.
     next: AtomicUsize,
+    buf: UnsafeCell<[u8; N]>,
 }
-
-/// The arena's bytes, page-aligned so that a process touches no more pages of it than it
-/// fills (its resident memory counts whole pages).
-#[repr(C, align(4096))]
-struct Pages<const N: usize>([u8; N]);
 
 // SAFETY: the buffer is only reached through pointers handed out for disjoint ranges,
 // and `next`, which decides those ranges, is atomic.
@@ -47,7 +46,7 @@ impl<const N: usize> Default for Arena<N> {
 
 impl<const N: usize> Arena<N> {
     pub const fn new() -> Self {
-        Arena { buf: UnsafeCell::new(Pages([0; N])), next: AtomicUsize::new(0) }
+        Arena { next: AtomicUsize::new(0), buf: UnsafeCell::new([0; N]) }
     }
 
     /// Bytes handed out and not given back (padding included).
