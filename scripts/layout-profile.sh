@@ -3,9 +3,9 @@
 #
 # The static build links with scripts/layout.ld (.cargo/config.toml), which puts the
 # code and read-only data of tend's hot paths ahead of everything else. This script
-# finds them: it builds the musl binary as `make static` does but unstripped and with
-# a linker map, runs the hot paths under valgrind's lackey tool (every instruction
-# fetch and data access), and hands the map and traces to scripts/layout.py. Run it
+# finds them: it builds the musl binary as `make static` does, with a linker map, runs
+# the hot paths under valgrind's lackey tool (every instruction fetch and data
+# access), and hands the map and traces to scripts/layout.py. Run it
 # after changes that move much code on these paths, and commit the new layout.ld
 # (bench rows 20, 50 and 92 show whether it was needed). Not needed to build: the
 # build only reads the committed layout.ld. Needs valgrind (Debian package valgrind).
@@ -39,12 +39,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Same code as `make static` (the same profile and relocation model, so the same
-# inlining), but unstripped for the map's names, and without the current layout.
-# RUSTFLAGS replaces the config's rustflags; the linker (rust-lld) still comes from it.
-echo "layout-profile: building (unstripped, with a linker map) in $target" >&2
+# The same profile as `make static` (the same code, and the same symbol names: cargo
+# hashes the profile, strip included, into every Rust symbol), plus a linker map, which
+# names every input section whether or not the binary keeps its symbols, and without
+# the current layout. RUSTFLAGS (not part of those hashes) replaces the config's
+# rustflags; the linker (rust-lld) still comes from it.
+echo "layout-profile: building (with a linker map) in $target" >&2
 RUSTFLAGS="-C relocation-model=static -C link-arg=-Map=$work/tend.map" \
-    CARGO_PROFILE_RELEASE_STRIP=false CARGO_TARGET_DIR=$target \
+    CARGO_TARGET_DIR=$target \
     cargo build --release --target $musl >&2
 bin=$target/$musl/release/tend
 

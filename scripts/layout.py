@@ -15,8 +15,8 @@ MAP is lld's -Map output of an unstripped build; each TRACE is the output of
 and .rodata that an access falls in is hot; the sections are listed in the order they
 were first touched, trace by trace, so what the first trace needs comes first.
 
-A section is named by a pattern that survives rebuilds, because the symbol hashes in
-the names change whenever the code does:
+Each section is named twice: exactly, and by a pattern that survives rebuilds (the
+symbol hashes in the names change with the crate's version, the toolchain...):
   .text._ZN4tend4init4main17h0123456789abcdefE  -> .text._ZN4tend4init4main17h*
   (Rust's legacy mangling: the trailing hash, different for each build)
   .text._RNvNtCsaz6eC2DG7lh_3std7process4exit   -> .text._RNvNtCs*_3std7process4exit
@@ -24,12 +24,15 @@ the names change whenever the code does:
   .rodata.debruijn32.3108                        -> .rodata.debruijn32.*
   (a numbered static of a C object)
 Rust's anonymous constants (.rodata..Lanon.HASH.N: string literals, tables) cannot be
-named stably at all, so if any of them is hot they all go where the first of them
-was touched (~50 KiB; still far less than the whole .rodata). A plain .text of an assembler object
-is named by its file: *libc.a:memcpy.lo(.text) (an archive member), *crt1.o(.text).
-A pattern that matches nothing in a later build is ignored by the linker, and a hot
-function added later simply stays where it would have been: the layout degrades, the
-build never breaks.
+named stably at all: their stable pattern is all of them (~50 KiB). A plain .text of
+an assembler object is named by its file, which is stable: *libc.a:memcpy.lo(.text)
+(an archive member), *crt1.o(.text).
+
+The exact names come first, in first-touch order; the stable patterns follow them and,
+in this build, only catch what the exact names left (the other instances of a hot
+generic function, the other anonymous constants). A name that matches nothing in a
+later build is ignored by the linker, and a hot function added later simply stays
+where it would have been: the layout degrades, the build never breaks.
 """
 
 import bisect
@@ -94,41 +97,48 @@ def touched(secs, traces):
     return order, per_trace
 
 
-def pattern(file, section):
-    """A linker-script input section description that names this section in any build
-    of nearby source; None if none can (an anonymous constant)."""
+def patterns(file, section):
+    """Input section descriptions for this section: the exact one, which names it in
+    this build (None if it cannot be named), and a stable one, which names it in any
+    build of nearby source (None if the exact one is stable already)."""
     if section.startswith(".rodata..Lanon.") or section.startswith(".rodata..L__unnamed"):
-        return None
+        return f"*({section})", ANON
     if section in (".text", ".rodata"):
         # An assembler object's plain section: name the object (a member of an
         # archive, or a C runtime object such as crt1.o), never a Rust object (those
         # use one section per function, and the object's name has a hash).
         am = ARCHIVE_MEMBER.match(file)
         if am:
-            return f"*{am.group(1)}:{am.group(2)}({section})"
+            return f"*{am.group(1)}:{am.group(2)}({section})", None
         base = file.rsplit("/", 1)[-1]
         if base.endswith(".rcgu.o") or "(" in base:
-            return None
-        return f"*{base}({section})"
-    name = LEGACY_HASH.sub("17h*", section)
-    name = V0_CRATE.sub("Cs*_", name)
-    name = NUMBERED.sub(".*", name)
-    return f"*({name})"
+            return None, None
+        return f"*{base}({section})", None
+    stable = LEGACY_HASH.sub("17h*", section)
+    stable = V0_CRATE.sub("Cs*_", stable)
+    stable = NUMBERED.sub(".*", stable)
+    return f"*({section})", (f"*({stable})" if stable != section else None)
 
 
 def script(secs, order, also=()):
-    blocks = {out: [] for out in ORDERED}
+    """The linker script. Each output section gets the exact descriptions first, in
+    first-touch order, then the stable ones: in this build they only catch what the
+    exact ones did not (the other instances of a generic function, the other anonymous
+    constants), after everything hot; in a later build whose names have changed (a new
+    version or toolchain changes every hash) they still keep the hot code together."""
+    exact = {out: [] for out in ORDERED}
+    stable = {out: [] for out in ORDERED}
     for i in order:
         _, _, out, file, section = secs[i]
-        p = pattern(file, section)
-        if p is None:
-            # All the anonymous constants, where the first of them was touched.
-            p = ANON if out == ".rodata" else None
-        if p is not None and p not in blocks[out]:
-            blocks[out].append(p)
+        e, st = patterns(file, section)
+        if e is not None and e not in exact[out]:
+            exact[out].append(e)
+        if st is not None and st not in stable[out]:
+            stable[out].append(st)
     for p in also:
-        if p not in blocks[".text"]:
-            blocks[".text"].append(p)
+        if p not in exact[".text"]:
+            exact[".text"].append(p)
+    blocks = {out: exact[out] + [p for p in stable[out] if p not in exact[out]] for out in ORDERED}
     text = [
         "/* Generated by scripts/layout-profile.sh (scripts/layout.py): do not edit by hand.",
         " * The code and read-only data that tend's hot paths touch (see layout-profile.sh for",
