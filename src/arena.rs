@@ -6,9 +6,10 @@
 //! short-lived tend process (`tend status`, `tend ls`, the init starting its child)
 //! makes a few dozen allocations of a dozen sizes, so it spent ~5 mmap and ~3 munmap
 //! calls (and a TLB flush each) on them: ~10% of a whole `tend status` (bench row 92).
-//! Those allocations (6 KiB for `tend -- CMD`, 12-14 KiB for `tend status`, 30 KiB for
-//! `tend ls` of 10 services) now come from this arena, in the binary's .bss: no system
-//! call at all, and only the pages actually used are ever touched.
+//! Those allocations (~11 KiB for `tend -- CMD`, most of it the environment copied for
+//! the child; 12-14 KiB for `tend status` or `tend version`; ~30 KiB for `tend ls` of
+//! 10 services) now come from this arena, in the binary's .bss: no system call at all,
+//! and only the pages actually used are ever touched.
 //!
 //! How: a bump pointer over a static buffer, moved with compare-and-swap (tend has
 //! threads). Freeing or resizing the newest allocation moves the pointer back, which

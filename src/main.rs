@@ -12,12 +12,13 @@ use std::os::unix::ffi::OsStringExt;
 
 mod arena;
 
-/// Every allocation of a tend process comes from a 64 KiB arena in .bss first, then from
+/// Every allocation of a tend process comes from a 32 KiB arena in .bss first, then from
 /// the C library's malloc: see src/arena.rs for why (short-lived tend processes no longer
 /// map and unmap a page per size class) and what it costs a long-running one (at most
-/// those 64 KiB).
+/// those 32 KiB). The size covers the init, `tend status` and `tend version` whole; a
+/// larger `tend ls` continues in malloc.
 #[global_allocator]
-static ALLOC: arena::Arena<{ 64 * 1024 }> = arena::Arena::new();
+static ALLOC: arena::Arena<{ 32 * 1024 }> = arena::Arena::new();
 
 /// The static musl build links with scripts/layout.ld (.cargo/config.toml), which cargo
 /// does not know of: naming it here puts it in this crate's dependencies, so that a new
