@@ -25,9 +25,10 @@ static:
 	@file -L $(STATIC_BIN) | tee /dev/stderr | grep -Eq 'static(ally linked|-pie linked)'
 	@ls -l $(STATIC_BIN) | awk '{ printf "static binary: %d bytes\n", $$5 }'
 
-# Regenerate scripts/layout.ld from traces of the hot paths (needs valgrind; see the
+# Regenerate scripts/layout.ld from traces of the hot paths (under valgrind; see the
 # script). Commit the result: the build itself only reads it.
 layout:
+	./scripts/deps.sh layout
 	./scripts/layout-profile.sh
 
 lint:

@@ -8,7 +8,7 @@
 # access), and hands the map and traces to scripts/layout.py. Run it
 # after changes that move much code on these paths, and commit the new layout.ld
 # (bench rows 20, 50 and 92 show whether it was needed). Not needed to build: the
-# build only reads the committed layout.ld. Needs valgrind (Debian package valgrind).
+# build only reads the committed layout.ld. Needs valgrind (`make layout` installs it).
 #
 # The hot paths, in this order (what comes first is packed first):
 #   1. `tend -- sleep 1000` up to idle, then SIGTERM to exit: the init as bench rows 20
@@ -22,7 +22,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-command -v valgrind >/dev/null || { echo "layout-profile: needs valgrind (apt-get install valgrind)" >&2; exit 2; }
+command -v valgrind >/dev/null || { echo "layout-profile: needs valgrind (./scripts/deps.sh layout)" >&2; exit 2; }
 
 musl=x86_64-unknown-linux-musl
 target=$root/target/layout-profile
