@@ -22,7 +22,8 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;
 use std::ptr;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 
 /// An arena of `N` bytes, then [`System`].
 ///
@@ -53,7 +54,7 @@ impl<const N: usize> Arena<N> {
     /// Bytes handed out and not given back (padding included).
     #[allow(dead_code)] // for tests/arena.rs
     pub fn used(&self) -> usize {
-        self.next.load(Relaxed)
+        self.next.load(Acquire)
     }
 
     /// True if `p` points into the arena (it was allocated here, not by the system).
@@ -74,7 +75,9 @@ impl<const N: usize> Arena<N> {
     /// A block for `layout` from the arena, or null if it does not fit.
     fn bump(&self, layout: Layout) -> *mut u8 {
         let base = self.base();
-        let mut cur = self.next.load(Relaxed);
+        // Acquire/release on `next`: bytes given back by one thread (a release as the
+        // offset moves back) may be handed to another, whose writes must come after.
+        let mut cur = self.next.load(Acquire);
         loop {
             // Aligned as an address (alignments above a page's are allowed too).
             let Some(start) = (base + cur).checked_next_multiple_of(layout.align()) else {
@@ -85,7 +88,7 @@ impl<const N: usize> Arena<N> {
                 Some(e) if e <= N => e,
                 _ => return ptr::null_mut(),
             };
-            match self.next.compare_exchange_weak(cur, end, Relaxed, Relaxed) {
+            match self.next.compare_exchange_weak(cur, end, AcqRel, Acquire) {
                 Ok(_) => return self.buf.get().cast::<u8>().wrapping_add(start),
                 Err(now) => cur = now,
             }
@@ -129,7 +132,7 @@ unsafe impl<const N: usize> GlobalAlloc for Arena<N> {
         match self.offset(p) {
             // The newest block: the pointer moves back over it. Any other: left used.
             Some(o) => {
-                let _ = self.next.compare_exchange(o + layout.size(), o, Relaxed, Relaxed);
+                let _ = self.next.compare_exchange(o + layout.size(), o, AcqRel, Relaxed);
             }
             // SAFETY: p came from System.alloc* with this layout (see contains).
             None => unsafe { System.dealloc(p, layout) },
@@ -143,7 +146,7 @@ unsafe impl<const N: usize> GlobalAlloc for Arena<N> {
             return unsafe { System.realloc(p, layout, new_size) };
         };
         // The newest block grows or shrinks in place.
-        if new_size <= N - o && self.next.compare_exchange(o + layout.size(), o + new_size, Relaxed, Relaxed).is_ok() {
+        if new_size <= N - o && self.next.compare_exchange(o + layout.size(), o + new_size, AcqRel, Relaxed).is_ok() {
             return p;
         }
         if new_size <= layout.size() {
