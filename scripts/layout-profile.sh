@@ -5,10 +5,12 @@
 # code and read-only data of tend's hot paths ahead of everything else. This script
 # finds them: it builds the musl binary as `make static` does, with a linker map, runs
 # the hot paths under valgrind's lackey tool (every instruction fetch and data
-# access), and hands the map and traces to scripts/layout.py. Run it
-# after changes that move much code on these paths, and commit the new layout.ld
-# (bench rows 20, 50 and 92 show whether it was needed). Not needed to build: the
-# build only reads the committed layout.ld. Needs valgrind (`make layout` installs it).
+# access), and hands the map and traces to scripts/layout.py. Run it after changes
+# that move much code on these paths, a version bump or a new toolchain (both change
+# every symbol hash: the layout then falls back on its patterns), and commit the new
+# layout.ld (bench rows 20, 50, 60 and 92 show whether it was needed). Not needed to
+# build: the build only reads the committed layout.ld. Needs valgrind (`make layout`
+# installs it).
 #
 # The hot paths, in this order (what comes first is packed first):
 #   1. `tend -- sleep 1000` up to idle, then SIGTERM to exit: the init as bench rows 20
