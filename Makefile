@@ -4,7 +4,7 @@ MUSL       := x86_64-unknown-linux-musl
 STATIC_BIN := target/$(MUSL)/release/tend
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build static test check lint man-lint unit bench fuzz deps deps-bench clean example example-init
+.PHONY: all build static layout test check lint man-lint unit bench fuzz deps deps-bench clean example example-init
 
 all: build
 
@@ -18,11 +18,18 @@ build:
 	$(CARGO) build --release
 
 # The static, stripped musl binary; fails unless `file` calls it statically linked.
+# .cargo/config.toml links it with rust-lld and scripts/layout.ld (hot paths first).
 static:
 	@rustup target list --installed | grep -qx $(MUSL) || rustup target add $(MUSL)
 	$(CARGO) build --release --target $(MUSL)
 	@file -L $(STATIC_BIN) | tee /dev/stderr | grep -Eq 'static(ally linked|-pie linked)'
 	@ls -l $(STATIC_BIN) | awk '{ printf "static binary: %d bytes\n", $$5 }'
+
+# Regenerate scripts/layout.ld from traces of the hot paths (under valgrind; see the
+# script). Commit the result: the build itself only reads it.
+layout:
+	./scripts/deps.sh layout
+	./scripts/layout-profile.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -1,7 +1,9 @@
 #!/bin/sh
-# Install what `make test` (deps.sh test) or `make bench` (deps.sh bench) needs on a
-# Debian machine with rustup: Debian packages and rustup components/targets. Idempotent:
-# installs only what is missing. Needs root (or sudo) for apt-get.
+# Install what `make test` (deps.sh test), `make bench` (deps.sh bench), `make fuzz`
+# (deps.sh fuzz) or `make layout` (deps.sh layout) needs on a Debian machine with
+# rustup: Debian packages and rustup components/targets. Idempotent: installs only what
+# is missing. Needs root (or sudo) for apt-get. (The static build's linker, rust-lld,
+# comes with rustup's rustc.)
 set -eu
 what=${1:-test}
 
@@ -45,7 +47,10 @@ bench)
     want musl-gcc musl-tools
     ;;
 fuzz) ;;
-*) echo "usage: $0 test|bench|fuzz" >&2; exit 2 ;;
+layout)
+    want valgrind valgrind
+    ;;
+*) echo "usage: $0 test|bench|fuzz|layout" >&2; exit 2 ;;
 esac
 
 if [ -n "$need_pkgs" ]; then

@@ -10,6 +10,22 @@ use std::ffi::{CStr, OsString};
 use std::os::raw::{c_char, c_int};
 use std::os::unix::ffi::OsStringExt;
 
+mod arena;
+
+/// Every allocation of a tend process comes from a 32 KiB arena in .bss first, then from
+/// the C library's malloc: see src/arena.rs for why (short-lived tend processes no longer
+/// map and unmap a page per size class) and what it costs a long-running one (at most
+/// those 32 KiB). The size covers the init, `tend status` and `tend version` whole; a
+/// larger `tend ls` continues in malloc.
+#[global_allocator]
+static ALLOC: arena::Arena<{ 32 * 1024 }> = arena::Arena::new();
+
+/// The static musl build links with scripts/layout.ld (.cargo/config.toml), which cargo
+/// does not know of: naming it here puts it in this crate's dependencies, so that a new
+/// layout relinks the binary. Unused, so nothing of it ends up in the binary.
+#[cfg(target_env = "musl")]
+const _LAYOUT: &[u8] = include_bytes!("../scripts/layout.ld");
+
 /// The C entry point.
 ///
 /// # Safety
