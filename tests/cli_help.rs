@@ -450,6 +450,10 @@ fn make_install_puts_binary_man_pages_and_completions_under_destdir() {
     let dir = TestDir::new("make-install");
     let dest = dir.join("dest");
     let out = Command::new("make")
+        // Not the jobserver or variables of a `make test` this runs under.
+        .env_remove("MAKEFLAGS")
+        .env_remove("MFLAGS")
+        .env_remove("MAKELEVEL")
         .arg("-s")
         .arg("-C")
         .arg(env!("CARGO_MANIFEST_DIR"))
