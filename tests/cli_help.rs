@@ -359,6 +359,34 @@ fn bash_complete(line: &[&str], env: &[(&str, &str)]) -> BTreeSet<String> {
     String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.is_empty()).map(String::from).collect()
 }
 
+/// Whether `shell` is installed (the zsh and fish checks that run the shell need it;
+/// their scripts are parsed either way).
+fn have(shell: &str) -> bool {
+    Command::new(shell)
+        .arg("-c")
+        .arg("exit 0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// What fish offers for the command line `line` (the part after the last space being
+/// completed): the first column of `complete -C`.
+fn fish_complete(line: &str, env: &[(&str, &str)]) -> BTreeSet<String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("completions/tend.fish");
+    let prog = format!("source '{}'; complete -C '{line}'", script.display());
+    let out = Command::new("fish")
+        .arg("--no-config")
+        .arg("-c")
+        .arg(&prog)
+        .envs(env.iter().copied())
+        .output()
+        .expect("running fish");
+    assert!(out.status.success(), "fish: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.split('\t').next()).map(String::from).collect()
+}
+
 /// A table's differences from the binary's, one line each.
 fn diff_tables(what: &str, got: &BTreeMap<String, Flags>, want: &BTreeMap<String, Flags>) -> Vec<String> {
     let mut problems = Vec::new();
@@ -402,6 +430,22 @@ fn completions_offer_exactly_the_commands_and_flags_of_the_binary() {
     problems.extend(diff_tables("tend.bash", &bash, &want));
     problems.extend(diff_tables("_tend", &zsh_table(&repo("completions/_tend")), &want));
     problems.extend(diff_tables("tend.fish", &fish_table(&repo("completions/tend.fish")), &want));
+    if have("fish") {
+        let mut fish: BTreeMap<String, Flags> = BTreeMap::new();
+        for c in fish_complete("tend ", &[]) {
+            let flags = fish_complete(&format!("tend {c} -"), &[]).into_iter().filter(|f| f.starts_with('-')).collect();
+            fish.insert(c, flags);
+        }
+        problems.extend(diff_tables("tend.fish (run in fish)", &fish, &want));
+    }
+    for shell in ["zsh", "fish"].into_iter().filter(|s| have(s)) {
+        let script = if shell == "zsh" { "completions/_tend" } else { "completions/tend.fish" };
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(script);
+        let out = Command::new(shell).arg("-n").arg(&path).output().expect("running the shell");
+        if !out.status.success() {
+            problems.push(format!("{shell} -n {script}: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+    }
     assert!(problems.is_empty(), "completions and binary disagree:\n{}", problems.join("\n"));
 
     // Every command that takes options offers --help too (zsh and fish are checked
@@ -438,6 +482,10 @@ fn bash_completes_service_names_from_the_running_tend() {
         bash_complete(&["tend", "stop", ""], &[("TEND_SOCKET", "/nonexistent/tend.sock"), ("PATH", path.as_str())]),
         set(&[])
     );
+    if have("fish") {
+        assert_eq!(fish_complete("tend restart ", &env), set(&["web", "db", "worker"]));
+        assert_eq!(fish_complete("tend logs -f w", &env), set(&["web", "worker"]));
+    }
     tend.signal(libc::SIGTERM);
     assert_eq!(tend.exit_code(), 0, "{}", tend.dump());
 }
