@@ -4,7 +4,7 @@ MUSL       := x86_64-unknown-linux-musl
 STATIC_BIN := target/$(MUSL)/release/tend
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build static layout test check lint man-lint unit bench fuzz deps deps-bench clean example example-init
+.PHONY: all build static layout install test check lint man-lint unit bench fuzz deps deps-bench clean example example-init
 
 all: build
 
@@ -30,6 +30,32 @@ static:
 layout:
 	./scripts/deps.sh layout
 	./scripts/layout-profile.sh
+
+# Installs the static binary, the man pages and the shell completions under
+# $(DESTDIR)$(PREFIX). BIN is the binary to install: `make static` builds it if it is
+# missing, but an existing one is installed as it is (no rebuild, so `sudo make install`
+# after `make static` needs no toolchain as root).
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BIN     ?= $(STATIC_BIN)
+INSTALL ?= install
+
+$(STATIC_BIN):
+	$(MAKE) static
+
+install: $(BIN)
+	$(INSTALL) -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7 \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	  $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+	  $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	$(INSTALL) -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/tend
+	$(INSTALL) -m 644 man/tend.1 $(DESTDIR)$(PREFIX)/share/man/man1/tend.1
+	$(INSTALL) -m 644 man/tend.toml.5 $(DESTDIR)$(PREFIX)/share/man/man5/tend.toml.5
+	$(INSTALL) -m 644 man/tend-protocol.7 $(DESTDIR)$(PREFIX)/share/man/man7/tend-protocol.7
+	$(INSTALL) -m 644 completions/tend.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/tend
+	$(INSTALL) -m 644 completions/_tend $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_tend
+	$(INSTALL) -m 644 completions/tend.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/tend.fish
 
 lint:
 	$(CARGO) fmt --all -- --check

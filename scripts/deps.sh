@@ -23,6 +23,8 @@ test)
     want podman podman
     want runc runc
     want tmux tmux
+    want zsh zsh   # cli_help: the zsh completion parses
+    want fish fish # cli_help: the fish completion runs
     [ -x /bin/busybox ] || need_pkgs="$need_pkgs busybox-static"
     ;;
 bench)
