@@ -6,26 +6,9 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 
-use support::{wait_until, Tend, TestDir, DEADLINE, TEND};
-
-fn import(cwd: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(TEND)
-        .arg("import")
-        .args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("running {TEND}: {e}"));
-    let code = out.status.code().unwrap_or_else(|| panic!("tend import killed: {:?}", out.status));
-    (code, String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
-
-fn data() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/import")
-}
+use support::{import, import_data, wait_until, Tend, TestDir, DEADLINE};
 
 #[track_caller]
 fn tend_accepts(text: &str) -> tend::config::Config {
@@ -34,7 +17,7 @@ fn tend_accepts(text: &str) -> tend::config::Config {
 
 #[test]
 fn rails_procfile() {
-    let (code, out, err) = import(&data(), &["procfile", "Procfile"]);
+    let (code, out, err) = import(&import_data(), &["procfile", "Procfile"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         err,
@@ -48,7 +31,7 @@ fn rails_procfile() {
     // Everything but the release phase waits for it to complete.
     assert_eq!(out.lines().filter(|l| *l == "depends_on = { release = \"completed\" }").count(), 3, "{out}");
     let cfg = tend_accepts(&out);
-    let dir = std::fs::canonicalize(data()).unwrap();
+    let dir = std::fs::canonicalize(import_data()).unwrap();
     let names: Vec<&str> = cfg.services.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["web", "worker", "release", "clock"]);
     for s in &cfg.services {

@@ -1,44 +1,18 @@
 //! `tend import supervisord FILE`: the built binary on realistic supervisord.conf files
 //! (tests/data/import/), on broken ones, and a generated config run by `tend run`.
 //!
-//! `log = { file = ... }` belongs to a feature merged separately: until then
-//! [`tend_accepts`] checks its lines as text and parses the rest with tend's own config
-//! parser.
+//! Every generated file is read by tend's own config parser.
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 
-use support::{parse_transition, wait_until, Tend, TestDir, DEADLINE, TEND};
+use support::{import, import_data, parse_transition, wait_until, Tend, TestDir, DEADLINE};
 
-/// Run `tend import ARGS` in `cwd`: (exit code, stdout, stderr).
-fn import(cwd: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(TEND)
-        .arg("import")
-        .args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("running {TEND}: {e}"));
-    let code = out.status.code().unwrap_or_else(|| panic!("tend import killed: {:?}", out.status));
-    (code, String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
-
-fn data() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/import")
-}
-
-/// Keys of features not merged yet, which tend's parser does not know today.
-fn unmerged(line: &str) -> bool {
-    line.starts_with("log = { file = true")
-}
-
-/// tend's config parser accepts the output (without the not-yet-merged keys).
+/// tend's config parser accepts the output.
 #[track_caller]
 fn tend_accepts(text: &str) -> tend::config::Config {
-    let kept: String = text.lines().filter(|l| !unmerged(l)).map(|l| format!("{l}\n")).collect();
-    tend::config::parse_str(&kept, Path::new("imported.toml")).unwrap_or_else(|e| panic!("{e}\n{kept}"))
+    tend::config::parse_str(text, Path::new("imported.toml")).unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
 
 /// Every `# not imported:` / `# note:` comment of the output is a stderr line (and the
@@ -70,7 +44,7 @@ fn notes_match(out: &str, err: &str) -> Vec<String> {
 
 #[test]
 fn realistic_config_with_includes() {
-    let (code, out, err) = import(&data(), &["supervisord", "supervisord.conf"]);
+    let (code, out, err) = import(&import_data(), &["supervisord", "supervisord.conf"]);
     assert_eq!(code, 0, "{err}");
     let notes = notes_match(&out, &err);
     for n in [
@@ -156,7 +130,7 @@ fn realistic_config_with_includes() {
 
 #[test]
 fn the_documented_program_example() {
-    let (code, out, err) = import(&data(), &["supervisord", "supervisord-documented.conf"]);
+    let (code, out, err) = import(&import_data(), &["supervisord", "supervisord-documented.conf"]);
     assert_eq!(code, 0, "{err}");
     let notes = notes_match(&out, &err);
     assert_eq!(notes, [

@@ -831,3 +831,24 @@ pub fn start_serving(dir: &TestDir, config: &str) -> Tend {
     wait_until(DEADLINE, "the control socket answers", || ctl(dir, &["ls"]).code == Some(0));
     tend
 }
+
+// ---------------------------------------------------------------------------------
+// tend import
+
+/// Run `tend import ARGS` in `cwd`: (exit code, stdout, stderr).
+pub fn import(cwd: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(TEND)
+        .arg("import")
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("running {TEND}: {e}"));
+    let code = out.status.code().unwrap_or_else(|| panic!("tend import killed: {:?}", out.status));
+    (code, String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// tests/data/import, the realistic input files.
+pub fn import_data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/import")
+}
