@@ -334,23 +334,22 @@ impl Supervisor {
             }
             return;
         }
-        let Some(h) = self.svcs[idx].cfg.health.clone() else { return };
-        let name = self.svcs[idx].cfg.name.clone();
+        let Some(retries) = self.svcs[idx].cfg.health.as_ref().map(|h| h.retries) else { return };
         let ck = &mut self.svcs[idx].ck;
         if passed {
             ck.fails = 0;
             if ck.healthy != Some(true) {
                 let from = ck.healthy;
                 ck.healthy = Some(true);
-                self.health_event(idx, &name, from, true, "health check passed");
+                self.health_event(idx, from, true, "health check passed");
             }
         } else {
             ck.fails = ck.fails.saturating_add(1);
-            if ck.fails >= h.retries && ck.healthy != Some(false) {
+            if ck.fails >= retries && ck.healthy != Some(false) {
                 let from = ck.healthy;
                 ck.healthy = Some(false);
-                let why = format!("health check failed {} time(s) in a row: {}", h.retries, ck.last_probe);
-                self.health_event(idx, &name, from, false, &why);
+                let why = format!("health check failed {retries} time(s) in a row: {}", ck.last_probe);
+                self.health_event(idx, from, false, &why);
                 if self.svcs[idx].cfg.restart_on_unhealthy {
                     self.feed(idx, Event::Fail(Failure::Unhealthy));
                     return;
@@ -360,16 +359,19 @@ impl Supervisor {
         self.arm_probe(idx, timing.interval);
     }
 
-    fn health_event(&mut self, idx: usize, name: &str, from: Option<bool>, to: bool, why: &str) {
+    /// A change of health: an event, and waiting services look again. Only on a
+    /// change, so a steady probe costs no allocation beyond its result text.
+    fn health_event(&mut self, idx: usize, from: Option<bool>, to: bool, why: &str) {
         self.deps_dirty = true;
         let word = |h: Option<bool>| match h {
             None => "unknown",
             Some(true) => "healthy",
             Some(false) => "unhealthy",
         };
+        let name = &self.svcs[idx].cfg.name;
         let line = format!("{name} {}->{}: {why}", word(from), word(Some(to)));
         let ev = EventInfo {
-            service: self.svcs[idx].cfg.name.clone(),
+            service: name.clone(),
             kind: "health".into(),
             from: word(from).into(),
             to: word(Some(to)).into(),
