@@ -12,7 +12,8 @@ use serde::Serialize;
 use super::client::{code, Client, ClientError};
 use crate::daemon::control::socket_path;
 use crate::proto::msg::{
-    EventInfo, EventsReq, HttpReq, Plain, Reply, ServiceInfo, SignalReq, SignalSpec, Stream, Target,
+    EventInfo, EventsReq, HttpReq, ListReply, Plain, Reply, ServiceInfo, SignalReq, SignalSpec, StatusReply, Stream,
+    Target, VersionReply,
 };
 use crate::proto::Request;
 
@@ -260,10 +261,7 @@ fn opt<T: ToString>(v: Option<T>) -> String {
 pub fn ls(c: LsCmd) -> Result<(), ClientError> {
     let mut cl = connect(&c.socket)?;
     let id = cl.next_id();
-    let services = match cl.call(Request::List(Plain { id }))? {
-        Reply::List(l) => l.services,
-        r => return Err(unexpected(r)),
-    };
+    let services = cl.call_as::<ListReply>(Request::List(Plain { id }))?.services;
     if c.json {
         return json_line(&services);
     }
@@ -387,10 +385,7 @@ fn status_text(s: &ServiceInfo) -> String {
 pub fn status(c: StatusCmd) -> Result<(), ClientError> {
     let mut cl = connect(&c.socket)?;
     let id = cl.next_id();
-    let s = match cl.call(Request::Status(Target { id, service: c.service, wait: false }))? {
-        Reply::Status(s) => s.service,
-        r => return Err(unexpected(r)),
-    };
+    let s = cl.call_as::<StatusReply>(Request::Status(Target { id, service: c.service, wait: false }))?.service;
     if c.json {
         return json_line(&s);
     }
@@ -516,10 +511,7 @@ pub fn version(c: VersionCmd) -> Result<(), ClientError> {
     let daemon = match connect(&c.socket) {
         Ok(mut cl) => {
             let id = cl.next_id();
-            match cl.call(Request::Version(Plain { id }))? {
-                Reply::Version(v) => Some(v),
-                r => return Err(unexpected(r)),
-            }
+            Some(cl.call_as::<VersionReply>(Request::Version(Plain { id }))?)
         }
         Err(e) if e.code == code::NOT_RUNNING => None,
         Err(e) => return Err(e),

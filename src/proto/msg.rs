@@ -772,6 +772,54 @@ impl Reply {
     }
 }
 
+/// A reply type a client can wait for by itself: its frame type and its request id.
+/// `decode_expected` decodes only this type (or the ERROR that answers instead), so a
+/// client that knows what it asked for does not run, or fault in, the decoder of every
+/// reply type (`Reply::decode`): a short-lived `tend status` is measured as a whole
+/// process (bench row 92).
+pub trait Expected: DeserializeOwned {
+    const KIND: u8;
+    fn id(&self) -> u64;
+}
+
+macro_rules! expected {
+    ($($t:ty => $k:expr),* $(,)?) => {$(
+        impl Expected for $t {
+            const KIND: u8 = $k;
+            fn id(&self) -> u64 {
+                self.id
+            }
+        }
+    )*};
+}
+
+expected! {
+    ListReply => kind::LIST_REPLY,
+    StatusReply => kind::STATUS_REPLY,
+    Done => kind::DONE,
+    VersionReply => kind::VERSION_REPLY,
+}
+
+/// What came back for a request that expects a `T`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer<T> {
+    Reply(T),
+    Error(ErrorMsg),
+    /// A frame of another type (its type byte): not decoded.
+    Other(u8),
+}
+
+/// Decode a frame as a `T`, an ERROR, or neither (not decoded).
+pub fn decode_expected<T: DeserializeOwned>(expect: u8, k: u8, b: &[u8]) -> Result<Answer<T>, DecodeError> {
+    Ok(if k == expect {
+        Answer::Reply(body(k, b)?)
+    } else if k == kind::ERROR {
+        Answer::Error(body(k, b)?)
+    } else {
+        Answer::Other(k)
+    })
+}
+
 /// Serialize `msg` as a named-field map straight into a frame appended to `out`.
 pub fn encode<T: Serialize>(k: u8, msg: &T, out: &mut Vec<u8>) {
     let mark = frame::begin(k, out);
@@ -956,6 +1004,30 @@ mod tests {
             r.encode(&mut v);
             let (k, b) = one(&v);
             assert_eq!(Request::decode(k, &b).unwrap(), r);
+        }
+    }
+
+    #[test]
+    fn decode_expected_decodes_only_the_asked_type_or_an_error() {
+        for r in all_replies() {
+            let mut v = Vec::new();
+            r.encode(&mut v);
+            let (k, b) = one(&v);
+            let got = decode_expected::<StatusReply>(kind::STATUS_REPLY, k, &b).unwrap();
+            match (&r, got) {
+                (Reply::Status(want), Answer::Reply(s)) => assert_eq!(&s, want),
+                (Reply::Error(want), Answer::Error(e)) => assert_eq!(&e, want),
+                (_, Answer::Other(other)) => assert_eq!(other, k),
+                (r, got) => panic!("{r:?} decoded as {got:?}"),
+            }
+        }
+        // A body that is not a status reply is an error with the id salvaged.
+        let mut v = Vec::new();
+        encode(kind::STATUS_REPLY, &Done { id: 7, message: "x".into() }, &mut v);
+        let (k, b) = one(&v);
+        match decode_expected::<StatusReply>(kind::STATUS_REPLY, k, &b) {
+            Err(DecodeError::BadBody { kind: kk, id: 7, .. }) => assert_eq!(kk, kind::STATUS_REPLY),
+            other => panic!("{other:?}"),
         }
     }
 
