@@ -14,8 +14,7 @@ use crate::daemon::requests::signal_number;
 use crate::daemon::signals;
 use crate::daemon::supervisor::Supervisor;
 use crate::proto::msg::{
-    job_name, kind, parse_job, ErrorCode, EventInfo, JobListReq, JobRef, JobReply, JobSignalReq,
-    SpawnReq, StdinReq,
+    job_name, kind, parse_job, ErrorCode, EventInfo, JobListReq, JobRef, JobReply, JobSignalReq, SpawnReq, StdinReq,
 };
 
 /// Longest JOB_LIST name pattern.

@@ -1184,7 +1184,9 @@ mod tests {
         let r = Request::decode(kind::WAIT, &enc(kind::WAIT, serde_json::json!({"id": 1, "job": 2, "eof": true})));
         assert_eq!(r, Ok(Request::Wait(JobRef { id: 1, job: 2 })));
         // ...and refused when it is not; other unknown fields are ignored.
-        assert!(Request::decode(kind::WAIT, &enc(kind::WAIT, serde_json::json!({"id": 1, "job": 2, "eof": 3}))).is_err());
+        assert!(
+            Request::decode(kind::WAIT, &enc(kind::WAIT, serde_json::json!({"id": 1, "job": 2, "eof": 3}))).is_err()
+        );
         let r = Request::decode(kind::WAIT, &enc(kind::WAIT, serde_json::json!({"id": 1, "job": 2, "x": [1]})));
         assert_eq!(r, Ok(Request::Wait(JobRef { id: 1, job: 2 })));
     }
