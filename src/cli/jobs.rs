@@ -442,18 +442,9 @@ fn outcome(j: &JobInfo) -> String {
     }
 }
 
-/// `key         value` and a newline (one call site for every line: smaller code).
-#[inline(never)]
-pub(super) fn kv_line(t: &mut String, k: &str, v: &str) {
-    t.push_str(k);
-    t.extend(std::iter::repeat_n(' ', 12usize.saturating_sub(k.len())));
-    t.push_str(v);
-    t.push('\n');
-}
-
 fn status_text(j: &JobInfo) -> String {
     let mut t = String::new();
-    let mut kv = |k: &str, v: String| kv_line(&mut t, k, &v);
+    let mut kv = |k: &str, v: String| super::commands::kv_line(&mut t, k, &v);
     kv("job", job_name(j.job));
     kv("name", if j.spec.name.is_empty() { "-".into() } else { j.spec.name.clone() });
     kv("state", j.state.clone());
