@@ -7,7 +7,7 @@
 
 mod support;
 
-use support::{ctl_ok, is_root, status_json, Tend, TestDir, DEADLINE};
+use support::{ctl_ok, is_root, status_json, TestDir, DEADLINE};
 
 /// A uid no test and no system account uses.
 const UID: u32 = 54_321;

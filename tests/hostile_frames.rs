@@ -294,9 +294,12 @@ fn corpus() -> Vec<(String, bool, Vec<u8>)> {
     out
 }
 
+/// A message body's fields: (key, raw msgpack value).
+type Fields = Vec<(&'static str, Vec<u8>)>;
+
 /// Every request type with every field it has, at a harmless value (the service is
 /// one that does not exist, so nothing can change whatever is accepted).
-fn request_shapes() -> Vec<(u8, Vec<(&'static str, Vec<u8>)>)> {
+fn request_shapes() -> Vec<(u8, Fields)> {
     let id = || vec![0x0d];
     let svc = || mp_str("nosuch");
     vec![

@@ -23,11 +23,13 @@ use tend::proto::msg::{self, kind, DecodeError, Reply, Request, API_VERSION, CAP
 
 type Check = fn(&[u8]);
 
-const TARGETS: [(&str, Check); 4] = [
+const TARGETS: [(&str, Check); 5] = [
     ("frame_decode", checks::check_stream),
     ("request_body", checks::check_request_body),
     ("reply_body", checks::check_reply_body),
     ("http_request", checks::check_http_request),
+    // Its seeds are hand-written config files (not `seed-*`, which this file generates).
+    ("config_parse", checks::check_config),
 ];
 
 const WRITE_HINT: &str = "TEND_WRITE_CORPUS=1 cargo test --test proto_corpus -- --ignored write_seed_corpus";
