@@ -99,7 +99,7 @@ STRESS_TESTS    = load_clients fault_kill_storm
 stress:
 	./scripts/deps.sh layout
 	$(CARGO) build
-	TEND_STRESS_SECONDS=$(STRESS_SECONDS) $(CARGO) test $(addprefix --test ,$(STRESS_TESTS)) -- --nocapture --test-threads=1
+	TEND_STRESS_SECONDS=$(STRESS_SECONDS) $(CARGO) test --no-fail-fast $(addprefix --test ,$(STRESS_TESTS)) -- --nocapture --test-threads=1
 	./scripts/valgrind-daemon.sh $(STRESS_SECONDS) target/debug/tend
 
 # Miri (nightly) on the pure modules: the frame codec and wire types, the service state

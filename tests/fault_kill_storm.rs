@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::{children, ctl_ok, kill, rss_kib, stat, zombies_of, Raw, TestDir, DEADLINE};
+use support::{ctl_ok, kill, rss_kib, zombies_of, Raw, TestDir, DEADLINE};
 use tend::proto::msg::Plain;
 use tend::proto::{Reply, Request};
 
@@ -30,10 +30,6 @@ impl Rng {
         self.0 ^= self.0 << 17;
         self.0
     }
-}
-
-fn comm(pid: i32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim().to_string()
 }
 
 /// The sum of `restarts` and the services not running, from `tend ls --json`.
@@ -94,18 +90,26 @@ fn services_killed_at_random_are_all_restarted() {
     let secs = storm_seconds();
     let end = Instant::now() + Duration::from_secs(secs);
     let mut kills = 0u64;
-    // A SIGKILLed process takes a moment to die: never count one twice.
-    let mut killed = std::collections::HashSet::new();
     let mut rss_peak = rss_before;
+    // Asks tend which pids are the services' main processes: a child of tend called
+    // `sh` may also be an orphan (a service's child between fork and exec, re-parented
+    // to tend when the service was killed), whose death restarts nothing.
+    let mut ask = Raw::connect(&dir.join("tend.sock"));
+    ask.hello();
+    // A SIGKILLed process takes a moment to die and be reaped: never count one twice.
+    let mut killed = std::collections::HashSet::new();
+    let mut n = 0;
     while Instant::now() < end {
-        // tend's children that are service shells (not an orphaned `sleep`, not a
-        // child between fork and exec), alive and not yet a zombie.
-        let mains: Vec<i32> = children(tend.pid)
-            .into_iter()
-            .filter(|&p| !killed.contains(&p) && comm(p) == "sh" && stat(p).is_some_and(|s| s.state != 'Z'))
-            .collect();
-        if !mains.is_empty() {
-            let victim = mains[(rng.next() % mains.len() as u64) as usize];
+        n += 1;
+        ask.req(&Request::List(Plain { id: n }));
+        let Reply::List(l) = ask.reply() else { panic!("no list reply") };
+        let mains: Vec<i32> =
+            l.services.iter().filter(|s| s.state == "running").filter_map(|s| s.pid).map(|p| p as i32).collect();
+        // Forget pids tend no longer reports: they are gone (and may be reused).
+        killed.retain(|p| mains.contains(p));
+        let fresh: Vec<i32> = mains.into_iter().filter(|p| !killed.contains(p)).collect();
+        if !fresh.is_empty() {
+            let victim = fresh[(rng.next() % fresh.len() as u64) as usize];
             if kill(victim, libc::SIGKILL) {
                 killed.insert(victim);
                 kills += 1;
