@@ -310,8 +310,10 @@ pub fn check_config(data: &[u8]) {
             let dir = std::env::temp_dir().join(format!("tend-fuzz-config-{}", std::process::id()));
             let _ = std::fs::create_dir_all(&dir);
             let file = dir.join("tend.toml");
-            if std::fs::write(&file, data).is_ok() {
-                let err = tend::config::load(&file).expect_err("a file that is not UTF-8 was accepted");
+            let loaded = std::fs::write(&file, data).map(|()| tend::config::load(&file));
+            let _ = std::fs::remove_dir_all(&dir);
+            if let Ok(loaded) = loaded {
+                let err = loaded.expect_err("a file that is not UTF-8 was accepted");
                 assert!(err.message().contains("UTF-8"), "{err}");
                 let good = &data[..e.valid_up_to()];
                 let line = 1 + good.iter().filter(|&&b| b == b'\n').count();
