@@ -4,7 +4,7 @@ MUSL       := x86_64-unknown-linux-musl
 STATIC_BIN := target/$(MUSL)/release/tend
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build static layout install test check lint man-lint unit bench fuzz deps deps-bench clean example example-init
+.PHONY: all build static layout install test check lint man-lint unit bench fuzz stress miri deps deps-bench clean example example-init
 
 all: build
 
@@ -88,6 +88,27 @@ fuzz:
 	  $(CARGO) +nightly fuzz run $$t fuzz/corpus/$$t -- $(FUZZ_FLAGS) || failed="$$failed $$t"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed (inputs in fuzz/artifacts/)" >&2; exit 1; fi
+
+# The long hardening runs (README, "What tend survives"): the load and kill-storm tests
+# for STRESS_SECONDS each instead of the few seconds `make test` gives them, then the
+# daemon under valgrind for as long, under load (scripts/valgrind-daemon.sh: nothing
+# lost at exit, no heap growth). Needs valgrind (deps.sh layout installs it).
+STRESS_SECONDS ?= 60
+STRESS_TESTS    = load_clients fault_kill_storm
+
+stress:
+	./scripts/deps.sh layout
+	$(CARGO) build
+	TEND_STRESS_SECONDS=$(STRESS_SECONDS) $(CARGO) test --no-fail-fast $(addprefix --test ,$(STRESS_TESTS)) -- --nocapture --test-threads=1
+	./scripts/valgrind-daemon.sh $(STRESS_SECONDS) target/debug/tend
+
+# Miri (nightly) on the pure modules: the frame codec and wire types, the service state
+# machine, the output ring buffer. Installs the miri component if it is missing.
+MIRI_FILTERS = proto::frame::tests proto::msg::tests daemon::service::tests daemon::output::tests
+
+miri:
+	@rustup +nightly component list --installed | grep -q '^miri' || rustup component add --toolchain nightly miri rust-src
+	$(CARGO) +nightly miri test --lib -- $(MIRI_FILTERS)
 
 # The README's quick start: the bundled example services under `tend run`
 # (Ctrl-C stops them all and tend exits 0).

@@ -291,3 +291,65 @@ pub fn check_http_request(data: &[u8]) {
         }
     }
 }
+
+// --- the config file ------------------------------------------------------------------
+
+/// Fuzz target `config_parse`: `data` is a config file (tend.toml(5)).
+///
+/// - Parsing never panics, and parsing the same text twice gives the same verdict (the
+///   parser is a pure function of the text, apart from user and group look-ups).
+/// - An error names the file, and its position, when it has one, lies inside the text:
+///   a line between 1 and the number of lines (plus one, for an error at the end), and
+///   a column not past that line's end; the message is not empty.
+/// - Bytes that are not UTF-8 are refused at the first bad byte, as `load` does.
+pub fn check_config(data: &[u8]) {
+    let path = std::path::Path::new("/fuzz/tend.toml");
+    let text = match std::str::from_utf8(data) {
+        Ok(t) => t,
+        Err(e) => {
+            let dir = std::env::temp_dir().join(format!("tend-fuzz-config-{}", std::process::id()));
+            let _ = std::fs::create_dir_all(&dir);
+            let file = dir.join("tend.toml");
+            let loaded = std::fs::write(&file, data).map(|()| tend::config::load(&file));
+            let _ = std::fs::remove_dir_all(&dir);
+            if let Ok(loaded) = loaded {
+                let err = loaded.expect_err("a file that is not UTF-8 was accepted");
+                assert!(err.message().contains("UTF-8"), "{err}");
+                let good = &data[..e.valid_up_to()];
+                let line = 1 + good.iter().filter(|&&b| b == b'\n').count();
+                assert_eq!(err.line(), Some(line), "{err}");
+            }
+            return;
+        }
+    };
+    let first = tend::config::parse_str(text, path);
+    let second = tend::config::parse_str(text, path);
+    match (&first, &second) {
+        (Ok(a), Ok(b)) => {
+            // Debug, not PartialEq: a `factor = nan` is equal to itself here.
+            assert_eq!(format!("{a:?}"), format!("{b:?}"), "the same text parsed twice differs");
+            assert_eq!(a.path, path);
+            let mut names: Vec<&str> = a.services.iter().map(|s| s.name.as_str()).collect();
+            let n = names.len();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), n, "two services with the same name");
+        }
+        (Err(a), Err(b)) => {
+            assert_eq!(a.to_string(), b.to_string(), "the same text gives two errors");
+            assert_eq!(a.file(), path);
+            assert!(!a.message().is_empty(), "an empty message: {a}");
+            let shown = a.to_string();
+            assert!(shown.starts_with("/fuzz/tend.toml"), "{shown}");
+            if let Some(line) = a.line() {
+                let lines: Vec<&str> = text.split('\n').collect();
+                assert!(line >= 1 && line <= lines.len(), "line {line} of a {}-line text: {shown}", lines.len());
+                let col = a.column().unwrap_or(1);
+                let width = lines[line - 1].chars().count();
+                assert!(col >= 1 && col <= width + 1, "column {col} of a {width}-character line: {shown}");
+                assert!(shown.starts_with(&format!("/fuzz/tend.toml:{line}:{col}: ")), "{shown}");
+            }
+        }
+        _ => panic!("the same text parsed twice: {first:?} then {second:?}"),
+    }
+}

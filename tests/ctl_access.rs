@@ -146,13 +146,20 @@ fn a_user_not_allowed_is_refused_by_peer_credentials() {
         return;
     }
     let web = dir.wait_pid("web.pid");
-    for args in [&["ls"][..], &["ls", "--json"], &["stop", "web"], &["events", "-f"]] {
+    let changing: [&[&str]; 5] =
+        [&["stop", "web"], &["restart", "web"], &["signal", "web", "KILL"], &["reload"], &["shutdown"]];
+    for args in [&["ls"][..], &["ls", "--json"], &["events", "-f"]].into_iter().chain(changing) {
         let o = as_nobody(&dir, args);
         assert_eq!(o.code, Some(6), "nobody: tend {}\n{}", args.join(" "), o.show());
         assert!(o.err.contains("uid 65534") && o.err.contains("not allowed"), "not tend's refusal\n{}", o.show());
         assert_eq!(o.out, "", "{}", o.show());
     }
     assert!(support::alive(web), "a refused client stopped the service");
+    assert_eq!(dir.read_pid("web.pid"), Some(web), "a refused client restarted the service");
+    // Nothing changed: no event but the service's start.
+    let evs = ctl_ok(&dir, &["events", "--json"]).json_lines();
+    assert!(evs.iter().all(|e| e["requestor"]["uid"] != 65534), "{evs:?}");
+    assert!(evs.iter().all(|e| e["kind"] != "reload" && e["kind"] != "shutdown" && e["kind"] != "signal"), "{evs:?}");
     ctl_ok(&dir, &["ls"]);
 }
 

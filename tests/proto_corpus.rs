@@ -23,11 +23,13 @@ use tend::proto::msg::{self, kind, DecodeError, Reply, Request, API_VERSION, CAP
 
 type Check = fn(&[u8]);
 
-const TARGETS: [(&str, Check); 4] = [
+const TARGETS: [(&str, Check); 5] = [
     ("frame_decode", checks::check_stream),
     ("request_body", checks::check_request_body),
     ("reply_body", checks::check_reply_body),
     ("http_request", checks::check_http_request),
+    // Its seeds are hand-written config files (not `seed-*`, which this file generates).
+    ("config_parse", checks::check_config),
 ];
 
 const WRITE_HINT: &str = "TEND_WRITE_CORPUS=1 cargo test --test proto_corpus -- --ignored write_seed_corpus";
@@ -621,6 +623,9 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     for (name, bytes) in http_seeds() {
         add("http_request", format!("seed-{name}"), bytes);
     }
+    for (name, bytes) in config_seeds() {
+        add("config_parse", format!("seed-{name}"), bytes);
+    }
     let names: BTreeSet<(&str, &str)> = out.iter().map(|(t, n, _)| (*t, n.as_str())).collect();
     assert_eq!(names.len(), out.len(), "two seeds with the same name");
     out
@@ -666,3 +671,97 @@ fn http_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("response-interim", v("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n")),
     ]
 }
+
+/// Config files: one with most keys, a small real one, one with an error in each part,
+/// and bytes that are not UTF-8.
+fn config_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        ("every-key", CONFIG_EVERY_KEY.as_bytes().to_vec()),
+        ("mix", CONFIG_MIX.as_bytes().to_vec()),
+        (
+            "errors",
+            b"main = \"nosuch\"\n[control]\nmode = \"0999\"\n[service.a]\ncommand = []\nrestart = \"sometimes\"\n\
+              backoff = { initial = \"1h\", max = \"1s\" }\n[service.b]\ncommand = \"x\"\ndepends_on = [\"b\"]\n"
+                .to_vec(),
+        ),
+        ("not-utf8", b"a = 1\n\xff\n".to_vec()),
+    ]
+}
+
+const CONFIG_EVERY_KEY: &str = r#"
+main = "web"
+shutdown_timeout = "20s"
+log_dir = "/var/log/tend"
+
+[service.web]
+command = ["/usr/bin/web", "--port", "8080"]
+env = { PORT = "8080", A = "1" }
+clear_env = true
+cwd = "/srv/web"
+user = "nobody"
+group = "nogroup"
+umask = "0027"
+restart = "always"
+stop_signal = "INT"
+stop_timeout = "3s"
+kill_group = true
+stdout = "capture"
+stderr = "stdout"
+autostart = true
+success_exit_codes = [0, 2]
+max_rss = "512MiB"
+on_max_rss = "signal:TERM"
+essential = false
+
+[service.web.rlimits]
+nofile = { soft = 1024, hard = 4096 }
+core = "unlimited"
+nproc = 100
+
+[service.web.backoff]
+initial = "250ms"
+max = "1m"
+factor = 1.5
+jitter = 0.2
+reset_after = "1h"
+
+[service.web.start_limit]
+burst = 0
+interval = "1m"
+
+[service.web.log]
+buffer = "64KiB"
+prefix = false
+color = true
+backpressure = true
+file = true
+max_size = "1MiB"
+keep = 0
+timestamps = true
+exit_lines = 3
+
+[service.worker]
+command = "exec worker --fast"
+instances = 3
+stop_signal = 10
+on_max_rss = "log"
+max_rss = 1000000
+log = { color = "auto" }
+"#;
+
+const CONFIG_MIX: &str = r#"main = "web"
+[control]
+mode = "0660"
+max_frame = "64KiB"
+[ingress]
+listen = "127.0.0.1:8080"
+routes = { "/" = "web" }
+[service.web]
+command = "exec sleep 1"
+depends_on = { db = "healthy" }
+ready = { tcp = "127.0.0.1:1", interval = "50ms" }
+[service.db]
+command = ["db"]
+health = { exec = ["true"], interval = "1s", retries = 3 }
+log = { file = true, max_size = "1MiB", keep = 3 }
+"#;

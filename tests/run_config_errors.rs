@@ -185,3 +185,80 @@ fn bad_readiness_settings() {
         "expected an integer from 3 to 1023",
     );
 }
+
+/// A table of broken configs (issue 9, hostile input): each is refused before anything
+/// starts, with the file, line and key of the mistake.
+#[test]
+fn a_table_of_broken_configs() {
+    let svc = "[service.second]\ncommand = \"true\"\n";
+    let table: Vec<(&str, String, usize, &str, &str)> = vec![
+        ("unterminated", "restart = \"always\n".into(), 3, "service.first.restart", "invalid basic string"),
+        ("redefined-key", "command = []\n".into(), 3, "service.first.command", "duplicate key"),
+        ("redefined-table", format!("{svc}[service.second]\ncommand = \"x\"\n"), 5, "service.second", "duplicate key"),
+        ("array-of-tables", "[[service.second]]\ncommand = \"true\"\n".into(), 3, "service.second", "expected a table"),
+        ("service-not-table", "[service]\nfirst = 3\n".into(), 4, "service.first", "duplicate key"),
+        (
+            "bad-service-name",
+            "[service.\"bad name/\"]\ncommand = \"true\"\n".into(),
+            3,
+            "service.\"bad name/\"",
+            "invalid service name",
+        ),
+        ("factor", format!("{svc}backoff = {{ factor = 0.5 }}\n"), 5, "service.second.backoff.factor", "less than 1.0"),
+        (
+            "initial-over-max",
+            format!("{svc}backoff = {{ initial = \"1s\", max = \"10ms\" }}\n"),
+            5,
+            "service.second.backoff.initial",
+            "greater than max",
+        ),
+        ("instances-0", format!("{svc}instances = 0\n"), 5, "service.second.instances", "from 1 to 1000"),
+        ("instances-huge", format!("{svc}instances = 100000\n"), 5, "service.second.instances", "out of range"),
+        ("signal", format!("{svc}stop_signal = \"SIGKILLX\"\n"), 5, "service.second.stop_signal", "invalid signal"),
+        ("umask", format!("{svc}umask = \"0999\"\n"), 5, "service.second.umask", "invalid umask"),
+        ("rlimit", format!("{svc}rlimits = {{ nproc = -5 }}\n"), 5, "service.second.rlimits.nproc", "out of range"),
+        ("size", format!("{svc}max_rss = \"12 parsecs\"\n"), 5, "service.second.max_rss", "invalid size"),
+        ("env-name", format!("{svc}env = {{ \"A=B\" = \"1\" }}\n"), 5, "service.second.env.\"A=B\"", "without '='"),
+        ("env-type", format!("{svc}env = {{ A = 1 }}\n"), 5, "service.second.env.A", "expected a string"),
+        ("burst", format!("{svc}start_limit = {{ burst = -1 }}\n"), 5, "service.second.start_limit.burst", "range"),
+        (
+            "log-size",
+            format!("{svc}log = {{ max_size = \"1PiB\" }}\n"),
+            5,
+            "service.second.log.max_size",
+            "invalid size",
+        ),
+        (
+            "exit-code",
+            format!("{svc}success_exit_codes = [300]\n"),
+            5,
+            "service.second.success_exit_codes[0]",
+            "0 to 255",
+        ),
+        ("bool", format!("{svc}kill_group = \"yes\"\n"), 5, "service.second.kill_group", "expected a boolean"),
+        ("uid", format!("{svc}user = 4294967295\n"), 5, "service.second.user", "invalid user id"),
+        ("socket", format!("{svc}socket = \"\"\n"), 5, "service.second.socket", "must not be empty"),
+        ("mode", "[control]\nmode = \"0777x\"\n".into(), 4, "control.mode", "invalid mode"),
+        ("max-frame", "[control]\nmax_frame = \"1TiB\"\n".into(), 4, "control.max_frame", "out of range"),
+        (
+            "listen",
+            "[ingress]\nlisten = \"not an address\"\nroutes = { \"/\" = \"first\" }\n".into(),
+            4,
+            "ingress.listen",
+            "is not an address",
+        ),
+        (
+            "route",
+            "[ingress]\nlisten = \"127.0.0.1:1\"\nroutes = { \"/\" = \"nosuch\" }\n".into(),
+            5,
+            "ingress.routes.\"/\"",
+            "unknown service \"nosuch\"",
+        ),
+        ("misplaced-global", "shutdown_timeout = \"1s\"\n".into(), 3, "service.first.shutdown_timeout", "did you mean"),
+        ("nul", "restart = \"a\0b\"\n".into(), 3, "", "invalid TOML"),
+    ];
+    for (name, bad, line, key, fragment) in &table {
+        check(name, bad, *line, key, fragment);
+    }
+    eprintln!("{} broken configs refused with their file, line and key", table.len());
+}

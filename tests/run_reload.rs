@@ -95,3 +95,60 @@ fn a_broken_file_keeps_the_running_configuration() {
     assert!(!keep.exists() && !more.exists());
     tend.assert_no_leftovers();
 }
+
+/// The config file replaced by garbage, then `tend reload` (issue 9, faults): binary
+/// bytes, a NUL, megabytes of junk, a file that is gone, a directory in its place. Each
+/// reload exits 1 with the error (file and line where there is one), the error is an
+/// event, and the running services are untouched; the good file put back reloads.
+#[test]
+fn garbage_then_tend_reload_keeps_the_running_configuration() {
+    let dir = TestDir::new("reload-garbage");
+    let good = sleeper(&dir, "keep", "");
+    let tend = support::start_serving(&dir, &good);
+    let keep = Proc::of(dir.wait_pid("keep.pid"));
+    let path = tend.config.clone();
+    let shown = path.display().to_string();
+    let mut junk = Vec::new();
+    let mut x: u32 = 0x9e37_79b9;
+    for _ in 0..(3 << 20) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        junk.push(b' ' + (x % 95) as u8);
+    }
+    let cases: Vec<(&str, Option<Vec<u8>>, &str)> = vec![
+        ("binary", Some(vec![0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0xff, 0xfe, 0, 0]), ":1:"),
+        ("not UTF-8 after a good line", Some(b"# fine\nx = \"\xc3\x28\"\n".to_vec()), ":2:"),
+        ("NUL", Some(b"[service.keep]\ncommand = \"a\0b\"\n".to_vec()), ":2:"),
+        ("3 MiB of junk", Some(junk), ":1:"),
+        ("gone", None, "cannot read"),
+    ];
+    for (what, contents, expect) in &cases {
+        match contents {
+            Some(b) => std::fs::write(&path, b).expect("write"),
+            None => std::fs::remove_file(&path).expect("rm"),
+        }
+        let o = support::ctl(&dir, &["reload"]);
+        assert_eq!(o.code, Some(1), "{what}: {}", o.show());
+        assert!(o.err.contains(&shown) && o.err.contains(expect), "{what}: no {expect:?} in\n{}", o.show());
+    }
+    // A directory where the file was.
+    std::fs::create_dir(&path).expect("mkdir");
+    let o = support::ctl(&dir, &["reload"]);
+    assert_eq!(o.code, Some(1), "directory: {}", o.show());
+    std::fs::remove_dir(&path).expect("rmdir");
+
+    // Every failure is an event; the service never noticed.
+    let events = support::ctl_ok(&dir, &["events", "--json"]);
+    let failed = events.json_lines().iter().filter(|e| e["kind"] == "reload").count();
+    assert_eq!(failed, cases.len() + 1, "{}", events.show());
+    assert!(keep.alive());
+    assert_eq!(dir.read_pid("keep.pid"), Some(keep.pid));
+    assert!(tend.transitions("keep").iter().all(|t| t.to != "stopping"), "{}", tend.dump());
+
+    std::fs::write(&path, [good, sleeper(&dir, "more", "")].concat()).expect("write");
+    let o = support::ctl_ok(&dir, &["reload"]);
+    assert!(o.out.contains("1 added"), "{}", o.show());
+    dir.wait_pid("more.pid");
+    assert_eq!(dir.read_pid("keep.pid"), Some(keep.pid));
+}

@@ -3,12 +3,13 @@
 //! `parse.rs` turns text into it, with errors naming file, line and key.
 
 mod parse;
+pub mod trust;
 pub mod units;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use parse::{load, parse_str, resolve_user, ConfigError};
+pub use parse::{load, load_trusted, parse_str, resolve_user, ConfigError};
 
 /// The whole validated configuration.
 #[derive(Clone, Debug, PartialEq)]

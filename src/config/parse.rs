@@ -119,6 +119,32 @@ pub fn load(path: &Path) -> Result<Config> {
     }
 }
 
+/// [`load`] for `tend run`: a file that is unsafe for a root tend (see
+/// [`super::trust`]) is an error, or with the override a warning, which is returned
+/// alongside the config for the caller to report.
+pub fn load_trusted(path: &Path) -> Result<(Config, Option<String>)> {
+    let warning = match super::trust::check(path) {
+        None => None,
+        Some((why, true)) => {
+            Some(format!("{}: {why}; used anyway because {}=1", path.display(), super::trust::OVERRIDE_VAR))
+        }
+        Some((why, false)) => {
+            return Err(ConfigError {
+                file: path.to_path_buf(),
+                pos: None,
+                key: None,
+                message: format!(
+                    "{why}: refusing it (make it root's and not writable by others, e.g. chmod go-w, \
+                     or set {}=1)",
+                    super::trust::OVERRIDE_VAR
+                ),
+                io: None,
+            })
+        }
+    };
+    Ok((load(path)?, warning))
+}
+
 /// Parse config text; `path` is used for messages and kept in [`Config::path`].
 pub fn parse_str(text: &str, path: &Path) -> Result<Config> {
     let cx = Cx { text, path };

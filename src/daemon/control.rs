@@ -44,6 +44,8 @@ pub const MAX_SOCKET_PATH: usize = 107;
 /// Frames decoded from one connection per wake-up before the others get a turn.
 const FRAMES_PER_TURN: usize = 512;
 const READ_CHUNK: usize = 64 * 1024;
+/// The reply queue capacity a connection keeps once everything queued is written.
+const RETAINED_OUT: usize = 16 * 1024;
 /// A connection that has not sent its hello, or has sent part of a frame, and then
 /// nothing for this long is closed (it holds a buffer of up to `max_frame`).
 pub const INPUT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -585,8 +587,13 @@ impl Control {
         if c.out_pos == c.out.len() {
             c.out.clear();
             c.out_pos = 0;
-            if c.out.capacity() > 256 * 1024 {
-                c.out.shrink_to(64 * 1024);
+            // Drained: keep a buffer for the small replies most requests get, but not
+            // one a large reply (a list of many services is tens of KiB) grew, once the
+            // client has nothing more in the pipe: with 1,000 clients those were 1,000
+            // buffers of 128 KiB held by idle connections (tests/load_clients.rs; issue
+            // 9). A pipelining client keeps its buffer (bench row 91).
+            if c.out.capacity() > RETAINED_OUT && c.dec.pending() == 0 {
+                c.out = Vec::new();
             }
             if c.closing {
                 self.close(token, registry);

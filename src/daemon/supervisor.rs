@@ -1529,8 +1529,13 @@ impl Supervisor {
     /// nothing changed.
     pub(super) fn reload(&mut self) -> std::result::Result<String, String> {
         let path = self.cfg.path.clone();
-        let new = match crate::config::load(&path) {
-            Ok(c) => c,
+        let new = match crate::config::load_trusted(&path) {
+            Ok((c, warning)) => {
+                if let Some(w) = warning {
+                    self.note(&format!("warning: {w}"));
+                }
+                c
+            }
             Err(e) => {
                 let msg = format!("reload failed, keeping the running configuration: {e}");
                 self.record(EventInfo {
@@ -1618,8 +1623,13 @@ pub fn run(config_path: &std::path::Path, socket: Option<&std::path::Path>) -> i
         crate::fatal!("{e}");
         return exit::FAILURE;
     }
-    let cfg = match crate::config::load(config_path) {
-        Ok(c) => c,
+    let cfg = match crate::config::load_trusted(config_path) {
+        Ok((c, warning)) => {
+            if let Some(w) = warning {
+                crate::diag::err(&format!("tend: warning: {w}\n"));
+            }
+            c
+        }
         Err(e) => {
             crate::diag::err(&format!("tend: {e}\n"));
             return exit::CONFIG;

@@ -88,8 +88,12 @@ pub fn parse(buf: &[u8], lim: &Limits) -> Result<Option<(Head, usize)>, Refusal>
     };
     let mut req = httparse::Request::new(hdrs);
     let n = match req.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Complete(n)) => {
+            bare_lf(&buf[..n])?;
+            n
+        }
         Ok(httparse::Status::Partial) => {
+            bare_lf(buf)?;
             if buf.len() > lim.max_head {
                 return Err(refuse(431, format!("request head larger than {} bytes", lim.max_head)));
             }
@@ -202,6 +206,21 @@ pub fn parse(buf: &[u8], lim: &Limits) -> Result<Option<(Head, usize)>, Refusal>
     let host = host_of(&authority);
     let keep_alive = if minor == 1 { !close } else { keep && !close };
     Ok(Some((Head { method, target, minor, host, authority, headers, body, keep_alive, expect_continue }, n)))
+}
+
+/// Refuse a head with a line that ends in a bare LF. httparse accepts them (RFC 9112
+/// section 2.2 allows it), but a head that mixes LF and CRLF endings is read differently by
+/// different servers, the stuff of request smuggling (issue 9); tend answers 400, as
+/// every client that is not hand-typed ends its lines in CRLF.
+fn bare_lf(head: &[u8]) -> Result<(), Refusal> {
+    let mut prev = 0u8;
+    for &b in head {
+        if b == b'\n' && prev != b'\r' {
+            return Err(refuse(400, "a line of the request head ends in a bare LF, not CRLF"));
+        }
+        prev = b;
+    }
+    Ok(())
 }
 
 /// The host part of an authority (`Example.com:8080` -> `example.com`, `[::1]:80` ->
@@ -387,6 +406,9 @@ mod tests {
             "GET x HTTP/1.1\r\nHost: a\r\n\r\n",
             "GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
             "GARBAGE\r\n\r\n",
+            "GET / HTTP/1.1\nHost: x\n\n",
+            "GET / HTTP/1.1\r\nHost: x\nContent-Length: 1\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\n\n",
         ];
         for c in cases {
             assert_eq!(status(c), 400, "{c:?}");

@@ -5,7 +5,9 @@ socket, one thread per connection.
 usage: upstream.py SOCKET [--delay SECONDS]
 
 It binds SOCKET only after --delay (so a test sees the socket refuse connections
-first). Endpoints:
+first). With $UPSTREAM_LOG set, each request's line (METHOD TARGET) is appended to that
+file as it is read, so a test can tell exactly which requests reached the upstream.
+Endpoints:
   /echo        JSON: method, path, headers, body length and sha256
   /conns       JSON: connections accepted so far
   /hang        never answers (the connection is held)
@@ -29,6 +31,7 @@ from urllib.parse import parse_qs, urlparse
 
 path = sys.argv[1]
 delay = float(sys.argv[sys.argv.index("--delay") + 1]) if "--delay" in sys.argv else 0.0
+request_log = os.environ.get("UPSTREAM_LOG")
 conns = 0
 lock = threading.Lock()
 
@@ -63,6 +66,9 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(n) if n else b""
 
     def handle_any(self):
+        if request_log:
+            with lock, open(request_log, "a") as f:
+                f.write("%s %s\n" % (self.command, self.path))
         u = urlparse(self.path)
         # Routes forward the path unchanged: /api/echo is /echo to this server.
         u = u._replace(path=u.path[4:] if u.path.startswith("/api/") else u.path)
