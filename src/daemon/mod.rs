@@ -1,6 +1,7 @@
 //! Mechanisms shared by every mode of tend: the signal mask and signalfd, the one
 //! reaper, the one fork/exec site. Each mode's loop is built from these.
 
+pub mod activation;
 pub mod cgroup;
 pub mod control;
 pub mod deps;

@@ -175,6 +175,8 @@ pub struct Supervisor {
     pub(super) logs: Logs,
     /// Request forwarding and the HTTP ingress (gateway.rs, ingress.rs).
     pub(super) gw: crate::daemon::gateway::Gateway,
+    /// The sockets of the services' `listen` entries (socket activation).
+    listeners: crate::daemon::activation::Listeners,
 }
 
 fn io_err(what: &str, e: std::io::Error) -> Error {
@@ -338,8 +340,14 @@ impl Supervisor {
             nonce: seed,
             logs,
             gw: Default::default(),
+            listeners: Default::default(),
         };
         s.start_ingress()?;
+        for c in &cfg.services {
+            s.listeners
+                .bind_missing(c.listen.iter().map(|l| &l.addr))
+                .map_err(|e| Error::Usage(format!("service {}: {e}", c.name)))?;
+        }
         for c in cfg.services {
             let seed = s.next_seed();
             s.svcs.push(Svc::new(c, seed));
@@ -799,6 +807,9 @@ impl Supervisor {
                 cmd.env("WATCHDOG_USEC", w.as_micros().to_string());
             }
         }
+        // Socket activation for the service itself; an exec probe gets none of it.
+        let listen: &[crate::config::Listen] = if probe.is_none() { &c.listen } else { &[] };
+        self.listeners.prepare(listen, &mut cmd).map_err(spawn::SpawnError::parent)?;
         let mut ready_rx = None;
         if let (crate::config::Ready::Fd(n), None) = (&c.ready, probe) {
             let (r, w) = std::io::pipe().map_err(spawn::SpawnError::parent)?;
@@ -1441,6 +1452,20 @@ impl Supervisor {
         if self.shutdown.is_some() {
             return Err("tend is shutting down: not reloading".into());
         }
+        // New `listen` sockets first: if one cannot be bound, nothing changes.
+        for c in &new.services {
+            if let Err(e) = self.listeners.bind_missing(c.listen.iter().map(|l| &l.addr)) {
+                self.listeners.close_unlisted(self.svcs.iter().flat_map(|s| s.cfg.listen.iter().map(|l| &l.addr)));
+                let msg = format!("reload failed, keeping the running configuration: service {}: {e}", c.name);
+                self.record(EventInfo {
+                    kind: "reload".into(),
+                    reason: msg.clone(),
+                    requestor: self.requestor.clone(),
+                    ..Default::default()
+                });
+                return Err(msg);
+            }
+        }
         let mut started = 0;
         let mut changed = 0;
         let mut removed = 0;
@@ -1491,6 +1516,10 @@ impl Supervisor {
         self.logs_reloaded(new.log_dir.clone());
         self.control.update(&new.control);
         self.reload_forward(&new);
+        // Sockets no service lists any more (a running process keeps its own copies).
+        for a in self.listeners.close_unlisted(new.services.iter().flat_map(|c| c.listen.iter().map(|l| &l.addr))) {
+            self.note(&format!("closed the socket {a}: no service lists it any more"));
+        }
         self.events.set_cap(new.control.events_history);
         self.update_width();
         let summary = format!("reloaded {}: {started} added, {changed} changed, {removed} removed", path.display());
