@@ -183,7 +183,12 @@ fn config_error(name: &str, text: &str, line: usize, fragment: &str) {
 #[test]
 fn config_errors_name_file_and_line() {
     let svc = "[service.a]\ncommand = \"true\"\n";
-    config_error("addr", &format!("{svc}listen = [\"tcp:localhost:80\"]\n"), 3, "service.a.listen: \"localhost:80\" is not an address");
+    config_error(
+        "addr",
+        &format!("{svc}listen = [\"tcp:localhost:80\"]\n"),
+        3,
+        "service.a.listen: \"localhost:80\" is not an address",
+    );
     config_error("form", &format!("{svc}listen = [\"udp:1.2.3.4:5\"]\n"), 3, "expected \"tcp:IP:PORT\"");
     config_error("name", &format!("{svc}listen = [\"a b=tcp:1.2.3.4:5\"]\n"), 3, "bad name");
     config_error(
@@ -194,7 +199,9 @@ fn config_errors_name_file_and_line() {
     );
     config_error(
         "two-services",
-        &format!("{svc}listen = [\"unix:/tmp/x.sock\"]\n[service.b]\ncommand = \"true\"\nlisten = [\"unix:/tmp/x.sock\"]\n"),
+        &format!(
+            "{svc}listen = [\"unix:/tmp/x.sock\"]\n[service.b]\ncommand = \"true\"\nlisten = [\"unix:/tmp/x.sock\"]\n"
+        ),
         6,
         "unix:/tmp/x.sock is already in the listen of service \"a\"",
     );

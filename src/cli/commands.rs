@@ -253,6 +253,15 @@ pub(super) fn bytes(n: u64) -> String {
     }
 }
 
+/// The state as `ls` and `status` show it: "running (draining)", "running (paused)".
+fn shown_state(s: &ServiceInfo) -> String {
+    match (s.draining, s.paused) {
+        (true, _) => format!("{} (draining)", s.state),
+        (false, true) => format!("{} (paused)", s.state),
+        _ => s.state.clone(),
+    }
+}
+
 fn opt<T: ToString>(v: Option<T>) -> String {
     v.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
 }
@@ -275,7 +284,7 @@ pub fn ls(c: LsCmd) -> Result<(), ClientError> {
     for s in &services {
         rows.push([
             s.name.clone(),
-            if s.paused { format!("{} (paused)", s.state) } else { s.state.clone() },
+            shown_state(s),
             if s.health.is_empty() { "-".into() } else { s.health.clone() },
             match s.available {
                 Some(true) => "yes".into(),
@@ -324,7 +333,7 @@ fn status_text(s: &ServiceInfo) -> String {
     let mut t = String::new();
     let mut kv = |k: &str, v: String| t.push_str(&format!("{k:<11} {v}\n"));
     kv("name", s.name.clone());
-    kv("state", format!("{}{}", s.state, if s.paused { " (paused)" } else { "" }));
+    kv("state", shown_state(s));
     kv("reason", s.reason.clone());
     kv("pid", opt(s.pid));
     kv("started", s.started.clone().unwrap_or_else(|| "-".into()));

@@ -185,6 +185,9 @@ impl Supervisor {
         if s.ck.reloading {
             return Err(format!("{name} is reloading"));
         }
+        if s.drain.is_some() {
+            return Err(format!("{name} is draining (stopping once its requests in flight finish)"));
+        }
         let pid = s.m.pid.unwrap_or(0);
         let name = name.clone();
         let now = Instant::now();
@@ -336,6 +339,9 @@ impl Supervisor {
         }
         if finished {
             self.gw.jobs.remove(&job);
+            if self.draining(idx) {
+                self.drain_check(idx, None);
+            }
         }
     }
 

@@ -5,6 +5,7 @@ pub mod activation;
 pub mod cgroup;
 pub mod control;
 pub mod deps;
+pub mod drain;
 pub mod events;
 pub mod forward;
 pub mod gateway;

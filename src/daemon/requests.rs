@@ -246,13 +246,16 @@ impl Supervisor {
             // Its dependencies first; it may have to wait for them.
             self.start_service(idx);
         } else {
-            self.feed(idx, ev);
+            self.stop_after_drain(idx, ev);
         }
         self.requestor = None;
         let name = &self.svcs[idx].cfg.name;
         if t.wait {
             self.waiters.push(Waiter { token, id: t.id, idx, up });
             self.check_waiters();
+        } else if self.draining(idx) {
+            let msg = format!("{name}: draining ({} request(s) in flight)", self.in_flight(idx));
+            self.done(token, t.id, msg);
         } else {
             let msg = format!("{name}: {}", self.svcs[idx].m.state);
             self.done(token, t.id, msg);
@@ -420,6 +423,7 @@ impl Supervisor {
             ready: s.m.state == State::Running && !s.ck.reloading,
             healthy: s.cfg.health.as_ref().and(s.ck.healthy),
             paused: s.m.paused,
+            draining: s.drain.is_some(),
             autostart: s.cfg.autostart,
             reason: s.m.reason.clone(),
             command: s.cfg.command.clone(),

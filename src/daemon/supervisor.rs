@@ -98,6 +98,8 @@ pub struct Svc {
     pub ck: Checks,
     /// Its log file, and the lines before its last exit.
     pub logs: SvcLog,
+    /// A stop waiting for forwarded requests to finish (`drain`).
+    pub drain: Option<crate::daemon::drain::Drain>,
 }
 
 /// One child pipe registered with the loop.
@@ -177,6 +179,8 @@ pub struct Supervisor {
     pub(super) gw: crate::daemon::gateway::Gateway,
     /// The sockets of the services' `listen` entries (socket activation).
     listeners: crate::daemon::activation::Listeners,
+    /// Generation of the latest drain timer.
+    pub(super) drain_gen: u64,
 }
 
 fn io_err(what: &str, e: std::io::Error) -> Error {
@@ -267,6 +271,7 @@ impl Svc {
             stat: None,
             ck: Checks::default(),
             logs: SvcLog::default(),
+            drain: None,
         }
     }
 }
@@ -341,6 +346,7 @@ impl Supervisor {
             logs,
             gw: Default::default(),
             listeners: Default::default(),
+            drain_gen: 0,
         };
         s.start_ingress()?;
         for c in &cfg.services {
@@ -1232,6 +1238,7 @@ impl Supervisor {
         match t {
             Timer::Probe { idx, gen } => self.on_probe_timer(idx, gen),
             Timer::Watchdog { idx, gen } => self.on_watchdog_timer(idx, gen),
+            Timer::Drain { idx, gen } => self.drain_check(idx, Some(gen)),
             Timer::Service { idx, gen } => {
                 if idx < self.svcs.len() {
                     self.feed(idx, Event::Timer { gen });
@@ -1478,7 +1485,7 @@ impl Supervisor {
                 None => {
                     removed += 1;
                     self.svcs[idx].removed = true;
-                    self.feed(idx, Event::Stop);
+                    self.stop_after_drain(idx, Event::Stop);
                     self.drop_notify(idx);
                     self.end_follows(idx);
                     self.log_close(idx);
@@ -1487,7 +1494,7 @@ impl Supervisor {
                     changed += 1;
                     if self.svcs[idx].m.state.is_active() {
                         self.svcs[idx].next_cfg = Some(c.clone());
-                        self.feed(idx, Event::Restart);
+                        self.stop_after_drain(idx, Event::Restart);
                     } else {
                         self.svcs[idx].cfg = c.clone();
                         if c.autostart {

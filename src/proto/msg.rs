@@ -381,6 +381,10 @@ pub struct ServiceInfo {
     pub healthy: Option<bool>,
     #[serde(default)]
     pub paused: bool,
+    /// Stopping once its forwarded requests in flight finish (`drain`); new requests
+    /// are refused meanwhile.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub draining: bool,
     #[serde(default)]
     pub autostart: bool,
     /// Why the last state change happened.

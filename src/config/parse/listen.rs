@@ -44,9 +44,7 @@ pub fn parse_entry(s: &str, service: &str) -> std::result::Result<Listen, String
     let (name, rest) = match s.split_once('=') {
         Some((n, rest)) if !n.contains(':') && !n.contains('/') => {
             if !valid_name(n) {
-                return Err(format!(
-                    "bad name {n:?}: a name is 1 to {MAX_NAME} letters, digits, '_', '.' or '-'"
-                ));
+                return Err(format!("bad name {n:?}: a name is 1 to {MAX_NAME} letters, digits, '_', '.' or '-'"));
             }
             (n.to_string(), rest)
         }
