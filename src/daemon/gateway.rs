@@ -121,11 +121,13 @@ pub enum Refused {
 /// The forwarding state of the supervisor.
 #[derive(Default)]
 pub struct Gateway {
-    pool: Option<Pool>,
+    pub(super) pool: Option<Pool>,
     pub jobs: HashMap<u64, Pending>,
     next_job: u64,
     stats: Vec<SvcStats>,
     pub ingress: Option<Ingress>,
+    /// Requests the loop forwards itself (fastpath.rs), by job id.
+    pub fast: HashMap<u64, crate::daemon::fastpath::FastJob>,
 }
 
 impl Gateway {
@@ -262,8 +264,12 @@ impl Supervisor {
             flow: Arc::clone(&flow),
         };
         let queue = self.cfg.forward.queue;
+        let job = match self.fast_submit(job) {
+            Ok(()) => None,
+            Err(j) => Some(j),
+        };
         let Some(pool) = &self.gw.pool else { return Err(Refused::Busy("no forwarding workers".into())) };
-        if pool.submit(job).is_err() {
+        if job.is_some_and(|j| pool.submit(j).is_err()) {
             self.count(idx, true);
             return Err(Refused::Busy(format!(
                 "tend is busy: {queue} requests are already waiting for a worker (forward.queue)"
@@ -291,7 +297,7 @@ impl Supervisor {
         }
     }
 
-    fn on_progress(&mut self, job: u64, p: Progress) {
+    pub(super) fn on_progress(&mut self, job: u64, p: Progress) {
         let Some(pending) = self.gw.jobs.get_mut(&job) else { return };
         let idx = pending.svc;
         let finished = matches!(p, Progress::End | Progress::Fail { .. } | Progress::Head { end: true, .. });

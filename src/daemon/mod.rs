@@ -7,6 +7,7 @@ pub mod control;
 pub mod deps;
 pub mod drain;
 pub mod events;
+pub mod fastpath;
 pub mod forward;
 pub mod gateway;
 pub mod ingress;

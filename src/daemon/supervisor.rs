@@ -503,6 +503,7 @@ impl Supervisor {
                     SIGNALS => sig_ready = true,
                     WAKER => woken = true,
                     LISTENER => self.on_control(LISTENER),
+                    t if t.0 >= crate::daemon::fastpath::UPSTREAM_BASE => self.on_upstream(t),
                     t if Supervisor::is_ingress_token(t) => self.on_ingress(t),
                     t if t.0 >= CONN_BASE => self.on_control(t),
                     t if t.0 >= readiness::PROBE_BASE => self.on_probe_event(t.0 - readiness::PROBE_BASE),
@@ -1239,6 +1240,7 @@ impl Supervisor {
             Timer::Probe { idx, gen } => self.on_probe_timer(idx, gen),
             Timer::Watchdog { idx, gen } => self.on_watchdog_timer(idx, gen),
             Timer::Drain { idx, gen } => self.drain_check(idx, Some(gen)),
+            Timer::FastDeadline { job } => self.on_fast_deadline(job),
             Timer::Service { idx, gen } => {
                 if idx < self.svcs.len() {
                     self.feed(idx, Event::Timer { gen });
