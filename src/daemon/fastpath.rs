@@ -1,17 +1,25 @@
-//! The loop's fast path for forwarding: a small request to a service that has a kept
-//! (alive, idle) connection in the pool is written by the loop itself, non-blocking,
-//! and the response head read when the connection becomes readable, as nginx does. This
-//! spares two thread hand-offs per request (loop -> worker -> loop, each a wake-up of
-//! a sleeping thread), which dominate the round trip of a fast upstream.
+//! The loop's fast path for forwarding: a small request is written by the loop itself
+//! on a kept-alive upstream connection the loop owns (non-blocking, registered with
+//! the poll for good), and the response head is read when the connection becomes
+//! readable, as nginx does. This spares the two thread hand-offs per request (loop ->
+//! worker -> loop, each the wake-up of a sleeping thread) that dominate the round trip
+//! of a fast upstream, and a kept connection costs no system call while idle: an event
+//! on it then means the service closed it (or sent stray bytes), and it is dropped.
 //!
-//! Everything that may block or take long stays with the worker pool (DESIGN.md): a
-//! request without a kept connection (connecting), a large request, and the rest of a
-//! response whose body is not complete in the first reads (handed to a worker with
-//! the connection, under the job's flow window). The deadline is a loop timer: no head
-//! by the job's deadline is a timeout (504), as in the pool.
+//! Everything that may block or take long stays with the worker pool (DESIGN.md):
+//! connecting (the loop adopts connections the workers kept), large requests, and the
+//! rest of a response whose body is not complete in the first read (handed to a worker
+//! with the connection, under the job's flow window). The deadline is a loop timer: no
+//! head by the job's deadline is a timeout (504), as in the pool.
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::sync::Arc;
 
+use mio::unix::SourceFd;
 use mio::{Interest, Token};
 
 use crate::daemon::forward::{self, BodyState, Failure, Job, Progress, Upstream, Work};
@@ -19,21 +27,40 @@ use crate::daemon::supervisor::Supervisor;
 use crate::daemon::timers::Timer;
 use crate::http::response;
 
-/// Upstream connections of fast jobs get tokens from here up (job id added).
+/// Tokens of the loop's upstream connections, from here up, never reused.
 pub const UPSTREAM_BASE: usize = 1 << 50;
 /// Largest request (head and body) the loop writes itself.
 const MAX_FAST_REQUEST: usize = 16 * 1024;
 /// Read size while waiting for a head.
 const READ_STEP: usize = 16 * 1024;
+/// Idle connections the loop keeps per socket.
+const IDLE_PER_SOCKET: usize = 64;
+
+/// An upstream connection owned by the loop.
+pub struct Conn {
+    s: UnixStream,
+    socket: Arc<Path>,
+    /// The job it carries; None while idle.
+    job: Option<u64>,
+}
 
 /// A request the loop is forwarding itself.
 pub struct FastJob {
     job: Job,
-    up: Upstream,
+    conn: Token,
     /// Bytes of the request written so far.
     written: usize,
     /// What was read so far (no complete head yet).
     buf: Vec<u8>,
+}
+
+/// The loop's upstream connections and the requests on them.
+#[derive(Default)]
+pub struct Fast {
+    conns: HashMap<Token, Conn>,
+    idle: HashMap<Arc<Path>, Vec<Token>>,
+    jobs: HashMap<u64, FastJob>,
+    next: usize,
 }
 
 enum Next {
@@ -53,59 +80,86 @@ fn would_block(e: &std::io::Error) -> bool {
 }
 
 impl Supervisor {
+    /// An idle connection to `socket` the loop owns, or one adopted from the pool.
+    fn fast_conn(&mut self, socket: &Arc<Path>) -> Option<Token> {
+        if let Some(t) = self.gw.fast.idle.get_mut(socket).and_then(|v| v.pop()) {
+            return Some(t);
+        }
+        let up = self.gw.pool.as_ref()?.take_idle(socket)?;
+        let s = up.s;
+        s.set_nonblocking(true).ok()?;
+        let token = Token(UPSTREAM_BASE + self.gw.fast.next);
+        self.gw.fast.next += 1;
+        let fd = s.as_raw_fd();
+        // Readable only: a writable edge after every request would cost a read.
+        self.poll.registry().register(&mut SourceFd(&fd), token, Interest::READABLE).ok()?;
+        self.gw.fast.conns.insert(token, Conn { s, socket: Arc::clone(socket), job: None });
+        Some(token)
+    }
+
+    fn fast_close(&mut self, token: Token) -> Option<Conn> {
+        let c = self.gw.fast.conns.remove(&token)?;
+        let _ = self.poll.registry().deregister(&mut SourceFd(&c.s.as_raw_fd()));
+        Some(c)
+    }
+
     /// Try the fast path for `job`; gives it back when it does not apply.
     pub(super) fn fast_submit(&mut self, job: Job) -> Result<(), Job> {
         if job.bytes.len() > MAX_FAST_REQUEST {
             return Err(job);
         }
-        let Some(pool) = &self.gw.pool else { return Err(job) };
-        let Some(up) = pool.take_idle(&job.socket) else { return Err(job) };
-        if up.s.set_nonblocking(true).is_err() {
-            return Err(job);
-        }
-        let id = job.id;
-        let deadline = job.submitted + job.timeout;
-        let mut f = FastJob { job, up, written: 0, buf: Vec::new() };
-        let fd = std::os::fd::AsRawFd::as_raw_fd(&f.up.s);
-        let token = Token(UPSTREAM_BASE + id as usize);
-        let registry = self.poll.registry();
-        // Registered before the write: the response may arrive at once, and epoll
-        // reports a registration that is already readable.
-        if registry.register(&mut mio::unix::SourceFd(&fd), token, Interest::READABLE).is_err() {
-            return Err(f.job);
-        }
-        match f.up.s.write(&f.job.bytes) {
-            Ok(n) => f.written = n,
-            Err(e) if would_block(&e) => {}
+        let Some(token) = self.fast_conn(&job.socket) else { return Err(job) };
+        let Some(c) = self.gw.fast.conns.get_mut(&token) else { return Err(job) };
+        let written = match c.s.write(&job.bytes) {
+            Ok(n) => n,
+            Err(e) if would_block(&e) => 0,
             // Nothing was written: the pool tries another connection or a new one.
             Err(_) => {
-                let _ = registry.deregister(&mut mio::unix::SourceFd(&fd));
-                return Err(f.job);
+                self.fast_close(token);
+                return Err(job);
             }
-        }
-        if f.written < f.job.bytes.len() {
+        };
+        if written < job.bytes.len() {
+            // Rare (a 16 KiB request into an idle connection's buffer): the rest goes
+            // out as the service reads.
             let both = Interest::READABLE | Interest::WRITABLE;
-            if registry.reregister(&mut mio::unix::SourceFd(&fd), token, both).is_err() && f.written == 0 {
-                let _ = registry.deregister(&mut mio::unix::SourceFd(&fd));
-                return Err(f.job);
-            }
+            let fd = c.s.as_raw_fd();
+            // Only ENOMEM can make it fail; then the job's deadline ends it (504).
+            let _ = self.poll.registry().reregister(&mut SourceFd(&fd), token, both);
         }
-        self.timers.add(deadline, Timer::FastDeadline { job: id });
-        self.gw.fast.insert(id, f);
+        c.job = Some(job.id);
+        let id = job.id;
+        self.timers.add(job.submitted + job.timeout, Timer::FastDeadline { job: id });
+        self.gw.fast.jobs.insert(id, FastJob { job, conn: token, written, buf: Vec::new() });
         Ok(())
     }
 
-    /// Readiness on a fast job's upstream connection.
+    /// Readiness on one of the loop's upstream connections.
     pub(super) fn on_upstream(&mut self, token: Token) {
-        let id = (token.0 - UPSTREAM_BASE) as u64;
-        let Some(f) = self.gw.fast.get_mut(&id) else { return };
-        let next = step(f);
+        let Some(c) = self.gw.fast.conns.get_mut(&token) else { return };
+        let Some(id) = c.job else {
+            // Idle: EOF or stray bytes mean the service is done with it.
+            let mut b = [0u8; 1];
+            match c.s.read(&mut b) {
+                Err(e) if would_block(&e) => {}
+                _ => {
+                    if let Some(c) = self.fast_close(token) {
+                        if let Some(v) = self.gw.fast.idle.get_mut(&c.socket) {
+                            v.retain(|t| *t != token);
+                        }
+                    }
+                }
+            }
+            return;
+        };
+        let Some(f) = self.gw.fast.jobs.get_mut(&id) else { return };
+        let next = step(f, &mut c.s);
         self.fast_next(id, next);
     }
 
     /// The deadline of a fast job passed.
     pub(super) fn on_fast_deadline(&mut self, id: u64) {
-        let Some(f) = self.gw.fast.get(&id) else { return };
+        let Some(f) = self.gw.fast.jobs.get(&id) else { return };
         let t = f.job.timeout;
         self.fast_next(id, Next::Fail(Failure::Timeout, format!("no response within {:.3}s", t.as_secs_f64())));
     }
@@ -114,47 +168,47 @@ impl Supervisor {
         if matches!(next, Next::Wait) {
             return;
         }
-        let Some(f) = self.gw.fast.remove(&id) else { return };
-        let FastJob { job, up, .. } = f;
-        let fd = std::os::fd::AsRawFd::as_raw_fd(&up.s);
-        let _ = self.poll.registry().deregister(&mut mio::unix::SourceFd(&fd));
-        let blocking = up.s.set_nonblocking(false).is_ok();
+        let Some(FastJob { job, conn, .. }) = self.gw.fast.jobs.remove(&id) else { return };
         match next {
             Next::Wait => {}
             Next::Pool => {
-                drop(up);
+                self.fast_close(conn);
                 let Some(pool) = &self.gw.pool else { return };
                 if let Err(job) = pool.submit(job) {
-                    let why = "tend is busy: the forwarding queue is full".to_string();
-                    self.on_progress(job.id, Progress::Fail { why: Failure::Unavailable, detail: why });
+                    let detail = "tend is busy: the forwarding queue is full".to_string();
+                    self.on_progress(job.id, Progress::Fail { why: Failure::Unavailable, detail });
                 }
             }
             Next::Fail(why, detail) => {
-                drop(up);
+                self.fast_close(conn);
                 self.on_progress(id, Progress::Fail { why, detail });
             }
             Next::Done(head, data, keep) => {
-                // Back in the idle set first, so that the next request (pipelined, or
-                // this client's next) can reuse it.
-                if let (true, true, Some(pool)) = (keep, blocking, &self.gw.pool) {
-                    pool.put_idle(&job.socket, up);
+                // Idle again first, so that the next request (pipelined, or this
+                // client's next) can use it.
+                let idle = &mut self.gw.fast.idle;
+                match self.gw.fast.conns.get_mut(&conn) {
+                    Some(c) if keep && idle.get(&c.socket).map_or(0, |v| v.len()) < IDLE_PER_SOCKET => {
+                        c.job = None;
+                        idle.entry(Arc::clone(&c.socket)).or_default().push(conn);
+                    }
+                    _ => {
+                        self.fast_close(conn);
+                    }
                 }
                 self.on_progress(id, Progress::Head { head, data, end: true });
             }
             Next::Rest(head, data, body, close) => {
                 job.flow.take_now(data.len());
-                let flow = std::sync::Arc::clone(&job.flow);
+                let flow = Arc::clone(&job.flow);
                 self.on_progress(id, Progress::Head { head, data, end: false });
-                if !blocking {
-                    self.on_progress(id, Progress::Fail { why: Failure::BadGateway, detail: "the connection failed".into() });
+                let Some(c) = self.fast_close(conn) else { return };
+                if flow.cancelled() || c.s.set_nonblocking(false).is_err() {
+                    flow.cancel();
                     return;
                 }
                 let Some(pool) = &self.gw.pool else { return };
-                if flow.cancelled() {
-                    return;
-                }
-                if let Err(w) = pool.submit_rest(Work::Rest { job, up, body, close }) {
-                    drop(w);
+                if pool.submit_rest(Work::Rest { job, up: Upstream::new(c.s), body, close }).is_err() {
                     let detail = "tend is busy: no worker to read the rest of the response".to_string();
                     self.on_progress(id, Progress::Fail { why: Failure::BadGateway, detail });
                 }
@@ -164,9 +218,9 @@ impl Supervisor {
 }
 
 /// Write what is left of the request, read what arrived, and decide.
-fn step(f: &mut FastJob) -> Next {
+fn step(f: &mut FastJob, s: &mut UnixStream) -> Next {
     while f.written < f.job.bytes.len() {
-        match f.up.s.write(&f.job.bytes[f.written..]) {
+        match s.write(&f.job.bytes[f.written..]) {
             Ok(n) => f.written += n,
             Err(e) if would_block(&e) => return Next::Wait,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -180,8 +234,7 @@ fn step(f: &mut FastJob) -> Next {
             return Next::Fail(Failure::BadGateway, format!("response head larger than {at} bytes"));
         }
         f.buf.resize(at + READ_STEP, 0);
-        let r = f.up.s.read(&mut f.buf[at..]);
-        let n = match r {
+        let n = match s.read(&mut f.buf[at..]) {
             Ok(n) => n,
             Err(e) => {
                 f.buf.truncate(at);
@@ -198,18 +251,13 @@ fn step(f: &mut FastJob) -> Next {
             }
         };
         f.buf.truncate(at + n);
-        if n == 0 {
-            // A kept connection the service closed before answering: as the pool does,
+        if n == 0 && at == 0 {
+            // A kept connection the service closed before answering: as in the pool,
             // an idempotent request is retried (by the pool, on another connection).
-            if at == 0 && f.job.idempotent {
+            if f.job.idempotent {
                 return Next::Pool;
             }
-            if at == 0 {
-                return Next::Fail(
-                    Failure::BadGateway,
-                    "the kept-alive connection was closed before a response".into(),
-                );
-            }
+            return Next::Fail(Failure::BadGateway, "the kept-alive connection was closed before a response".into());
         }
         // Parse what there is (skipping 1xx interim responses).
         loop {

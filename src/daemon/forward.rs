@@ -165,6 +165,11 @@ pub(crate) struct Upstream {
 }
 
 impl Upstream {
+    /// A connection with no socket timeouts set by tend yet.
+    pub(crate) fn new(s: UnixStream) -> Upstream {
+        Upstream { s, rto: None, wto: None }
+    }
+
     fn read_timeout(&mut self, d: Duration) -> io::Result<()> {
         let d = d.max(Duration::from_millis(1));
         if self.rto != Some(d) {
@@ -278,10 +283,6 @@ impl Pool {
         self.idle.take(socket)
     }
 
-    /// Keep a connection whose last response was complete.
-    pub(crate) fn put_idle(&self, socket: &Arc<Path>, up: Upstream) {
-        self.idle.put(socket, up)
-    }
 
     /// Jobs waiting for a worker.
     pub fn queued(&self) -> usize {

@@ -126,8 +126,8 @@ pub struct Gateway {
     next_job: u64,
     stats: Vec<SvcStats>,
     pub ingress: Option<Ingress>,
-    /// Requests the loop forwards itself (fastpath.rs), by job id.
-    pub fast: HashMap<u64, crate::daemon::fastpath::FastJob>,
+    /// The loop's own upstream connections and the requests on them (fastpath.rs).
+    pub fast: crate::daemon::fastpath::Fast,
 }
 
 impl Gateway {
