@@ -18,6 +18,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
@@ -33,6 +34,10 @@ pub const UPSTREAM_BASE: usize = 1 << 50;
 const MAX_FAST_REQUEST: usize = 16 * 1024;
 /// Read size while waiting for a head.
 const READ_STEP: usize = 16 * 1024;
+/// Requests the loop carries at once; more go to the pool, whose threads then add the
+/// other cores (the fast path saves latency, which matters when few requests are in
+/// flight; with many, the loop's one thread would be the limit).
+const MAX_IN_FLIGHT: usize = 4;
 /// Idle connections the loop keeps per socket.
 const IDLE_PER_SOCKET: usize = 64;
 
@@ -61,6 +66,9 @@ pub struct Fast {
     idle: HashMap<Arc<Path>, Vec<Token>>,
     jobs: HashMap<u64, FastJob>,
     next: usize,
+    /// When the one deadline timer is armed for: one timer for all jobs, not one per
+    /// request (which would pile up in the heap for a whole request_timeout).
+    armed: Option<Instant>,
 }
 
 enum Next {
@@ -105,7 +113,7 @@ impl Supervisor {
 
     /// Try the fast path for `job`; gives it back when it does not apply.
     pub(super) fn fast_submit(&mut self, job: Job) -> Result<(), Job> {
-        if job.bytes.len() > MAX_FAST_REQUEST {
+        if job.bytes.len() > MAX_FAST_REQUEST || self.gw.fast.jobs.len() >= MAX_IN_FLIGHT {
             return Err(job);
         }
         let Some(token) = self.fast_conn(&job.socket) else { return Err(job) };
@@ -129,7 +137,11 @@ impl Supervisor {
         }
         c.job = Some(job.id);
         let id = job.id;
-        self.timers.add(job.submitted + job.timeout, Timer::FastDeadline { job: id });
+        let deadline = job.submitted + job.timeout;
+        if self.gw.fast.armed.is_none_or(|t| deadline < t) {
+            self.gw.fast.armed = Some(deadline);
+            self.timers.add(deadline, Timer::FastDeadline);
+        }
         self.gw.fast.jobs.insert(id, FastJob { job, conn: token, written, buf: Vec::new() });
         Ok(())
     }
@@ -157,11 +169,31 @@ impl Supervisor {
         self.fast_next(id, next);
     }
 
-    /// The deadline of a fast job passed.
-    pub(super) fn on_fast_deadline(&mut self, id: u64) {
-        let Some(f) = self.gw.fast.jobs.get(&id) else { return };
-        let t = f.job.timeout;
-        self.fast_next(id, Next::Fail(Failure::Timeout, format!("no response within {:.3}s", t.as_secs_f64())));
+    /// The deadline timer: fail the jobs past their deadline, arm for the next one.
+    pub(super) fn on_fast_deadline(&mut self) {
+        let now = Instant::now();
+        match self.gw.fast.armed {
+            // An earlier arming's timer, superseded: the later one is still due.
+            Some(t) if t > now => return,
+            _ => self.gw.fast.armed = None,
+        }
+        let mut late = Vec::new();
+        let mut next: Option<Instant> = None;
+        for (&id, f) in &self.gw.fast.jobs {
+            let d = f.job.submitted + f.job.timeout;
+            if d <= now {
+                late.push((id, f.job.timeout));
+            } else {
+                next = Some(next.map_or(d, |n| n.min(d)));
+            }
+        }
+        if let Some(d) = next {
+            self.gw.fast.armed = Some(d);
+            self.timers.add(d, Timer::FastDeadline);
+        }
+        for (id, t) in late {
+            self.fast_next(id, Next::Fail(Failure::Timeout, format!("no response within {:.3}s", t.as_secs_f64())));
+        }
     }
 
     fn fast_next(&mut self, id: u64, next: Next) {

@@ -1240,7 +1240,7 @@ impl Supervisor {
             Timer::Probe { idx, gen } => self.on_probe_timer(idx, gen),
             Timer::Watchdog { idx, gen } => self.on_watchdog_timer(idx, gen),
             Timer::Drain { idx, gen } => self.drain_check(idx, Some(gen)),
-            Timer::FastDeadline { job } => self.on_fast_deadline(job),
+            Timer::FastDeadline => self.on_fast_deadline(),
             Timer::Service { idx, gen } => {
                 if idx < self.svcs.len() {
                     self.feed(idx, Event::Timer { gen });

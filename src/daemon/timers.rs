@@ -29,8 +29,8 @@ pub enum Timer {
     ControlSweep,
     /// Once a second while the ingress has a listener or connections: idle timeouts.
     IngressSweep,
-    /// The deadline of a request the loop forwards itself (fastpath.rs), by job id.
-    FastDeadline { job: u64 },
+    /// The earliest deadline of the requests the loop forwards itself (fastpath.rs).
+    FastDeadline,
     /// A service's drain deadline (by generation).
     Drain { idx: usize, gen: u64 },
 }
