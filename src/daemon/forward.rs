@@ -283,7 +283,6 @@ impl Pool {
         self.idle.take(socket)
     }
 
-
     /// Jobs waiting for a worker.
     pub fn queued(&self) -> usize {
         self.tx.len()
