@@ -272,10 +272,10 @@ impl Pool {
         }
     }
 
-    /// Hand a worker the rest of a response (its head was sent already). Gives the
-    /// work back if the queue is full.
-    pub(crate) fn submit_rest(&self, w: Work) -> Result<(), Work> {
-        self.tx.try_send(w).map_err(|e| e.into_inner())
+    /// Hand a worker the rest of a response (its head was sent already). Err if the
+    /// queue is full (the work, and its connection, are dropped).
+    pub(crate) fn submit_rest(&self, w: Work) -> Result<(), ()> {
+        self.tx.try_send(w).map_err(|_| ())
     }
 
     /// A kept connection to `socket`, checked alive, if there is one.

@@ -264,10 +264,7 @@ impl Supervisor {
             flow: Arc::clone(&flow),
         };
         let queue = self.cfg.forward.queue;
-        let job = match self.fast_submit(job) {
-            Ok(()) => None,
-            Err(j) => Some(j),
-        };
+        let job = self.fast_submit(job).err();
         let Some(pool) = &self.gw.pool else { return Err(Refused::Busy("no forwarding workers".into())) };
         if job.is_some_and(|j| pool.submit(j).is_err()) {
             self.count(idx, true);
