@@ -347,6 +347,9 @@ fn status_text(s: &ServiceInfo) -> String {
     kv("depends on", if s.depends_on.is_empty() { "-".into() } else { s.depends_on.join(", ") });
     kv("rss", s.rss.map(bytes).unwrap_or_else(|| "-".into()));
     kv("cpu", s.cpu_ms.map(|ms| format!("{:.2}s", ms as f64 / 1000.0)).unwrap_or_else(|| "-".into()));
+    if !s.listen.is_empty() {
+        kv("listen", s.listen.join(", "));
+    }
     if !s.socket.is_empty() {
         kv("socket", s.socket.clone());
         let avail = match s.available {

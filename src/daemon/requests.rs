@@ -443,6 +443,7 @@ impl Supervisor {
             log_file: s.logs.path().map(|p| p.display().to_string()),
             log_errors: s.logs.errors,
             log_error: s.logs.error.clone(),
+            listen: s.cfg.listen.iter().map(|l| format!("{}={}", l.name, l.addr)).collect(),
             socket: String::new(),
             available: None,
             unavailable: String::new(),

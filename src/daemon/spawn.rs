@@ -810,6 +810,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn pid_digits_fill_the_slot() {
+        for (pid, want) in [(0u32, "0"), (7, "7"), (4194304, "4194304"), (u32::MAX, "4294967295")] {
+            let mut slot = [b'#'; PID_DIGITS + 1];
+            // SAFETY: PID_DIGITS + 1 bytes.
+            unsafe { write_pid(slot.as_mut_ptr(), pid) };
+            let end = slot.iter().position(|&b| b == 0).expect("a NUL");
+            assert_eq!(std::str::from_utf8(&slot[..end]).unwrap(), want);
+        }
+    }
+
+    #[test]
     fn decodes_step_and_errno() {
         let e = SpawnError::from_io(io::Error::from_raw_os_error(Step::Setuid as i32 * STEP_BASE + libc::EPERM));
         assert_eq!(e.step, Step::Setuid);
