@@ -167,6 +167,29 @@ fn reload_keeps_unchanged_sockets_binds_new_and_closes_removed() {
 }
 
 #[test]
+fn instances_share_the_sockets_and_files_go_at_exit() {
+    let dir = TestDir::new("listen-instances");
+    let sock = dir.join("inst.sock");
+    let cfg = format!("{}instances = 2\n", activated(&dir, "act", &format!("\"unix:{}\"", sock.display())));
+    let mut tend = start_serving(&dir, &cfg);
+    let a = wait_line(&tend, "activated", 1);
+    let b = wait_line(&tend, "activated", 2);
+    let pid = |l: &str| l.split("pid=").nth(1).and_then(|r| r.split(' ').next()).unwrap_or("").to_string();
+    assert_ne!(pid(&a), pid(&b));
+    let socket_of = |l: &str| l.split("targets=3:").nth(1).unwrap_or("").to_string();
+    assert_eq!(socket_of(&a), socket_of(&b), "the instances got different sockets:\n{a}\n{b}");
+    for _ in 0..4 {
+        let u = UnixStream::connect(&sock).expect("unix");
+        u.set_read_timeout(Some(DEADLINE)).expect("timeout");
+        let answer = ask(u).expect("an answer");
+        assert!(answer == format!("act {}", pid(&a)) || answer == format!("act {}", pid(&b)), "{answer}");
+    }
+    tend.signal(libc::SIGTERM);
+    assert_eq!(tend.exit_code(), 0, "{}", tend.dump());
+    assert!(!sock.exists(), "the socket file outlived tend");
+}
+
+#[test]
 fn a_busy_address_stops_tend_at_start() {
     let dir = TestDir::new("listen-busy");
     let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

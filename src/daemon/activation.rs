@@ -7,7 +7,8 @@
 //!
 //! A Unix socket's file is replaced if it is a stale socket (one nothing accepts on;
 //! never another kind of file), made mode 0666 before listen(2) (as systemd's SocketMode default; restrict
-//! access with the directory), and removed when a reload drops the entry.
+//! access with the directory), and removed when a reload drops the entry and when tend
+//! exits.
 
 use std::collections::HashMap;
 use std::io;

@@ -456,6 +456,8 @@ impl Supervisor {
                 self.end_all_streams();
                 self.flush_dirty();
                 self.control.remove_files();
+                // The `listen` sockets' files go too (every service has ended).
+                self.listeners.close_unlisted(std::iter::empty());
                 if let Some(cgs) = &self.cgroups {
                     cgs.remove_all();
                 }
