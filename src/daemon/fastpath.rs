@@ -38,8 +38,6 @@ const READ_STEP: usize = 16 * 1024;
 /// other cores (the fast path saves latency, which matters when few requests are in
 /// flight; with many, the loop's one thread would be the limit).
 const MAX_IN_FLIGHT: usize = 4;
-/// Idle connections the loop keeps per socket.
-const IDLE_PER_SOCKET: usize = 64;
 
 /// An upstream connection owned by the loop.
 pub struct Conn {
@@ -217,15 +215,21 @@ impl Supervisor {
             }
             Next::Done(head, data, keep) => {
                 // Idle again first, so that the next request (pipelined, or this
-                // client's next) can use it.
+                // client's next) can use it. The loop keeps as many as it may carry
+                // requests at once; the others go back to the workers, who would
+                // otherwise connect anew for every request the loop does not take.
                 let idle = &mut self.gw.fast.idle;
                 match self.gw.fast.conns.get_mut(&conn) {
-                    Some(c) if keep && idle.get(&c.socket).map_or(0, |v| v.len()) < IDLE_PER_SOCKET => {
+                    Some(c) if keep && idle.get(&c.socket).map_or(0, |v| v.len()) < MAX_IN_FLIGHT => {
                         c.job = None;
                         idle.entry(Arc::clone(&c.socket)).or_default().push(conn);
                     }
                     _ => {
-                        self.fast_close(conn);
+                        if let Some(c) = self.fast_close(conn) {
+                            if let (true, Some(pool), Ok(())) = (keep, &self.gw.pool, c.s.set_nonblocking(false)) {
+                                pool.put_idle(&c.socket, Upstream::new(c.s));
+                            }
+                        }
                     }
                 }
                 self.on_progress(id, Progress::Head { head, data, end: true });

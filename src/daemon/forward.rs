@@ -278,6 +278,11 @@ impl Pool {
         self.tx.try_send(w).map_err(|_| ())
     }
 
+    /// Keep a connection whose last response was complete, for the workers.
+    pub(crate) fn put_idle(&self, socket: &Arc<Path>, up: Upstream) {
+        self.idle.put(socket, up)
+    }
+
     /// A kept connection to `socket`, checked alive, if there is one.
     pub(crate) fn take_idle(&self, socket: &Arc<Path>) -> Option<Upstream> {
         self.idle.take(socket)
