@@ -52,6 +52,16 @@ fn harmless(r: &Request) -> bool {
         Request::Signal(s) => s.service != "web",
         Request::Http(h) => h.service != "web",
         Request::Reload(_) | Request::Shutdown(_) | Request::LogRotate(_) => false,
+        // Jobs: looking is harmless; spawning, waiting, attaching, feeding or signalling
+        // a job is not (a job may exist, or a wait may not end).
+        Request::JobStatus(_) | Request::JobList(_) => true,
+        Request::Spawn(_)
+        | Request::Wait(_)
+        | Request::Retry(_)
+        | Request::JobRm(_)
+        | Request::Attach(_)
+        | Request::Stdin(_)
+        | Request::JobSignal(_) => false,
     }
 }
 

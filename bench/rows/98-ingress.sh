@@ -9,10 +9,13 @@
 
 INGRESS_TABLE="Ingress (wrk, loopback)"
 
-# ingress_wrk URL CONNS SECONDS -> "REQ_PER_S P50_US P99_US", or nothing on failure.
+# ingress_wrk URL CONNS SECONDS [CPU] -> "REQ_PER_S P50_US P99_US", or nothing on
+# failure; wrk runs on CPU if given.
 ingress_wrk() {
     local out
-    out=$(wrk -t1 -c"$2" -d"$3"s --latency "$1" 2>&1) || return 1
+    local -a pin=()
+    [ -n "${4:-}" ] && pin=(taskset -c "$4")
+    out=$("${pin[@]}" wrk -t1 -c"$2" -d"$3"s --latency "$1" 2>&1) || return 1
     python3 - "$out" <<'PY'
 import re, sys
 t = sys.argv[1]
@@ -118,7 +121,43 @@ EOF
         emit "p50 / p99 µs, $conns connection(s)" "$(fmt "$tp50" 0) / $(fmt "$tp99" 0)" \
             "$(fmt "$np50" 0) / $(fmt "$np99" 0)" "$(fmt "$dp50" 0) / $(fmt "$dp99" 0)" "" "$added" "$tgt" "$ok"
     done
+    # One connection again with every party on one CPU (as row 90 does): a round trip
+    # is then context switches on that CPU, with no wake-up of an idle vCPU (~30-40 µs
+    # each on this VM, and whether one happens changes from run to run), so the figure
+    # says what each forwarder costs per request. taskset -a -p moves every thread of
+    # the running processes (tend's workers, nginx's worker, the upstream); wrk is
+    # started on the same CPU.
+    local cpu="" pinned=""
+    command -v taskset >/dev/null && cpu=$(python3 -c 'import os; print(min(os.sched_getaffinity(0)))')
+    if [ -n "$cpu" ]; then
+        local all up
+        all=$(python3 -c 'import os; print(",".join(map(str, sorted(os.sched_getaffinity(0)))))')
+        up=$(pgrep -f "$OUT/http_upstream $dir/up.sock" | head -1)
+        local ngx_pids=""
+        [ -n "$ngx" ] && ngx_pids="$npid $(pgrep -P "$npid" | tr '\n' ' ')"
+        # shellcheck disable=SC2086
+        for p in "$pid" "$up" $ngx_pids; do taskset -a -p -c "$cpu" "$p" >/dev/null 2>&1; done
+        local t n d
+        t=$(ingress_wrk "http://127.0.0.1:$tport/" 1 "$secs" "$cpu") || t=""
+        n=""
+        [ -n "$ngx" ] && { n=$(ingress_wrk "http://127.0.0.1:$nport/" 1 "$secs" "$cpu") || n=""; }
+        d=$(ingress_wrk "http://127.0.0.1:$dport/" 1 "$secs" "$cpu") || d=""
+        # shellcheck disable=SC2086
+        for p in "$pid" "$up" $ngx_pids; do taskset -a -p -c "$all" "$p" >/dev/null 2>&1; done
+        local tr tp50 tp99 nr np50 np99 dr dp50 dp99
+        read -r tr tp50 tp99 <<<"${t:-$NA $NA $NA}"
+        read -r nr np50 np99 <<<"${n:-$NA $NA $NA}"
+        read -r dr dp50 dp99 <<<"${d:-$NA $NA $NA}"
+        emit "requests/s, 1 connection, all on CPU $cpu" "$(fmt "$tr" 0)" "$(fmt "$nr" 0)" "$(fmt "$dr" 0)" \
+            "$(ratio "$tr" "$nr")" "" ">= 0.8x nginx" "$(verdict "$tr / $nr >= 0.8")"
+        local added=$NA
+        is_num "$tp50" && is_num "$dp50" && added="$(fmt "$(calc "$tp50 - $dp50")" 0) µs"
+        emit "p50 / p99 µs, 1 connection, all on CPU $cpu" "$(fmt "$tp50" 0) / $(fmt "$tp99" 0)" \
+            "$(fmt "$np50" 0) / $(fmt "$np99" 0)" "$(fmt "$dp50" 0) / $(fmt "$dp99" 0)" "" "$added" "< 50 µs added" \
+            "$(verdict "$tp50 - $dp50 < 50")"
+        pinned=" The rows \"all on CPU $cpu\" repeat the 1-connection run with tend (all its threads), nginx (master and worker), the upstream and wrk on that one CPU (taskset), as row 90 does, so that no round trip waits for an idle vCPU to wake up."
+    fi
     kill -TERM "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
-    note "ingress: wrk -t1 -cN -d${secs}s --latency, GET / on loopback; the upstream is bench/src/http_upstream.c (one epoll thread, 13-byte body, keep-alive), run by tend as its service on a Unix socket and also listening on TCP for the direct column. tend: \`[ingress]\` with one route to it (4 forwarding workers, the default). nginx: ${ngx:-not installed}, worker_processes 1, \`proxy_pass\` to the same socket with \`keepalive 64\` and HTTP/1.1 upstream connections, access_log off. Each figure is one wrk run; tend, nginx and direct run one after the other per connection count after a 1 s warm-up of each forwarder."
+    note "ingress: wrk -t1 -cN -d${secs}s --latency, GET / on loopback; the upstream is bench/src/http_upstream.c (one epoll thread, 13-byte body, keep-alive), run by tend as its service on a Unix socket and also listening on TCP for the direct column. tend: \`[ingress]\` with one route to it (4 forwarding workers, the default). nginx: ${ngx:-not installed}, worker_processes 1, \`proxy_pass\` to the same socket with \`keepalive 64\` and HTTP/1.1 upstream connections, access_log off. Each figure is one wrk run; tend, nginx and direct run one after the other per connection count after a 1 s warm-up of each forwarder.$pinned tend forwards small requests on kept upstream connections from its event loop (at most 256 at a time), the rest through its worker pool."
 }

@@ -268,6 +268,15 @@ pub(super) fn bytes(n: u64) -> String {
     }
 }
 
+/// The state as `ls` and `status` show it: "running (draining)", "running (paused)".
+fn shown_state(s: &ServiceInfo) -> String {
+    match (s.draining, s.paused) {
+        (true, _) => format!("{} (draining)", s.state),
+        (false, true) => format!("{} (paused)", s.state),
+        _ => s.state.clone(),
+    }
+}
+
 fn opt<T: ToString>(v: Option<T>) -> String {
     v.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
 }
@@ -294,7 +303,7 @@ pub fn ls(c: LsCmd) -> Result<(), ClientError> {
     for s in &services {
         rows.push([
             s.name.clone(),
-            if s.paused { format!("{} (paused)", s.state) } else { s.state.clone() },
+            shown_state(s),
             if s.health.is_empty() { "-".into() } else { s.health.clone() },
             match s.available {
                 Some(true) => "yes".into(),
@@ -359,7 +368,7 @@ fn status_text(s: &ServiceInfo) -> String {
     let mut t = String::new();
     let mut kv = |k: &str, v: String| kv_line(&mut t, k, &v);
     kv("name", s.name.clone());
-    kv("state", format!("{}{}", s.state, if s.paused { " (paused)" } else { "" }));
+    kv("state", shown_state(s));
     kv("reason", s.reason.clone());
     kv("pid", opt(s.pid));
     kv("started", s.started.clone().unwrap_or_else(|| "-".into()));
@@ -373,6 +382,9 @@ fn status_text(s: &ServiceInfo) -> String {
     kv("depends on", if s.depends_on.is_empty() { "-".into() } else { s.depends_on.join(", ") });
     kv("rss", s.rss.map(bytes).unwrap_or_else(|| "-".into()));
     kv("cpu", s.cpu_ms.map(|ms| format!("{:.2}s", ms as f64 / 1000.0)).unwrap_or_else(|| "-".into()));
+    if !s.listen.is_empty() {
+        kv("listen", s.listen.join(", "));
+    }
     if !s.socket.is_empty() {
         kv("socket", s.socket.clone());
         let avail = match s.available {

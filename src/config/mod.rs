@@ -276,6 +276,36 @@ pub struct ServiceConfig {
     pub socket: Option<PathBuf>,
     /// How long a forwarded request may take (None: `forward.request_timeout`).
     pub request_timeout: Option<Duration>,
+    /// Sockets tend binds once and passes to every incarnation (socket activation:
+    /// fds 3.., `LISTEN_FDS`, `LISTEN_PID`, `LISTEN_FDNAMES`).
+    pub listen: Vec<Listen>,
+    /// On a stop or restart, let forwarded requests in flight finish first.
+    pub drain: bool,
+    /// How long a drain may wait (None: the request timeout).
+    pub drain_timeout: Option<Duration>,
+}
+
+/// What a `listen` entry binds.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ListenAddr {
+    Tcp(std::net::SocketAddr),
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ListenAddr::Tcp(a) => write!(f, "tcp:{a}"),
+            ListenAddr::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+/// One `listen` entry: the address and its name in `LISTEN_FDNAMES`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listen {
+    pub addr: ListenAddr,
+    pub name: String,
 }
 
 /// How readiness is signalled.

@@ -31,6 +31,7 @@ use super::{
 use crate::daemon::signals::parse_signal;
 
 mod forward;
+mod listen;
 mod readiness;
 use crate::daemon::spawn::RlimitResource;
 
@@ -185,6 +186,7 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Config> {
     // (name, instances) of each [service.NAME] table, for `main`.
     let mut bases: Vec<(&str, Option<u32>)> = Vec::new();
     let mut graph: readiness::Graph = Vec::new();
+    let mut bound: Vec<(super::ListenAddr, String)> = Vec::new();
     for (k, v) in entries(table) {
         let name = k.get_ref().as_ref();
         let path = child("service", name);
@@ -194,6 +196,13 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Config> {
             let msg = "log.file = true requires the top-level log_dir (the directory the file is written in)";
             return Err(cx.error(span.clone(), key, msg));
         }
+        for (l, span) in &parsed.listen_at {
+            if let Some((_, other)) = bound.iter().find(|(a, _)| *a == l.addr) {
+                let msg = format!("{} is already in the listen of service \"{other}\"", l.addr);
+                return Err(cx.error(span.clone(), &child(&path, "listen"), msg));
+            }
+        }
+        bound.extend(parsed.listen_at.iter().map(|(l, _)| (l.addr.clone(), name.to_string())));
         bases.push((name, parsed.instances));
         graph.push((name.to_string(), child(&path, "depends_on"), std::mem::take(&mut parsed.deps)));
         parsed.expand(&mut services);
@@ -383,6 +392,9 @@ const SERVICE_KEYS: &[&str] = &[
     "on_dependency_failure",
     "socket",
     "request_timeout",
+    "listen",
+    "drain",
+    "drain_timeout",
 ];
 
 const BACKOFF_KEYS: &[&str] = &["initial", "max", "factor", "jitter", "reset_after"];
@@ -740,6 +752,8 @@ struct Parsed {
     deps: Vec<(super::Dependency, Range<usize>)>,
     /// Where `log.file = true` was set, for the check that `log_dir` is.
     log_file_at: Option<(String, Range<usize>)>,
+    /// `listen` entries with their spans, for the check across services.
+    listen_at: Vec<(super::Listen, Range<usize>)>,
 }
 
 impl Parsed {
@@ -805,6 +819,9 @@ fn default_service(name: &str) -> ServiceConfig {
         on_dependency_failure: super::OnDependencyFailure::Wait,
         socket: None,
         request_timeout: None,
+        listen: Vec::new(),
+        drain: false,
+        drain_timeout: None,
     }
 }
 
@@ -820,6 +837,8 @@ fn service(cx: &Cx, path: &str, name: &str, name_key: &Key, v: &Value) -> Result
     let mut restart_on_unhealthy = None;
     let mut deps = Vec::new();
     let mut log_file_at = None;
+    let mut listen_at = None;
+    let mut ready_at = None;
     for (k, v) in entries(t) {
         let key = &child(path, k.get_ref().as_ref());
         match k.get_ref().as_ref() {
@@ -861,7 +880,10 @@ fn service(cx: &Cx, path: &str, name: &str, name_key: &Key, v: &Value) -> Result
                 on_max_rss = Some((key.clone(), k.span()));
             }
             "essential" => s.essential = boolean(cx, key, v)?,
-            "ready" => s.ready = readiness::ready(cx, key, v)?,
+            "ready" => {
+                s.ready = readiness::ready(cx, key, v)?;
+                ready_at = Some(v.span());
+            }
             "ready_timeout" => {
                 let d = duration(cx, key, v)?;
                 if d.is_zero() {
@@ -885,6 +907,15 @@ fn service(cx: &Cx, path: &str, name: &str, name_key: &Key, v: &Value) -> Result
             "on_dependency_failure" => s.on_dependency_failure = choice(cx, key, v, readiness::ON_DEPENDENCY_FAILURE)?,
             "socket" => s.socket = Some(forward::socket(cx, key, v)?),
             "request_timeout" => s.request_timeout = Some(forward::timeout(cx, key, v)?),
+            "listen" => listen_at = Some(listen::entries(cx, key, v, name)?),
+            "drain" => s.drain = boolean(cx, key, v)?,
+            "drain_timeout" => {
+                let d = duration(cx, key, v)?;
+                if d.is_zero() || d > std::time::Duration::from_secs(86_400) {
+                    return Err(cx.error(v.span(), key, "drain_timeout must be greater than 0 and at most 24h"));
+                }
+                s.drain_timeout = Some(d);
+            }
             _ => return Err(unknown_key(cx, path, k, SERVICE_KEYS)),
         }
     }
@@ -915,7 +946,16 @@ fn service(cx: &Cx, path: &str, name: &str, name_key: &Key, v: &Value) -> Result
     };
     s.run_as = run_as(cx, user, group)?;
     s.depends_on = deps.iter().map(|(d, _)| d.clone()).collect();
-    Ok(Parsed { cfg: s, env, instances, deps, log_file_at })
+    let listen_at = listen_at.unwrap_or_default();
+    s.listen = listen_at.iter().map(|(l, _)| l.clone()).collect();
+    if let (super::Ready::Fd(n), false) = (&s.ready, s.listen.is_empty()) {
+        let last = 2 + s.listen.len() as i32;
+        if (3..=last).contains(n) {
+            let msg = format!("ready fd {n} collides with the listen sockets, which are fds 3 to {last}");
+            return Err(cx.error(ready_at.unwrap_or(0..0), &child(path, "ready"), msg));
+        }
+    }
+    Ok(Parsed { cfg: s, env, instances, deps, log_file_at, listen_at })
 }
 
 /// `command`: an array of strings (argv), or a string run by `/bin/sh -c`.

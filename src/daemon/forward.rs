@@ -38,7 +38,7 @@ pub const WINDOW: usize = 256 * 1024;
 /// Largest chunk read from an upstream at once.
 const READ_CHUNK: usize = 64 * 1024;
 /// Largest response head accepted from an upstream.
-const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+pub(crate) const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 /// Kept connections per socket, and how long one may idle before it is dropped.
 const IDLE_PER_SOCKET: usize = 64;
 const IDLE_MAX_AGE: Duration = Duration::from_secs(60);
@@ -126,8 +126,14 @@ impl Flow {
         self.cv.notify_one();
     }
 
-    fn cancelled(&self) -> bool {
+    pub(crate) fn cancelled(&self) -> bool {
         self.lock().1
+    }
+
+    /// Take `n` bytes of window without waiting (the loop's fast path, which reads
+    /// only what one read returns before handing the rest to a worker).
+    pub(crate) fn take_now(&self, n: usize) {
+        self.lock().0 -= n as isize;
     }
 
     /// Take `n` bytes of window, waiting (at most `wait`) while there is none. False if
@@ -152,13 +158,18 @@ impl Flow {
 
 /// A connection to an upstream with the socket timeouts it has now (to skip the
 /// setsockopt when they are already right).
-struct Upstream {
-    s: UnixStream,
+pub(crate) struct Upstream {
+    pub(crate) s: UnixStream,
     rto: Option<Duration>,
     wto: Option<Duration>,
 }
 
 impl Upstream {
+    /// A connection with no socket timeouts set by tend yet.
+    pub(crate) fn new(s: UnixStream) -> Upstream {
+        Upstream { s, rto: None, wto: None }
+    }
+
     fn read_timeout(&mut self, d: Duration) -> io::Result<()> {
         let d = d.max(Duration::from_millis(1));
         if self.rto != Some(d) {
@@ -219,16 +230,24 @@ impl Idle {
     }
 }
 
+/// What a worker is given: a request to forward, or the rest of a response whose
+/// head the loop read itself (fastpath.rs) on a kept connection.
+pub(crate) enum Work {
+    New(Job),
+    Rest { job: Job, up: Upstream, body: BodyState, close: bool },
+}
+
 /// The pool: the job queue's sending side and the results' receiving side.
 pub struct Pool {
-    tx: Sender<Job>,
+    tx: Sender<Work>,
     pub results: Receiver<Done>,
+    idle: Arc<Idle>,
 }
 
 impl Pool {
     /// Start `workers` threads behind a queue of `queue` jobs; `wake` wakes the loop.
     pub fn spawn(workers: usize, queue: usize, wake: Arc<dyn Fn() + Send + Sync>) -> io::Result<Pool> {
-        let (tx, rx) = crossbeam_channel::bounded::<Job>(queue);
+        let (tx, rx) = crossbeam_channel::bounded::<Work>(queue);
         // Unbounded, but bounded in fact: each job has at most WINDOW bytes in flight.
         let (rtx, rrx) = crossbeam_channel::unbounded::<Done>();
         let idle = Arc::new(Idle::default());
@@ -239,15 +258,34 @@ impl Pool {
                 .stack_size(256 * 1024)
                 .spawn(move || worker(rx, rtx, wake, idle))?;
         }
-        Ok(Pool { tx, results: rrx })
+        Ok(Pool { tx, results: rrx, idle })
     }
 
     /// Queue a job; gives it back if the queue is full (the caller answers "busy").
     pub fn submit(&self, job: Job) -> Result<(), Job> {
-        match self.tx.try_send(job) {
+        match self.tx.try_send(Work::New(job)) {
             Ok(()) => Ok(()),
-            Err(TrySendError::Full(j) | TrySendError::Disconnected(j)) => Err(j),
+            Err(TrySendError::Full(w) | TrySendError::Disconnected(w)) => match w {
+                Work::New(j) => Err(j),
+                Work::Rest { job, .. } => Err(job),
+            },
         }
+    }
+
+    /// Hand a worker the rest of a response (its head was sent already). Err if the
+    /// queue is full (the work, and its connection, are dropped).
+    pub(crate) fn submit_rest(&self, w: Work) -> Result<(), ()> {
+        self.tx.try_send(w).map_err(|_| ())
+    }
+
+    /// Keep a connection whose last response was complete, for the workers.
+    pub(crate) fn put_idle(&self, socket: &Arc<Path>, up: Upstream) {
+        self.idle.put(socket, up)
+    }
+
+    /// A kept connection to `socket`, checked alive, if there is one.
+    pub(crate) fn take_idle(&self, socket: &Arc<Path>) -> Option<Upstream> {
+        self.idle.take(socket)
     }
 
     /// Jobs waiting for a worker.
@@ -256,15 +294,26 @@ impl Pool {
     }
 }
 
-fn worker(rx: Receiver<Job>, tx: Sender<Done>, wake: Arc<dyn Fn() + Send + Sync>, idle: Arc<Idle>) {
+fn worker(rx: Receiver<Work>, tx: Sender<Done>, wake: Arc<dyn Fn() + Send + Sync>, idle: Arc<Idle>) {
     let mut buf = vec![0u8; READ_CHUNK];
-    while let Ok(job) = rx.recv() {
-        let mut out = Out { tx: &tx, wake: &*wake, job: job.id, held: None };
-        if job.flow.cancelled() {
-            out.send(Progress::Fail { why: Failure::Cancelled, detail: String::new() });
-            continue;
+    while let Ok(w) = rx.recv() {
+        match w {
+            Work::New(job) => {
+                let mut out = Out { tx: &tx, wake: &*wake, job: job.id, held: None };
+                if job.flow.cancelled() {
+                    out.send(Progress::Fail { why: Failure::Cancelled, detail: String::new() });
+                    continue;
+                }
+                run(&job, &idle, &mut buf, &mut out);
+            }
+            Work::Rest { job, mut up, body, close } => {
+                let mut out = Out { tx: &tx, wake: &*wake, job: job.id, held: None };
+                if let Attempt::Done(true) = rest(&job, &mut up, body, close, &mut buf, &mut out) {
+                    idle.put(&job.socket, up);
+                }
+                out.release();
+            }
         }
-        run(&job, &idle, &mut buf, &mut out);
     }
 }
 
@@ -465,6 +514,12 @@ fn attempt(job: &Job, up: &mut Upstream, reused: bool, deadline: Instant, buf: &
         return Attempt::Failed(Failure::Cancelled, String::new());
     }
     out.send(Progress::Head { head, data, end: false });
+    rest(job, up, body, close, buf, out)
+}
+
+/// The body after the head: read, decode, report, with the job's flow window.
+fn rest(job: &Job, up: &mut Upstream, mut body: BodyState, close: bool, buf: &mut [u8], out: &mut Out) -> Attempt {
+    let idle = job.timeout;
     if up.read_timeout(idle).is_err() {
         out.fail(Failure::BadGateway, "setting a read timeout failed".into());
         return Attempt::Done(false);
@@ -509,7 +564,7 @@ fn attempt(job: &Job, up: &mut Upstream, reused: bool, deadline: Instant, buf: &
 }
 
 /// Where a response body stands, by its framing.
-enum BodyState {
+pub(crate) enum BodyState {
     None,
     Length(u64),
     Chunked(chunked::Decoder),
@@ -517,7 +572,7 @@ enum BodyState {
 }
 
 impl BodyState {
-    fn new(f: Framing) -> BodyState {
+    pub(crate) fn new(f: Framing) -> BodyState {
         match f {
             Framing::None => BodyState::None,
             Framing::Length(n) => BodyState::Length(n),
@@ -528,7 +583,7 @@ impl BodyState {
 
     /// The body bytes in `input`, whether the body is complete, and whether bytes
     /// follow it (then the connection is not reused).
-    fn feed(&mut self, input: &[u8]) -> Result<(Vec<u8>, bool, bool), String> {
+    pub(crate) fn feed(&mut self, input: &[u8]) -> Result<(Vec<u8>, bool, bool), String> {
         match self {
             BodyState::None => Ok((Vec::new(), true, !input.is_empty())),
             BodyState::Length(left) => {

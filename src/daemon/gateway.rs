@@ -121,11 +121,13 @@ pub enum Refused {
 /// The forwarding state of the supervisor.
 #[derive(Default)]
 pub struct Gateway {
-    pool: Option<Pool>,
+    pub(super) pool: Option<Pool>,
     pub jobs: HashMap<u64, Pending>,
     next_job: u64,
     stats: Vec<SvcStats>,
     pub ingress: Option<Ingress>,
+    /// The loop's own upstream connections and the requests on them (fastpath.rs).
+    pub fast: crate::daemon::fastpath::Fast,
 }
 
 impl Gateway {
@@ -184,6 +186,9 @@ impl Supervisor {
         }
         if s.ck.reloading {
             return Err(format!("{name} is reloading"));
+        }
+        if s.drain.is_some() {
+            return Err(format!("{name} is draining (stopping once its requests in flight finish)"));
         }
         let pid = s.m.pid.unwrap_or(0);
         let name = name.clone();
@@ -259,8 +264,9 @@ impl Supervisor {
             flow: Arc::clone(&flow),
         };
         let queue = self.cfg.forward.queue;
+        let job = self.fast_submit(job).err();
         let Some(pool) = &self.gw.pool else { return Err(Refused::Busy("no forwarding workers".into())) };
-        if pool.submit(job).is_err() {
+        if job.is_some_and(|j| pool.submit(j).is_err()) {
             self.count(idx, true);
             return Err(Refused::Busy(format!(
                 "tend is busy: {queue} requests are already waiting for a worker (forward.queue)"
@@ -288,7 +294,7 @@ impl Supervisor {
         }
     }
 
-    fn on_progress(&mut self, job: u64, p: Progress) {
+    pub(super) fn on_progress(&mut self, job: u64, p: Progress) {
         let Some(pending) = self.gw.jobs.get_mut(&job) else { return };
         let idx = pending.svc;
         let finished = matches!(p, Progress::End | Progress::Fail { .. } | Progress::Head { end: true, .. });
@@ -336,6 +342,9 @@ impl Supervisor {
         }
         if finished {
             self.gw.jobs.remove(&job);
+            if self.draining(idx) {
+                self.drain_check(idx, None);
+            }
         }
     }
 

@@ -279,6 +279,9 @@ pub fn job_config(num: u64, spec: &JobSpec, run_as: Option<RunAs>) -> ServiceCon
         on_dependency_failure: OnDependencyFailure::Wait,
         socket: None,
         request_timeout: None,
+        listen: Vec::new(),
+        drain: false,
+        drain_timeout: None,
     }
 }
 

@@ -1,10 +1,13 @@
 //! Mechanisms shared by every mode of tend: the signal mask and signalfd, the one
 //! reaper, the one fork/exec site. Each mode's loop is built from these.
 
+pub mod activation;
 pub mod cgroup;
 pub mod control;
 pub mod deps;
+pub mod drain;
 pub mod events;
+pub mod fastpath;
 pub mod forward;
 pub mod gateway;
 pub mod ingress;

@@ -168,7 +168,7 @@ impl Supervisor {
                     self.svcs.iter().any(|o| !o.removed && o.m.state.is_active() && deps::depends(&o.cfg, base));
                 if !blocked {
                     self.svcs[idx].ck.shutdown_sent = true;
-                    self.feed(idx, Event::Shutdown);
+                    self.stop_after_drain(idx, Event::Shutdown);
                     progressed = true;
                 }
             }

@@ -265,13 +265,16 @@ impl Supervisor {
             // Its dependencies first; it may have to wait for them.
             self.start_service(idx);
         } else {
-            self.feed(idx, ev);
+            self.stop_after_drain(idx, ev);
         }
         self.requestor = None;
         let name = &self.svcs[idx].cfg.name;
         if t.wait {
             self.waiters.push(Waiter { token, id: t.id, idx, up });
             self.check_waiters();
+        } else if self.draining(idx) {
+            let msg = format!("{name}: draining ({} request(s) in flight)", self.in_flight(idx));
+            self.done(token, t.id, msg);
         } else {
             let msg = format!("{name}: {}", self.svcs[idx].m.state);
             self.done(token, t.id, msg);
@@ -430,6 +433,7 @@ impl Supervisor {
             ready: s.m.state == State::Running && !s.ck.reloading,
             healthy: s.cfg.health.as_ref().and(s.ck.healthy),
             paused: s.m.paused,
+            draining: s.drain.is_some(),
             autostart: s.cfg.autostart,
             reason: s.m.reason.clone(),
             command: s.cfg.command.clone(),
@@ -449,6 +453,7 @@ impl Supervisor {
             log_file: s.logs.path().map(|p| p.display().to_string()),
             log_errors: s.logs.errors,
             log_error: s.logs.error.clone(),
+            listen: s.cfg.listen.iter().map(|l| format!("{}={}", l.name, l.addr)).collect(),
             socket: String::new(),
             available: None,
             unavailable: String::new(),

@@ -680,6 +680,9 @@ mod tests {
             on_dependency_failure: crate::config::OnDependencyFailure::Wait,
             socket: None,
             request_timeout: None,
+            listen: Vec::new(),
+            drain: false,
+            drain_timeout: None,
         }
     }
 

@@ -363,8 +363,12 @@ pub struct Command {
     env: Vec<(OsString, OsString)>,
     clear_env: bool,
     stdio: [Stdio; 3],
-    /// One more descriptor for the child: (target fd >= 3, source).
-    extra: Option<(i32, OwnedFd)>,
+    /// More descriptors for the child: (target fd >= 3, source).
+    extra: Vec<(i32, OwnedFd)>,
+    /// Variables of tend's own environment not to pass on.
+    removed: Vec<OsString>,
+    /// Set `LISTEN_PID` to the child's own pid (socket activation).
+    listen_pid: bool,
 }
 
 impl Command {
@@ -375,7 +379,9 @@ impl Command {
             env: Vec::new(),
             clear_env: false,
             stdio: [Stdio::Inherit, Stdio::Inherit, Stdio::Inherit],
-            extra: None,
+            extra: Vec::new(),
+            removed: Vec::new(),
+            listen_pid: false,
         }
     }
 
@@ -413,9 +419,25 @@ impl Command {
     }
 
     /// Give the child `fd` as descriptor `target` (3 or more), open across the exec
-    /// (the readiness pipe of `ready = { fd = N }`).
+    /// (the readiness pipe of `ready = { fd = N }`, the sockets of `listen`). Targets
+    /// are distinct; any order of sources and targets works (see child_main).
     pub fn extra_fd(&mut self, target: i32, fd: OwnedFd) -> &mut Command {
-        self.extra = Some((target, fd));
+        self.extra.retain(|(t, _)| *t != target);
+        self.extra.push((target, fd));
+        self
+    }
+
+    /// Do not pass on this variable of tend's own environment (a setting made with
+    /// [`Command::env`] still applies).
+    pub fn env_remove(&mut self, k: impl AsRef<OsStr>) -> &mut Command {
+        self.removed.push(k.as_ref().to_owned());
+        self
+    }
+
+    /// Set `LISTEN_PID` to the child's pid, which only the child knows before its exec:
+    /// the entry is reserved in the environment block and the child writes its digits.
+    pub fn listen_pid(&mut self) -> &mut Command {
+        self.listen_pid = true;
         self
     }
 }
@@ -427,12 +449,20 @@ fn cstring(s: impl Into<Vec<u8>>) -> Result<CString, SpawnError> {
 /// The final environment, "K=V" each, tend's own (unless cleared) with the
 /// command's settings applied in order.
 fn environment(cmd: &Command) -> Result<Vec<CString>, SpawnError> {
-    let mut vars: Vec<(OsString, OsString)> = if cmd.clear_env { Vec::new() } else { std::env::vars_os().collect() };
+    let mut vars: Vec<(OsString, OsString)> = if cmd.clear_env {
+        Vec::new()
+    } else {
+        std::env::vars_os().filter(|(k, _)| !cmd.removed.contains(k)).collect()
+    };
     for (k, v) in &cmd.env {
         match vars.iter_mut().find(|(name, _)| name == k) {
             Some(slot) => slot.1 = v.clone(),
             None => vars.push((k.clone(), v.clone())),
         }
+    }
+    if cmd.listen_pid {
+        // Written by the child (see listen_pid_slot).
+        vars.retain(|(k, _)| k != "LISTEN_PID");
     }
     vars.into_iter()
         .map(|(k, v)| {
@@ -476,8 +506,11 @@ struct Ctx<'a> {
     setup: &'a ChildSetup,
     parent: libc::pid_t,
     stdio: [libc::c_int; 3],
-    /// (target, source) of the extra descriptor, or (-1, -1).
-    extra: (libc::c_int, libc::c_int),
+    /// (target, source) of each extra descriptor; the child rewrites the sources.
+    extra: &'a mut [(libc::c_int, libc::c_int)],
+    /// The digits of `LISTEN_PID=` in the environment block (PID_DIGITS bytes and a
+    /// NUL), or null.
+    pid_slot: *mut u8,
     paths: &'a [CString],
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
@@ -498,6 +531,22 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     let ctx = unsafe { &mut *arg.cast::<Ctx>() };
     // SAFETY (whole block): async-signal-safe calls on memory prepared before clone.
     unsafe {
+        // Extra sources at or below the highest target (or below 3) are moved above
+        // it first, so that no dup2 below, of a standard stream or of another extra
+        // descriptor, clobbers a source not yet placed. The copies are close-on-exec.
+        let floor = ctx.extra.iter().map(|e| e.0).max().unwrap_or(0).max(2);
+        for e in ctx.extra.iter_mut() {
+            if e.1 <= floor {
+                e.1 = libc::fcntl(e.1, libc::F_DUPFD_CLOEXEC, floor + 1);
+                if e.1 < 0 {
+                    ctx.err = code(Step::Dup2);
+                    libc::_exit(127);
+                }
+            }
+        }
+        if !ctx.pid_slot.is_null() {
+            write_pid(ctx.pid_slot, libc::syscall(libc::SYS_getpid) as u32);
+        }
         // Sources below 3 are moved up first, so no dup2 clobbers a later source.
         let mut fds = ctx.stdio;
         for fd in fds.iter_mut().filter(|fd| (0..3).contains(*fd)) {
@@ -517,12 +566,11 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
             ctx.err = e.raw_os_error().unwrap_or(libc::EINVAL);
             libc::_exit(127);
         }
-        // After the setup (which may write to the cgroup fd the target could replace);
-        // dup2 leaves the new descriptor without close-on-exec.
-        let (target, source) = ctx.extra;
-        if target >= 0 {
-            let r = if target == source { libc::fcntl(target, libc::F_SETFD, 0) } else { libc::dup2(source, target) };
-            if r < 0 {
+        // After the setup (which may write to the cgroup fd a target could replace);
+        // every source is above every target now, and dup2 leaves the new descriptor
+        // without close-on-exec.
+        for &(target, source) in ctx.extra.iter() {
+            if libc::dup2(source, target) < 0 {
                 ctx.err = code(Step::Dup2);
                 libc::_exit(127);
             }
@@ -545,6 +593,32 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         ctx.err = Step::Exec as libc::c_int * STEP_BASE + errno;
         libc::_exit(127)
     }
+}
+
+/// Room for the digits of a pid in `LISTEN_PID=` (a u32).
+const PID_DIGITS: usize = 10;
+
+/// Write `pid` in decimal at `slot`, NUL-terminated. Async-signal-safe: no allocation.
+///
+/// # Safety
+/// `slot` points at PID_DIGITS + 1 writable bytes.
+unsafe fn write_pid(slot: *mut u8, pid: u32) {
+    let mut digits = [0u8; PID_DIGITS];
+    let (mut n, mut i) = (pid, PID_DIGITS);
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for (k, &d) in digits[i..].iter().enumerate() {
+        // SAFETY: k < PID_DIGITS, within the slot.
+        unsafe { *slot.add(k) = d };
+    }
+    // SAFETY: PID_DIGITS - i <= PID_DIGITS, the last byte of the slot at most.
+    unsafe { *slot.add(PID_DIGITS - i) = 0 };
 }
 
 /// Stack for the child while it borrows tend's memory: child_setup and the exec loop
@@ -653,8 +727,22 @@ pub fn spawn(cmd: &mut Command, setup: ChildSetup) -> Result<u32, SpawnError> {
     }
     let argv_ptrs: Vec<*const libc::c_char> =
         argv.iter().map(|a| a.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
-    let envp_ptrs: Vec<*const libc::c_char> =
-        envp.iter().map(|e| e.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
+    // `LISTEN_PID=` and room for the digits the child writes (it shares this memory
+    // until its exec, and tend does not read the buffer).
+    let mut pid_entry: Vec<u8> = Vec::new();
+    if cmd.listen_pid {
+        pid_entry.extend_from_slice(b"LISTEN_PID=");
+        pid_entry.resize(pid_entry.len() + PID_DIGITS + 1, 0);
+    }
+    let pid_slot: *mut u8 =
+        if cmd.listen_pid { pid_entry.as_mut_ptr().wrapping_add(b"LISTEN_PID=".len()) } else { std::ptr::null_mut() };
+    let envp_ptrs: Vec<*const libc::c_char> = envp
+        .iter()
+        .map(|e| e.as_ptr())
+        .chain(cmd.listen_pid.then(|| pid_entry.as_ptr().cast()))
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    let mut extra: Vec<(libc::c_int, libc::c_int)> = cmd.extra.iter().map(|(t, f)| (*t, f.as_raw_fd())).collect();
     let fd = |s: &Stdio| match s {
         Stdio::Inherit => -1,
         Stdio::Fd(f) => f.as_raw_fd(),
@@ -663,7 +751,8 @@ pub fn spawn(cmd: &mut Command, setup: ChildSetup) -> Result<u32, SpawnError> {
         setup: &setup,
         parent: std::process::id() as libc::pid_t,
         stdio: [fd(&cmd.stdio[0]), fd(&cmd.stdio[1]), fd(&cmd.stdio[2])],
-        extra: cmd.extra.as_ref().map_or((-1, -1), |(t, f)| (*t, f.as_raw_fd())),
+        extra: &mut extra,
+        pid_slot,
         paths: &paths,
         argv: argv_ptrs.as_ptr(),
         envp: envp_ptrs.as_ptr(),
@@ -719,6 +808,17 @@ pub fn spawn(cmd: &mut Command, setup: ChildSetup) -> Result<u32, SpawnError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pid_digits_fill_the_slot() {
+        for (pid, want) in [(0u32, "0"), (7, "7"), (4194304, "4194304"), (u32::MAX, "4294967295")] {
+            let mut slot = [b'#'; PID_DIGITS + 1];
+            // SAFETY: PID_DIGITS + 1 bytes.
+            unsafe { write_pid(slot.as_mut_ptr(), pid) };
+            let end = slot.iter().position(|&b| b == 0).expect("a NUL");
+            assert_eq!(std::str::from_utf8(&slot[..end]).unwrap(), want);
+        }
+    }
 
     #[test]
     fn decodes_step_and_errno() {

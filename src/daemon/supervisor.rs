@@ -100,6 +100,8 @@ pub struct Svc {
     pub logs: SvcLog,
     /// The job this slot runs (jobs.rs); None for a service.
     pub job: Option<u64>,
+    /// A stop waiting for forwarded requests to finish (`drain`).
+    pub drain: Option<crate::daemon::drain::Drain>,
 }
 
 /// One child pipe registered with the loop.
@@ -182,6 +184,10 @@ pub struct Supervisor {
     pub(super) gw: crate::daemon::gateway::Gateway,
     /// One-shot jobs (jobs.rs).
     pub(super) jobs: crate::daemon::jobs::Jobs,
+    /// The sockets of the services' `listen` entries (socket activation).
+    listeners: crate::daemon::activation::Listeners,
+    /// Generation of the latest drain timer.
+    pub(super) drain_gen: u64,
 }
 
 fn io_err(what: &str, e: std::io::Error) -> Error {
@@ -273,6 +279,7 @@ impl Svc {
             ck: Checks::default(),
             logs: SvcLog::default(),
             job: None,
+            drain: None,
         }
     }
 }
@@ -347,8 +354,15 @@ impl Supervisor {
             logs,
             gw: Default::default(),
             jobs: crate::daemon::jobs::Jobs::new(cfg.job_history),
+            listeners: Default::default(),
+            drain_gen: 0,
         };
         s.start_ingress()?;
+        for c in &cfg.services {
+            s.listeners
+                .bind_missing(c.listen.iter().map(|l| &l.addr))
+                .map_err(|e| Error::Usage(format!("service {}: {e}", c.name)))?;
+        }
         for c in cfg.services {
             let seed = s.next_seed();
             s.svcs.push(Svc::new(c, seed));
@@ -458,6 +472,8 @@ impl Supervisor {
                 self.end_all_streams();
                 self.flush_dirty();
                 self.control.remove_files();
+                // The `listen` sockets' files go too (every service has ended).
+                self.listeners.close_unlisted(std::iter::empty());
                 if let Some(cgs) = &self.cgroups {
                     cgs.remove_all();
                 }
@@ -505,6 +521,7 @@ impl Supervisor {
                     SIGNALS => sig_ready = true,
                     WAKER => woken = true,
                     LISTENER => self.on_control(LISTENER),
+                    t if t.0 >= crate::daemon::fastpath::UPSTREAM_BASE => self.on_upstream(t),
                     t if Supervisor::is_ingress_token(t) => self.on_ingress(t),
                     t if t.0 >= CONN_BASE => self.on_control(t),
                     t if t.0 >= readiness::PROBE_BASE => self.on_probe_event(t.0 - readiness::PROBE_BASE),
@@ -843,6 +860,9 @@ impl Supervisor {
                 cmd.env("WATCHDOG_USEC", w.as_micros().to_string());
             }
         }
+        // Socket activation for the service itself; an exec probe gets none of it.
+        let listen: &[crate::config::Listen] = if probe.is_none() { &c.listen } else { &[] };
+        self.listeners.prepare(listen, &mut cmd).map_err(spawn::SpawnError::parent)?;
         let mut ready_rx = None;
         if let (crate::config::Ready::Fd(n), None) = (&c.ready, probe) {
             let (r, w) = std::io::pipe().map_err(spawn::SpawnError::parent)?;
@@ -1324,6 +1344,8 @@ impl Supervisor {
         match t {
             Timer::Probe { idx, gen } => self.on_probe_timer(idx, gen),
             Timer::Watchdog { idx, gen } => self.on_watchdog_timer(idx, gen),
+            Timer::Drain { idx, gen } => self.drain_check(idx, Some(gen)),
+            Timer::FastDeadline => self.on_fast_deadline(),
             Timer::Service { idx, gen } => {
                 if idx < self.svcs.len() {
                     self.feed(idx, Event::Timer { gen });
@@ -1550,6 +1572,20 @@ impl Supervisor {
         if self.shutdown.is_some() {
             return Err("tend is shutting down: not reloading".into());
         }
+        // New `listen` sockets first: if one cannot be bound, nothing changes.
+        for c in &new.services {
+            if let Err(e) = self.listeners.bind_missing(c.listen.iter().map(|l| &l.addr)) {
+                self.listeners.close_unlisted(self.svcs.iter().flat_map(|s| s.cfg.listen.iter().map(|l| &l.addr)));
+                let msg = format!("reload failed, keeping the running configuration: service {}: {e}", c.name);
+                self.record(EventInfo {
+                    kind: "reload".into(),
+                    reason: msg.clone(),
+                    requestor: self.requestor.clone(),
+                    ..Default::default()
+                });
+                return Err(msg);
+            }
+        }
         let mut started = 0;
         let mut changed = 0;
         let mut removed = 0;
@@ -1562,7 +1598,7 @@ impl Supervisor {
                 None => {
                     removed += 1;
                     self.svcs[idx].removed = true;
-                    self.feed(idx, Event::Stop);
+                    self.stop_after_drain(idx, Event::Stop);
                     self.drop_notify(idx);
                     self.end_follows(idx);
                     self.log_close(idx);
@@ -1571,7 +1607,7 @@ impl Supervisor {
                     changed += 1;
                     if self.svcs[idx].m.state.is_active() {
                         self.svcs[idx].next_cfg = Some(c.clone());
-                        self.feed(idx, Event::Restart);
+                        self.stop_after_drain(idx, Event::Restart);
                     } else {
                         self.svcs[idx].cfg = c.clone();
                         if c.autostart {
@@ -1600,6 +1636,10 @@ impl Supervisor {
         self.logs_reloaded(new.log_dir.clone());
         self.control.update(&new.control);
         self.reload_forward(&new);
+        // Sockets no service lists any more (a running process keeps its own copies).
+        for a in self.listeners.close_unlisted(new.services.iter().flat_map(|c| c.listen.iter().map(|l| &l.addr))) {
+            self.note(&format!("closed the socket {a}: no service lists it any more"));
+        }
         self.events.set_cap(new.control.events_history);
         self.set_job_history(new.job_history);
         self.update_width();

@@ -31,6 +31,10 @@ pub enum Timer {
     IngressSweep,
     /// A job's timeout, for one attempt (stale once another attempt started).
     JobTimeout { job: u64, attempt: u32 },
+    /// The earliest deadline of the requests the loop forwards itself (fastpath.rs).
+    FastDeadline,
+    /// A service's drain deadline (by generation).
+    Drain { idx: usize, gen: u64 },
 }
 
 #[derive(Default)]

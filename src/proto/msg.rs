@@ -404,6 +404,10 @@ pub struct ServiceInfo {
     pub healthy: Option<bool>,
     #[serde(default)]
     pub paused: bool,
+    /// Stopping once its forwarded requests in flight finish (`drain`); new requests
+    /// are refused meanwhile.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub draining: bool,
     #[serde(default)]
     pub autostart: bool,
     /// Why the last state change happened.
@@ -445,6 +449,10 @@ pub struct ServiceInfo {
     /// Why writing the log file fails now; absent while it works.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_error: Option<String>,
+    /// The sockets tend passes it (`listen`), as "NAME=tcp:IP:PORT" or
+    /// "NAME=unix:PATH", in descriptor order (3, 4, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listen: Vec<String>,
     /// The `socket` requests are forwarded to ("" without one).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub socket: String,
