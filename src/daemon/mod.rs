@@ -19,6 +19,7 @@ pub mod probe;
 pub mod readiness;
 pub mod reap;
 pub mod requests;
+pub mod schedule;
 pub mod service;
 pub mod signals;
 pub mod spawn;
