@@ -31,6 +31,7 @@ use super::{
 use crate::daemon::signals::parse_signal;
 
 mod forward;
+mod job;
 mod readiness;
 use crate::daemon::spawn::RlimitResource;
 
@@ -131,6 +132,7 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Config> {
     let mut cgroups = true;
     let mut fwd = super::Forward::default();
     let mut ingress_value = None;
+    let mut jobs = Vec::new();
     for (k, v) in entries(doc.get_ref()) {
         match k.get_ref().as_ref() {
             "main" => main = Some(v),
@@ -141,6 +143,7 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Config> {
             "cgroups" => cgroups = boolean(&cx, "cgroups", v)?,
             "forward" => fwd = forward::forward_table(&cx, v)?,
             "ingress" => ingress_value = Some(v),
+            "job" => jobs = job::jobs(&cx, v)?,
             _ => return Err(unknown_key(&cx, "", k, TOP_KEYS)),
         }
     }
@@ -213,11 +216,12 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Config> {
         cgroups,
         forward: fwd,
         ingress,
+        jobs,
     })
 }
 
 const TOP_KEYS: &[&str] =
-    &["main", "shutdown_timeout", "log_dir", "cgroups", "control", "forward", "ingress", "service"];
+    &["main", "shutdown_timeout", "log_dir", "cgroups", "control", "forward", "ingress", "service", "job"];
 
 const CONTROL_KEYS: &[&str] = &[
     "socket",
