@@ -16,6 +16,7 @@ pub mod logview;
 pub mod notify;
 pub mod output;
 pub mod probe;
+pub mod pty;
 pub mod readiness;
 pub mod reap;
 pub mod requests;
