@@ -13,6 +13,7 @@ pub mod client;
 pub mod commands;
 pub mod logs;
 pub mod top;
+pub mod tty;
 
 use commands::*;
 use logs::LogsCmd;
