@@ -247,6 +247,16 @@ mod tests {
     }
 
     #[test]
+    fn cron_day_fields_as_crontab() {
+        // Sunday is 0 and 7.
+        let sun = T0 + 3 * 86400;
+        assert_eq!(cron("0 0 * * 0").first(at(T0)), Some(at(sun)));
+        assert_eq!(cron("0 0 * * 7").first(at(T0)), Some(at(sun)));
+        // Both day fields restricted: either matches (the 2nd, a Friday, comes first).
+        assert_eq!(cron("0 0 2 * 0").first(at(T0)), Some(at(T0 + 86400)));
+    }
+
+    #[test]
     fn cron_after_never_fires_twice_for_one_slot() {
         let s = cron("0 * * * *");
         // The timer came early by the wall clock (it was set back): still the next hour.
