@@ -143,7 +143,7 @@ static size_t frame_end(uint8_t *out, uint8_t kind, size_t total) {
 static size_t enc_hello(uint8_t *out) {
     struct mp m = { out + frame_begin(out) };
     mp_map(&m, 3);
-    mp_str(&m, "api"); mp_uint(&m, 1);
+    mp_str(&m, "api"); mp_uint(&m, 2);
     mp_str(&m, "client"); mp_str(&m, "tend-bench");
     mp_str(&m, "capabilities"); mp_byte(&m, 0x91); mp_str(&m, "status");
     return frame_end(out, HELLO, (size_t)(m.p - out));
@@ -235,7 +235,7 @@ static size_t canned_reply(uint8_t *out) {
 static size_t canned_welcome(uint8_t *out) {
     struct mp m = { out + frame_begin(out) };
     mp_map(&m, 5);
-    mp_str(&m, "api"); mp_uint(&m, 1);
+    mp_str(&m, "api"); mp_uint(&m, 2);
     mp_str(&m, "version"); mp_str(&m, "0.0.0");
     mp_str(&m, "pid"); mp_uint(&m, (uint64_t)getpid());
     mp_str(&m, "capabilities"); mp_byte(&m, 0x91); mp_str(&m, "status");

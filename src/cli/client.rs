@@ -12,6 +12,7 @@ pub mod code {
     /// The daemon refused or could not do what was asked.
     pub const FAILED: i32 = 1;
     pub const USAGE: i32 = 2;
+    /// No such service, or no such job.
     pub const UNKNOWN_SERVICE: i32 = 4;
     /// No tend is listening on the socket.
     pub const NOT_RUNNING: i32 = 5;
@@ -41,7 +42,7 @@ impl ClientError {
     /// The exit code for an ERROR frame.
     pub fn from_reply(e: &ErrorMsg) -> Self {
         let code = match e.code {
-            ErrorCode::UnknownService => code::UNKNOWN_SERVICE,
+            ErrorCode::UnknownService | ErrorCode::UnknownJob => code::UNKNOWN_SERVICE,
             ErrorCode::PermissionDenied => code::PERMISSION,
             ErrorCode::BadSignal => code::USAGE,
             ErrorCode::UnsupportedVersion
@@ -55,7 +56,8 @@ impl ClientError {
             | ErrorCode::ShuttingDown
             | ErrorCode::Failed
             | ErrorCode::UnknownStream
-            | ErrorCode::BadGateway => code::FAILED,
+            | ErrorCode::BadGateway
+            | ErrorCode::JobRunning => code::FAILED,
         };
         ClientError { code, message: e.message.clone() }
     }
@@ -167,6 +169,56 @@ impl Client {
                 return Err(ClientError::new(code::PROTOCOL, "the daemon closed the connection"));
             }
             self.dec.push(&self.rbuf[..n]);
+        }
+    }
+
+    /// The socket, for a client that polls it with other descriptors (`spawn --attach`).
+    pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.stream.as_fd()
+    }
+
+    pub fn set_nonblocking(&self, on: bool) -> Result<(), ClientError> {
+        self.stream.set_nonblocking(on).map_err(|e| self.io_error(e))
+    }
+
+    /// Non-blocking socket: read what has arrived into the decoder. False at the end
+    /// of the connection.
+    pub fn read_some(&mut self) -> Result<bool, ClientError> {
+        if self.rbuf.len() < 64 * 1024 {
+            self.rbuf = vec![0; 64 * 1024];
+        }
+        loop {
+            match self.stream.read(&mut self.rbuf) {
+                Ok(0) => return Ok(false),
+                Ok(n) => self.dec.push(&self.rbuf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(true),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.io_error(e)),
+            }
+        }
+    }
+
+    /// The next complete frame already read, decoded.
+    pub fn next_reply(&mut self) -> Result<Option<Reply>, ClientError> {
+        match self.dec.next_frame() {
+            Ok(Some(f)) => Reply::decode(f.kind, &f.body)
+                .map(Some)
+                .map_err(|e| ClientError::new(code::PROTOCOL, format!("bad reply from the daemon: {e}"))),
+            Ok(None) => Ok(None),
+            Err(e) => Err(ClientError::new(code::PROTOCOL, format!("bad reply from the daemon: {e}"))),
+        }
+    }
+
+    /// Non-blocking socket: write what it takes of `buf`; how much.
+    pub fn write_some(&mut self, buf: &[u8]) -> Result<usize, ClientError> {
+        loop {
+            match self.stream.write(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(0),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.io_error(e)),
+            }
         }
     }
 

@@ -18,8 +18,21 @@ use crate::proto::Request;
 
 #[derive(FromArgs, Debug, Default)]
 #[argh(subcommand, name = "ls")]
-/// List the services and their state.
+/// List the services and their state (or, with --jobs, the one-shot jobs).
 pub struct LsCmd {
+    /// list the jobs instead of the services
+    #[argh(switch)]
+    jobs: bool,
+    /// with --jobs: only jobs in this state (running, exited or failed)
+    #[argh(option)]
+    state: Option<String>,
+    /// with --jobs: only jobs whose name matches this pattern (* and ?)
+    #[argh(option)]
+    name: Option<String>,
+    /// with --jobs: only jobs created since TIME (a duration ago such as "10m", or an
+    /// RFC 3339 time)
+    #[argh(option)]
+    since: Option<String>,
     /// the control socket (default: $TEND_SOCKET, else /run/tend.sock for root, else
     /// $XDG_RUNTIME_DIR/tend.sock or /tmp/tend-UID/tend.sock)
     #[argh(option)]
@@ -31,9 +44,9 @@ pub struct LsCmd {
 
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "status")]
-/// Show one service in detail.
+/// Show one service (or one job, %N) in detail.
 pub struct StatusCmd {
-    /// the service
+    /// the service, or a job as %N
     #[argh(positional)]
     service: String,
     /// the control socket
@@ -258,6 +271,13 @@ fn opt<T: ToString>(v: Option<T>) -> String {
 }
 
 pub fn ls(c: LsCmd) -> Result<(), ClientError> {
+    if c.jobs {
+        let f = super::jobs::ListFilters { state: c.state, name: c.name, since: c.since };
+        return super::jobs::list(f, &c.socket, c.json);
+    }
+    if c.state.is_some() || c.name.is_some() || c.since.is_some() {
+        return Err(ClientError::new(code::USAGE, "--state, --name and --since need --jobs"));
+    }
     let mut cl = connect(&c.socket)?;
     let id = cl.next_id();
     let services = match cl.call(Request::List(Plain { id }))? {
@@ -385,6 +405,9 @@ fn status_text(s: &ServiceInfo) -> String {
 }
 
 pub fn status(c: StatusCmd) -> Result<(), ClientError> {
+    if let Some(num) = crate::proto::msg::parse_job(&c.service, false) {
+        return super::jobs::status(num, &c.socket, c.json);
+    }
     let mut cl = connect(&c.socket)?;
     let id = cl.next_id();
     let s = match cl.call(Request::Status(Target { id, service: c.service, wait: false }))? {

@@ -98,6 +98,8 @@ pub struct Svc {
     pub ck: Checks,
     /// Its log file, and the lines before its last exit.
     pub logs: SvcLog,
+    /// The job this slot runs (jobs.rs); None for a service.
+    pub job: Option<u64>,
 }
 
 /// One child pipe registered with the loop.
@@ -175,6 +177,8 @@ pub struct Supervisor {
     pub(super) logs: Logs,
     /// Request forwarding and the HTTP ingress (gateway.rs, ingress.rs).
     pub(super) gw: crate::daemon::gateway::Gateway,
+    /// One-shot jobs (jobs.rs).
+    pub(super) jobs: crate::daemon::jobs::Jobs,
 }
 
 fn io_err(what: &str, e: std::io::Error) -> Error {
@@ -246,7 +250,7 @@ fn group_empty(pgid: u32) -> bool {
 }
 
 impl Svc {
-    fn new(cfg: ServiceConfig, seed: u64) -> Svc {
+    pub(super) fn new(cfg: ServiceConfig, seed: u64) -> Svc {
         let cap = cfg.log.buffer;
         Svc {
             cfg,
@@ -265,6 +269,7 @@ impl Svc {
             stat: None,
             ck: Checks::default(),
             logs: SvcLog::default(),
+            job: None,
         }
     }
 }
@@ -338,6 +343,7 @@ impl Supervisor {
             nonce: seed,
             logs,
             gw: Default::default(),
+            jobs: crate::daemon::jobs::Jobs::new(cfg.job_history),
         };
         s.start_ingress()?;
         for c in cfg.services {
@@ -348,13 +354,20 @@ impl Supervisor {
         Ok(s)
     }
 
-    fn next_seed(&mut self) -> u64 {
+    pub(super) fn next_seed(&mut self) -> u64 {
         self.seed = self.seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         self.seed
     }
 
     fn update_width(&mut self) {
-        self.name_width = self.svcs.iter().filter(|s| !s.removed).map(|s| s.cfg.name.len()).max().unwrap_or(0).max(4);
+        self.name_width = self
+            .svcs
+            .iter()
+            .filter(|s| !s.removed && s.job.is_none())
+            .map(|s| s.cfg.name.len())
+            .max()
+            .unwrap_or(0)
+            .max(4);
         self.tend_prefix = prefix("tend", self.name_width, self.stderr.is_tty);
     }
 
@@ -494,6 +507,7 @@ impl Supervisor {
                     t if t.0 >= readiness::PROBE_BASE => self.on_probe_event(t.0 - readiness::PROBE_BASE),
                     t if t.0 >= readiness::READY_FD_BASE => self.on_ready_fd(t.0 - readiness::READY_FD_BASE),
                     t if t.0 >= readiness::NOTIFY_BASE => self.on_notify(t.0 - readiness::NOTIFY_BASE),
+                    t if self.jobs.inputs.contains_key(&t) => self.on_job_input(t),
                     // A pipe whose writers are all gone is read to its EOF; otherwise a
                     // short read means it is empty (see read_pipe).
                     t => self.read_pipe_until(t, ev.is_read_closed() || ev.is_error()),
@@ -535,6 +549,9 @@ impl Supervisor {
             self.check_waiting();
             self.serve_pending();
             self.check_waiters();
+            if !self.jobs.waits.is_empty() {
+                self.check_job_waits();
+            }
             self.flush_dirty();
             // A stream of small pieces (a service writing small pieces flat out): let
             // them gather in the pipe for a moment rather than wake for each one.
@@ -591,7 +608,8 @@ impl Supervisor {
                 }
                 let line = format!("{} {old}->{new}: {}", svc.cfg.name, svc.m.reason);
                 let event = EventInfo {
-                    service: svc.cfg.name.clone(),
+                    service: if svc.job.is_some() { String::new() } else { svc.cfg.name.clone() },
+                    job: svc.job,
                     kind: "state".into(),
                     from: old.as_str().into(),
                     to: new.as_str().into(),
@@ -619,9 +637,11 @@ impl Supervisor {
                             self.svcs[idx].cfg = n;
                         }
                         self.log_configure(idx);
+                        self.job_attempt(idx);
                         match self.spawn(idx, None) {
                             Ok(pid) => {
                                 self.after_spawn(idx);
+                                self.job_spawned(idx);
                                 queue.push_back(Event::Spawned { pid });
                             }
                             Err(e) => {
@@ -637,14 +657,27 @@ impl Supervisor {
                                     .unwrap_or_default(),
                                     e.reason()
                                 );
-                                let name = self.svcs[idx].cfg.name.clone();
+                                let (name, job) = (self.svcs[idx].cfg.name.clone(), self.svcs[idx].job);
                                 let ev = EventInfo {
-                                    service: name,
+                                    service: if job.is_some() { String::new() } else { name },
+                                    job,
                                     kind: "spawn_failed".into(),
                                     reason: line.clone(),
                                     ..Default::default()
                                 };
                                 self.announce(&line, ev);
+                                let spawn_msg = format!(
+                                    "spawn failed: {} {}: {}",
+                                    e.step_name(),
+                                    match e.step {
+                                        spawn::Step::Chdir =>
+                                            self.svcs[idx].cfg.cwd.as_ref().map(|d| d.display().to_string()),
+                                        _ => self.svcs[idx].cfg.command.first().cloned(),
+                                    }
+                                    .unwrap_or_default(),
+                                    e.reason()
+                                );
+                                self.job_spawn_failed(idx, e.errno.map(|n| n as i32), spawn_msg);
                                 queue.push_back(Event::SpawnFailed);
                             }
                         }
@@ -654,6 +687,9 @@ impl Supervisor {
                     Action::WatchGroup => self.arm_group_poll(),
                 }
             }
+        }
+        if self.svcs[idx].job.is_some() {
+            self.job_check(idx);
         }
     }
 
@@ -734,6 +770,11 @@ impl Supervisor {
     fn service_cgroup(&mut self, idx: usize) -> Option<(std::os::fd::RawFd, Option<std::os::fd::RawFd>)> {
         let cgs = self.cgroups.as_ref()?;
         let svc = &mut self.svcs[idx];
+        if svc.job.is_some() {
+            // A job runs in its own session and process group, not in a cgroup: one
+            // directory per job would outlive it.
+            return None;
+        }
         if let Some(f) = &svc.cg_procs {
             return Some((f.as_raw_fd(), svc.cg_dir.as_ref().map(|d| d.as_raw_fd())));
         }
@@ -817,7 +858,14 @@ impl Supervisor {
         // One /dev/null, duplicated (F_DUPFD_CLOEXEC), instead of std opening it anew
         // for every null stream of every spawn.
         let null = |f: &std::fs::File| f.try_clone().map(Stdio::from).map_err(spawn::SpawnError::parent);
-        cmd.stdin(null(&self.devnull)?);
+        let mut stdin_writer = None;
+        if probe.is_none() && self.job_wants_stdin(idx) {
+            let (r, w) = std::io::pipe().map_err(spawn::SpawnError::parent)?;
+            cmd.stdin(r);
+            stdin_writer = Some(w);
+        } else {
+            cmd.stdin(null(&self.devnull)?);
+        }
         let mut readers: Vec<(OwnedFd, bool, bool)> = Vec::new(); // (fd, is_err, passthrough)
         let pipe_err = spawn::SpawnError::parent;
         let mut stdout_writer = None;
@@ -874,6 +922,9 @@ impl Supervisor {
         };
         let pid = spawn::spawn(&mut cmd, setup)?;
         drop(cmd); // closes the parent's copies of the write ends (PITFALLS §7)
+        if let Some(w) = stdin_writer {
+            self.job_stdin_opened(idx, w.into());
+        }
         self.children_remain = true;
         if probe.is_some() {
             self.probe_pids.insert(pid, idx);
@@ -913,6 +964,18 @@ impl Supervisor {
             );
         }
         Ok(pid)
+    }
+
+    /// A poll token of the pipe range, never used before.
+    pub(super) fn new_token(&mut self) -> Token {
+        let t = Token(self.next_token);
+        self.next_token += 1;
+        t
+    }
+
+    /// Whether a pipe of slot `idx` is still open (a job slot is reused only after).
+    pub(super) fn slot_has_pipes(&self, idx: usize) -> bool {
+        self.pipes.values().any(|p| p.svc == idx)
     }
 
     // --- output ---------------------------------------------------------------------------
@@ -1272,6 +1335,7 @@ impl Supervisor {
                     self.timers.add(Instant::now() + Duration::from_secs(1), Timer::IngressSweep);
                 }
             }
+            Timer::JobTimeout { job, attempt } => self.on_job_timeout(job, attempt),
             Timer::ForceExit => {
                 let code = self.shutdown.as_ref().map(|s| s.code).unwrap_or(exit::FAILURE);
                 self.exit = Some(code);
@@ -1445,7 +1509,7 @@ impl Supervisor {
         let mut changed = 0;
         let mut removed = 0;
         for idx in 0..self.svcs.len() {
-            if self.svcs[idx].removed {
+            if self.svcs[idx].removed || self.svcs[idx].job.is_some() {
                 continue;
             }
             let name = self.svcs[idx].cfg.name.clone();
@@ -1474,7 +1538,7 @@ impl Supervisor {
             }
         }
         for c in &new.services {
-            if self.svcs.iter().any(|s| !s.removed && s.cfg.name == c.name) {
+            if self.svcs.iter().any(|s| !s.removed && s.job.is_none() && s.cfg.name == c.name) {
                 continue;
             }
             started += 1;
@@ -1492,6 +1556,7 @@ impl Supervisor {
         self.control.update(&new.control);
         self.reload_forward(&new);
         self.events.set_cap(new.control.events_history);
+        self.set_job_history(new.job_history);
         self.update_width();
         let summary = format!("reloaded {}: {started} added, {changed} changed, {removed} removed", path.display());
         let ev = EventInfo {

@@ -852,3 +852,37 @@ pub fn import(cwd: &Path, args: &[&str]) -> (i32, String, String) {
 pub fn import_data() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/import")
 }
+
+// ---------------------------------------------------------------------------------
+// One-shot jobs
+
+/// A config with one idle service, for tests about jobs (`extra`: top-level keys,
+/// written before the service table).
+pub fn jobs_config(dir: &TestDir, extra: &str) -> String {
+    format!("{extra}\n{}", sleeper(dir, "idle", ""))
+}
+
+/// `tend spawn ARGS` (the options, then `--`, then the command): the job id printed.
+#[track_caller]
+pub fn spawn_job(dir: &TestDir, args: &[&str]) -> String {
+    let mut all = vec!["spawn"];
+    all.extend_from_slice(args);
+    let o = ctl_ok(dir, &all);
+    let id = o.out.trim().to_string();
+    assert!(id.starts_with('%') && id[1..].parse::<u64>().is_ok(), "spawn printed {id:?}\n{}", o.show());
+    id
+}
+
+/// `tend status %N --json`, parsed; panics unless it succeeds.
+#[track_caller]
+pub fn job_json(dir: &TestDir, id: &str) -> serde_json::Value {
+    let o = ctl_ok(dir, &["status", id, "--json"]);
+    serde_json::from_str(o.out.trim_end()).unwrap_or_else(|e| panic!("status --json is not JSON ({e})\n{}", o.show()))
+}
+
+/// `tend wait ID`: its exit code (the job's status), after at most the deadline.
+#[track_caller]
+pub fn wait_job(dir: &TestDir, id: &str) -> i32 {
+    let o = ctl(dir, &["wait", id]);
+    o.code.unwrap_or_else(|| panic!("tend wait {id} was killed\n{}", o.show()))
+}
