@@ -422,6 +422,7 @@ impl Supervisor {
         self.jobs.ended.insert(num);
         self.check_job_waits();
         self.trim_job_history();
+        self.schedule_job_ended(num);
     }
 
     /// Forget the oldest ended jobs beyond `job_history`.

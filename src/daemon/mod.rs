@@ -11,6 +11,7 @@ pub mod ingress;
 pub mod jobinput;
 pub mod jobreq;
 pub mod jobs;
+pub mod jobsched;
 pub mod logfile;
 pub mod logfmt;
 pub mod logging;

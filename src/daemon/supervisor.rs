@@ -179,6 +179,8 @@ pub struct Supervisor {
     pub(super) gw: crate::daemon::gateway::Gateway,
     /// One-shot jobs (jobs.rs).
     pub(super) jobs: crate::daemon::jobs::Jobs,
+    /// `[job.NAME]` schedules (jobsched.rs).
+    pub(super) sched: crate::daemon::jobsched::Schedules,
 }
 
 fn io_err(what: &str, e: std::io::Error) -> Error {
@@ -344,12 +346,14 @@ impl Supervisor {
             logs,
             gw: Default::default(),
             jobs: crate::daemon::jobs::Jobs::new(cfg.job_history),
+            sched: Default::default(),
         };
         s.start_ingress()?;
         for c in cfg.services {
             let seed = s.next_seed();
             s.svcs.push(Svc::new(c, seed));
         }
+        s.start_schedules(cfg.jobs);
         s.update_width();
         Ok(s)
     }
@@ -1336,6 +1340,7 @@ impl Supervisor {
                 }
             }
             Timer::JobTimeout { job, attempt } => self.on_job_timeout(job, attempt),
+            Timer::Schedule { idx, gen } => self.on_schedule_timer(idx, gen),
             Timer::ForceExit => {
                 let code = self.shutdown.as_ref().map(|s| s.code).unwrap_or(exit::FAILURE);
                 self.exit = Some(code);
@@ -1557,8 +1562,14 @@ impl Supervisor {
         self.reload_forward(&new);
         self.events.set_cap(new.control.events_history);
         self.set_job_history(new.job_history);
+        let (jobs_added, jobs_changed, jobs_removed) = self.reload_schedules(&new.jobs);
         self.update_width();
-        let summary = format!("reloaded {}: {started} added, {changed} changed, {removed} removed", path.display());
+        let mut summary = format!("reloaded {}: {started} added, {changed} changed, {removed} removed", path.display());
+        if jobs_added + jobs_changed + jobs_removed > 0 {
+            summary.push_str(&format!(
+                "; scheduled jobs: {jobs_added} added, {jobs_changed} changed, {jobs_removed} removed"
+            ));
+        }
         let ev = EventInfo {
             kind: "reload".into(),
             reason: summary.clone(),

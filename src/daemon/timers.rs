@@ -31,6 +31,8 @@ pub enum Timer {
     IngressSweep,
     /// A job's timeout, for one attempt (stale once another attempt started).
     JobTimeout { job: u64, attempt: u32 },
+    /// A `[job.NAME]` schedule fires, by index and generation (stale once re-armed).
+    Schedule { idx: usize, gen: u64 },
 }
 
 #[derive(Default)]

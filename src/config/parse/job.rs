@@ -1,5 +1,5 @@
 //! `[job.NAME]` tables: scheduled jobs. The descriptor keys (`command`, `env`, `cwd`,
-//! `user`, `group`, `timeout`, `retries`) mean what they mean for a service or for
+//! `user`, `timeout`, `retries`) mean what they mean for a service or for
 //! `tend spawn`; `every` or `cron` says when a run starts and `overlap` what happens when
 //! the previous run is still going on.
 
@@ -12,7 +12,7 @@ use super::{
 use crate::config::JobConfig;
 use crate::daemon::schedule::{parse_cron, Overlap, Schedule};
 
-const JOB_KEYS: &[&str] = &["command", "env", "cwd", "user", "group", "timeout", "retries", "every", "cron", "overlap"];
+const JOB_KEYS: &[&str] = &["command", "env", "cwd", "user", "timeout", "retries", "every", "cron", "overlap"];
 
 const OVERLAPS: &[(&str, Overlap)] = &[("skip", Overlap::Skip), ("queue", Overlap::Queue), ("allow", Overlap::Allow)];
 
@@ -41,7 +41,6 @@ fn job(cx: &Cx, path: &str, name_key: &Key, v: &Value) -> Result<JobConfig> {
     let mut env = Default::default();
     let mut cwd = None;
     let mut user = None;
-    let mut group = None;
     let mut timeout = None;
     let mut retries = 0;
     // (key, schedule) of `every` or `cron`, whichever came first.
@@ -55,7 +54,6 @@ fn job(cx: &Cx, path: &str, name_key: &Key, v: &Value) -> Result<JobConfig> {
             "env" => env = env_table(cx, key, v)?,
             "cwd" => cwd = Some(path_value(cx, key, v)?),
             "user" => user = Some((key.clone(), v)),
-            "group" => group = Some((key.clone(), v)),
             "timeout" => {
                 let d = duration(cx, key, v)?;
                 if d.is_zero() {
@@ -88,7 +86,7 @@ fn job(cx: &Cx, path: &str, name_key: &Key, v: &Value) -> Result<JobConfig> {
         command,
         env: env.into_iter().collect(),
         cwd,
-        run_as: run_as(cx, user, group)?,
+        run_as: run_as(cx, user, None)?,
         timeout,
         retries,
         schedule,
