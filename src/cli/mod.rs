@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod logs;
 pub mod top;
 pub mod tty;
+pub mod ttyattach;
 
 use commands::*;
 use logs::LogsCmd;
@@ -60,6 +61,7 @@ enum Sub {
     Wait(jobs::WaitCmd),
     Retry(jobs::RetryCmd),
     Rm(jobs::RmCmd),
+    Attach(ttyattach::AttachCmd),
 }
 
 #[derive(FromArgs, Debug)]
@@ -150,6 +152,7 @@ pub fn main(argv: Vec<OsString>) -> i32 {
         Sub::Wait(c) => finish(jobs::wait(c)),
         Sub::Retry(c) => finish(jobs::retry(c)),
         Sub::Rm(c) => finish(jobs::rm(c)),
+        Sub::Attach(c) => finish(ttyattach::attach_main(c)),
     }
 }
 

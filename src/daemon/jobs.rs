@@ -422,6 +422,7 @@ impl Supervisor {
         self.jobs.ended.insert(num);
         self.check_job_waits();
         self.trim_job_history();
+        self.drop_job_tty(num);
         self.schedule_job_ended(num);
     }
 

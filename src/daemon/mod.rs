@@ -12,6 +12,7 @@ pub mod jobinput;
 pub mod jobreq;
 pub mod jobs;
 pub mod jobsched;
+pub mod jobtty;
 pub mod logfile;
 pub mod logfmt;
 pub mod logging;

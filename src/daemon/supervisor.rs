@@ -181,6 +181,8 @@ pub struct Supervisor {
     pub(super) jobs: crate::daemon::jobs::Jobs,
     /// `[job.NAME]` schedules (jobsched.rs).
     pub(super) sched: crate::daemon::jobsched::Schedules,
+    /// Terminals of the jobs spawned with `tty` (jobtty.rs).
+    pub(super) ttys: crate::daemon::jobtty::Ttys,
 }
 
 fn io_err(what: &str, e: std::io::Error) -> Error {
@@ -347,6 +349,7 @@ impl Supervisor {
             gw: Default::default(),
             jobs: crate::daemon::jobs::Jobs::new(cfg.job_history),
             sched: Default::default(),
+            ttys: Default::default(),
         };
         s.start_ingress()?;
         for c in cfg.services {
@@ -816,6 +819,7 @@ impl Supervisor {
     ) -> std::result::Result<u32, spawn::SpawnError> {
         let procs = if probe.is_some() { None } else { self.service_cgroup(idx) };
         let notify = if probe.is_none() { self.notify_name(idx) } else { None };
+        let tty = if probe.is_none() { self.job_pty(idx)? } else { None };
         let c = &self.svcs[idx].cfg;
         let argv = probe.unwrap_or(&c.command);
         let Some(program) = argv.first() else {
@@ -862,54 +866,65 @@ impl Supervisor {
         // One /dev/null, duplicated (F_DUPFD_CLOEXEC), instead of std opening it anew
         // for every null stream of every spawn.
         let null = |f: &std::fs::File| f.try_clone().map(Stdio::from).map_err(spawn::SpawnError::parent);
-        let mut stdin_writer = None;
-        if probe.is_none() && self.job_wants_stdin(idx) {
-            let (r, w) = std::io::pipe().map_err(spawn::SpawnError::parent)?;
-            cmd.stdin(r);
-            stdin_writer = Some(w);
-        } else {
-            cmd.stdin(null(&self.devnull)?);
-        }
+        let mut stdin_writer: Option<OwnedFd> = None;
         let mut readers: Vec<(OwnedFd, bool, bool)> = Vec::new(); // (fd, is_err, passthrough)
         let pipe_err = spawn::SpawnError::parent;
         let mut stdout_writer = None;
-        match c.stdout {
-            Output::Passthrough | Output::Capture | Output::Stdout => {
-                let (r, w) = std::io::pipe().map_err(pipe_err)?;
-                readers.push((r.into(), false, c.stdout != Output::Capture));
-                stdout_writer = Some(w.try_clone().map_err(pipe_err)?);
-                cmd.stdout(w);
+        let controlling_tty = tty.is_some();
+        if let Some(pty) = tty {
+            // The job's terminal on 0, 1 and 2; tend reads the master as its stdout
+            // and writes keystrokes to it through the job's input queue (jobtty.rs).
+            cmd.stdin(pty.slave.try_clone().map_err(pipe_err)?);
+            cmd.stdout(pty.slave.try_clone().map_err(pipe_err)?);
+            cmd.stderr(pty.slave);
+            stdin_writer = Some(pty.master.try_clone().map_err(pipe_err)?);
+            readers.push((pty.master, false, false));
+        } else {
+            if probe.is_none() && self.job_wants_stdin(idx) {
+                let (r, w) = std::io::pipe().map_err(spawn::SpawnError::parent)?;
+                cmd.stdin(r);
+                stdin_writer = Some(w.into());
+            } else {
+                cmd.stdin(null(&self.devnull)?);
             }
-            Output::Inherit => {
-                cmd.stdout(Stdio::inherit());
+            match c.stdout {
+                Output::Passthrough | Output::Capture | Output::Stdout => {
+                    let (r, w) = std::io::pipe().map_err(pipe_err)?;
+                    readers.push((r.into(), false, c.stdout != Output::Capture));
+                    stdout_writer = Some(w.try_clone().map_err(pipe_err)?);
+                    cmd.stdout(w);
+                }
+                Output::Inherit => {
+                    cmd.stdout(Stdio::inherit());
+                }
+                Output::Null => {
+                    cmd.stdout(null(&self.devnull)?);
+                }
             }
-            Output::Null => {
-                cmd.stdout(null(&self.devnull)?);
-            }
-        }
-        match c.stderr {
-            Output::Passthrough | Output::Capture => {
-                let (r, w) = std::io::pipe().map_err(pipe_err)?;
-                readers.push((r.into(), true, c.stderr == Output::Passthrough));
-                cmd.stderr(w);
-            }
-            Output::Stdout => match stdout_writer.take() {
-                Some(w) => {
+            match c.stderr {
+                Output::Passthrough | Output::Capture => {
+                    let (r, w) = std::io::pipe().map_err(pipe_err)?;
+                    readers.push((r.into(), true, c.stderr == Output::Passthrough));
                     cmd.stderr(w);
                 }
-                None if c.stdout == Output::Inherit => {
-                    let fd = std::io::stdout().as_fd().try_clone_to_owned().map_err(pipe_err)?;
-                    cmd.stderr(Stdio::from(fd));
+                Output::Stdout => match stdout_writer.take() {
+                    Some(w) => {
+                        cmd.stderr(w);
+                    }
+                    None if c.stdout == Output::Inherit => {
+                        let fd = std::io::stdout().as_fd().try_clone_to_owned().map_err(pipe_err)?;
+                        cmd.stderr(Stdio::from(fd));
+                    }
+                    None => {
+                        cmd.stderr(null(&self.devnull)?);
+                    }
+                },
+                Output::Inherit => {
+                    cmd.stderr(Stdio::inherit());
                 }
-                None => {
+                Output::Null => {
                     cmd.stderr(null(&self.devnull)?);
                 }
-            },
-            Output::Inherit => {
-                cmd.stderr(Stdio::inherit());
-            }
-            Output::Null => {
-                cmd.stderr(null(&self.devnull)?);
             }
         }
         drop(stdout_writer);
@@ -922,12 +937,13 @@ impl Supervisor {
             cwd,
             cgroup_procs: procs.map(|p| p.0),
             cgroup_dir: procs.and_then(|p| p.1),
+            controlling_tty,
             ..ChildSetup::new(self.ignored.clone())
         };
         let pid = spawn::spawn(&mut cmd, setup)?;
         drop(cmd); // closes the parent's copies of the write ends (PITFALLS §7)
         if let Some(w) = stdin_writer {
-            self.job_stdin_opened(idx, w.into());
+            self.job_stdin_opened(idx, w);
         }
         self.children_remain = true;
         if probe.is_some() {

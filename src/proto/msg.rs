@@ -20,8 +20,8 @@ pub const API_VERSION: u32 = 2;
 /// than 4.
 pub const MAX_DEPTH: usize = 16;
 
-/// Type bytes. Client to server: 0x01, 0x10..=0x1f and 0x30..=0x3f (jobs). Server to
-/// client: 0x02, 0x03 and 0x20..=0x2f.
+/// Type bytes. Client to server: 0x01, 0x10..=0x1f, 0x30..=0x3f (jobs) and 0x60..=0x6f
+/// (pseudo-terminal jobs). Server to client: 0x02, 0x03 and 0x20..=0x2f.
 pub mod kind {
     pub const HELLO: u8 = 0x01;
     pub const WELCOME: u8 = 0x02;
@@ -51,6 +51,8 @@ pub mod kind {
     pub const ATTACH: u8 = 0x36;
     pub const STDIN: u8 = 0x37;
     pub const JOB_SIGNAL: u8 = 0x38;
+    /// The size of a job's terminal (0x60 and up: pseudo-terminal jobs).
+    pub const RESIZE: u8 = 0x60;
 
     pub const LIST_REPLY: u8 = 0x20;
     pub const STATUS_REPLY: u8 = 0x21;
@@ -88,6 +90,7 @@ pub const CAPABILITIES: &[&str] = &[
     "jobs",
     "jobs.attach",
     "jobs.stdin",
+    "jobs.tty",
 ];
 
 /// Error codes of an ERROR frame.
@@ -624,6 +627,7 @@ pub enum Request {
     Attach(AttachReq),
     Stdin(StdinReq),
     JobSignal(JobSignalReq),
+    Resize(ResizeReq),
 }
 
 /// A frame from the server, decoded.
@@ -723,6 +727,7 @@ impl Request {
             kind::ATTACH => Request::Attach(body(k, b)?),
             kind::STDIN => Request::Stdin(body(k, b)?),
             kind::JOB_SIGNAL => Request::JobSignal(body(k, b)?),
+            kind::RESIZE => Request::Resize(body(k, b)?),
             other => return Err(DecodeError::UnknownType(other)),
         })
     }
@@ -745,6 +750,7 @@ impl Request {
             Request::Attach(a) => a.id,
             Request::Stdin(s) => s.id,
             Request::JobSignal(s) => s.id,
+            Request::Resize(r) => r.id,
         }
     }
 
@@ -775,6 +781,7 @@ impl Request {
             Request::Attach(m) => encode(kind::ATTACH, m, out),
             Request::Stdin(m) => encode(kind::STDIN, m, out),
             Request::JobSignal(m) => encode(kind::JOB_SIGNAL, m, out),
+            Request::Resize(m) => encode(kind::RESIZE, m, out),
         }
     }
 }
@@ -965,6 +972,12 @@ mod tests {
             Request::Stdin(StdinReq { id: 30, job: 7, data: vec![], eof: true }),
             Request::JobSignal(JobSignalReq { id: 31, job: 7, signal: SignalSpec::Name("INT".into()), group: false }),
             Request::JobSignal(JobSignalReq { id: 32, job: 7, signal: SignalSpec::Number(9), group: true }),
+            Request::Resize(ResizeReq { id: 33, job: 7, rows: 50, cols: 132 }),
+            Request::Spawn(SpawnReq {
+                id: 34,
+                spec: JobSpec { command: vec!["sh".into()], tty: true, rows: 24, cols: 80, ..Default::default() },
+                attach: true,
+            }),
         ]
     }
 
@@ -1068,6 +1081,7 @@ mod tests {
             retries: 2,
             name: "migrate".into(),
             stdin: true,
+            ..Default::default()
         }
     }
 
