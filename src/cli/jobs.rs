@@ -488,7 +488,12 @@ fn status_text(j: &JobInfo) -> String {
     kv("user", opt(j.spec.user.clone()));
     kv("timeout", opt(j.spec.timeout_ms.map(crate::daemon::jobs::show_ms)));
     kv("retries", j.spec.retries.to_string());
-    kv("stdin", if j.spec.stdin { "pipe".into() } else { "/dev/null".into() });
+    let stdin = match (j.spec.tty, j.spec.stdin) {
+        (true, _) => "terminal (tend attach)",
+        (false, true) => "pipe",
+        (false, false) => "/dev/null",
+    };
+    kv("stdin", stdin.into());
     kv(
         "output",
         format!(

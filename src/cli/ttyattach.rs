@@ -26,6 +26,9 @@ pub struct AttachCmd {
     /// the control socket
     #[argh(option)]
     socket: Option<String>,
+    /// print JSON: the job as ended (nothing when detached)
+    #[argh(switch)]
+    json: bool,
 }
 
 /// How a session ended.
@@ -60,7 +63,15 @@ pub fn attach_main(c: AttachCmd) -> Result<(), ClientError> {
     let mut pending = Vec::new();
     Request::Attach(AttachReq { id, job: num }).encode(&mut pending);
     match session(&mut cl, id, num, pending)? {
-        Outcome::Ended(j) => exit_status(&j),
+        Outcome::Ended(j) => {
+            if c.json {
+                let line = serde_json::to_string(&*j).map_err(|e| ClientError::new(code::FAILED, e.to_string()))?;
+                let mut o = std::io::stdout().lock();
+                // A closed stdout does not change the job's status.
+                let _ = writeln!(o, "{line}").and_then(|_| o.flush());
+            }
+            exit_status(&j)
+        }
         Outcome::Detached => Ok(()),
     }
 }
