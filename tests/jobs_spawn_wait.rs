@@ -77,6 +77,12 @@ fn status_shows_the_descriptor_and_the_record() {
     // The output is kept: tend logs %N.
     let o = ctl_ok(&dir, &["logs", &id]);
     assert_eq!(o.out, format!("1 two words /tmp {id}\n"));
+    // Its events name it where a service's would be named.
+    let o = ctl_ok(&dir, &["events"]);
+    assert!(o.out.contains(&format!(" {id} running->failed: exited with status 4")), "{}", o.out);
+    let evs = ctl_ok(&dir, &["events", "--json"]).json_lines();
+    let e = evs.iter().find(|e| e["to"] == "failed").unwrap_or_else(|| panic!("{evs:?}"));
+    assert_eq!((e["job"].as_u64(), e["service"].as_str()), (id[1..].parse().ok(), Some("")), "{e}");
     // The text form.
     let o = ctl_ok(&dir, &["status", &id]);
     for want in ["name        migrate", "status      4", "attempt     1", &format!("requestor   uid {uid}")] {

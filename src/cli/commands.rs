@@ -463,6 +463,10 @@ fn event_text(e: &EventInfo) -> String {
         s.push_str(&e.service);
         s.push(' ');
     }
+    if let Some(j) = e.job {
+        s.push_str(&crate::proto::msg::job_name(j));
+        s.push(' ');
+    }
     if e.kind == "state" {
         s.push_str(&format!("{}->{}: ", e.from, e.to));
     } else {

@@ -261,6 +261,10 @@ fn attach(cl: &mut Client, id: u64, num: u64, interactive: bool) -> Result<JobIn
     nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None).map_err(|e| fail("sigprocmask", e))?;
     let sfd =
         SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).map_err(|e| fail("signalfd", e))?;
+    // EPIPE rather than death by SIGPIPE when stdout is closed (see above). This
+    // process execs nothing, so the disposition goes nowhere else.
+    // SAFETY: setting a signal's disposition to SIG_IGN has no memory effects.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     cl.set_nonblocking(true)?;
     let stdin = std::io::stdin();
     let mut stdin_open = interactive;
@@ -274,11 +278,15 @@ fn attach(cl: &mut Client, id: u64, num: u64, interactive: bool) -> Result<JobIn
         while let Some(r) = cl.next_reply()? {
             match r {
                 Reply::LogData(d) if d.id == id => {
-                    // A closed stdout or stderr (| head) is not the job's business.
-                    let _ = match d.stream {
+                    let r = match d.stream {
                         Stream::Stderr => stderr.write_all(&d.data).and_then(|_| stderr.flush()),
                         _ => stdout.write_all(&d.data).and_then(|_| stdout.flush()),
                     };
+                    // A closed stdout (| head) ends the command quietly, as for the
+                    // other commands; the job goes on.
+                    if r.is_err() {
+                        return Err(ClientError::new(0, ""));
+                    }
                 }
                 Reply::LogLost(l) if l.id == id => {
                     let what = if l.stream == Stream::Stderr { "stderr" } else { "stdout" };

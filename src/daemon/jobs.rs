@@ -109,6 +109,30 @@ impl Jobs {
     }
 }
 
+/// How many more bytes of stream `is_err` the job in slot `idx` may read: as many as
+/// the ring can take without overwriting bytes an attached client has not been sent
+/// yet (`usize::MAX` without one).
+pub fn attach_room(
+    jobs: &Jobs,
+    control: &crate::daemon::control::Control,
+    idx: usize,
+    svc: &Svc,
+    is_err: bool,
+) -> usize {
+    let s = usize::from(is_err);
+    let ring = if is_err { &svc.err } else { &svc.out };
+    let mut room = usize::MAX;
+    for w in jobs.waits.iter().filter(|w| w.attach) {
+        let Some(sub) = control.conns.get(&w.token).and_then(|c| c.logs.iter().find(|l| l.id == w.id && l.svc == idx))
+        else {
+            continue;
+        };
+        let unsent = ring.total.saturating_sub(sub.next[s]) as usize;
+        room = room.min(ring.capacity().saturating_sub(unsent));
+    }
+    room
+}
+
 /// Why a SPAWN cannot be done: the error code and message for the client.
 pub type Refusal = (ErrorCode, String);
 
@@ -414,13 +438,13 @@ impl Supervisor {
         let Some(job) = self.jobs.by_num.get(&num) else { return };
         let idx = job.slot;
         self.close_job_input(num);
-        // The attachments get what it wrote up to its end before the ring shrinks.
         self.pump_job_attaches(idx);
-        let svc = &mut self.svcs[idx];
-        svc.out.shrink_to(KEEP_OUTPUT);
-        svc.err.shrink_to(KEEP_OUTPUT);
         self.jobs.ended.insert(num);
         self.check_job_waits();
+        // The attached clients get everything it wrote before the ring shrinks.
+        if !self.jobs.waits.iter().any(|w| w.attach && w.job == num) {
+            self.keep_last_output(idx);
+        }
         self.trim_job_history();
         self.drop_job_tty(num);
         self.schedule_job_ended(num);
@@ -432,6 +456,13 @@ impl Supervisor {
             let Some(&oldest) = self.jobs.ended.iter().next() else { break };
             self.forget_job(oldest);
         }
+    }
+
+    /// An ended job keeps only its last output.
+    fn keep_last_output(&mut self, idx: usize) {
+        let svc = &mut self.svcs[idx];
+        svc.out.shrink_to(KEEP_OUTPUT);
+        svc.err.shrink_to(KEEP_OUTPUT);
     }
 
     /// Remove an ended job: its slot is free for another.
@@ -457,34 +488,39 @@ impl Supervisor {
         let mut i = 0;
         while i < self.jobs.waits.len() {
             let w = &self.jobs.waits[i];
-            let Some(c) = self.control.conns.get(&w.token) else {
-                self.jobs.waits.swap_remove(i);
-                continue;
+            let slot = self.jobs.by_num.get(&w.job).map(|j| (j.slot, j.status.is_some()));
+            let sub = self
+                .control
+                .conns
+                .get(&w.token)
+                .map(|c| slot.and_then(|(idx, _)| c.logs.iter().find(|s| s.id == w.id && s.svc == idx)));
+            let (idx, ended) = match (slot, &sub) {
+                // The connection closed, the job was removed, or (an attach) it was
+                // cancelled: nothing more to say; output held for it flows again.
+                (None, _) | (_, None) => {
+                    let w = self.jobs.waits.swap_remove(i);
+                    self.attach_gone(w.job);
+                    continue;
+                }
+                (Some(_), Some(None)) if w.attach => {
+                    let w = self.jobs.waits.swap_remove(i);
+                    self.attach_gone(w.job);
+                    continue;
+                }
+                (Some(s), _) => s,
             };
-            let Some(job) = self.jobs.by_num.get(&w.job) else {
-                self.jobs.waits.swap_remove(i);
-                continue;
-            };
-            if job.status.is_none() {
+            if !ended {
                 i += 1;
                 continue;
             }
-            if w.attach {
-                let idx = job.slot;
+            if let Some(Some(s)) = sub {
+                // An attach ends once it has had everything the job wrote, output
+                // left in a pipe for it included.
                 let svc = &self.svcs[idx];
-                match c.logs.iter().find(|s| s.id == w.id && s.svc == idx) {
-                    // Cancelled: nothing more to say.
-                    None => {
-                        self.jobs.waits.swap_remove(i);
-                        continue;
-                    }
-                    Some(s) => {
-                        let done = s.next[0] >= svc.out.total && s.next[1] >= svc.err.total && s.lost == [0, 0];
-                        if !done {
-                            i += 1;
-                            continue;
-                        }
-                    }
+                let sent = s.next[0] >= svc.out.total && s.next[1] >= svc.err.total && s.lost == [0, 0];
+                if w.attach && (!sent || self.slot_attach_held(idx)) {
+                    i += 1;
+                    continue;
                 }
             }
             let w = self.jobs.waits.swap_remove(i);
@@ -493,13 +529,27 @@ impl Supervisor {
                     c.logs.retain(|s| s.id != w.id);
                 }
                 self.control.recount();
+                self.attach_gone(w.job);
             }
-            let info = self.job_info(w.job);
-            if let Some(job) = info {
+            if let Some(job) = self.job_info(w.job) {
                 let reply = crate::proto::msg::JobReply { id: w.id, job };
                 self.control.reply(w.token, crate::proto::msg::kind::JOB, &reply);
             }
             self.dirty.push(w.token);
+        }
+    }
+
+    /// An attachment of job `num` ended: with none left, its held output flows again,
+    /// and an ended job keeps only its last output.
+    fn attach_gone(&mut self, num: u64) {
+        if self.jobs.waits.iter().any(|o| o.attach && o.job == num) {
+            return;
+        }
+        let Some(job) = self.jobs.get(num) else { return };
+        let (idx, ended) = (job.slot, job.status.is_some());
+        self.resume_attach_held(idx);
+        if ended {
+            self.keep_last_output(idx);
         }
     }
 

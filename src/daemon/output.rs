@@ -143,6 +143,11 @@ impl Ring {
         [a, b].concat()
     }
 
+    /// The most bytes it retains.
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
     /// How many bytes are retained.
     fn len(&self) -> usize {
         (self.total - self.start()) as usize

@@ -112,13 +112,19 @@ impl Supervisor {
         self.control.flush(token, self.poll.registry());
         let q = self.control.client_queue();
         let mut ended = false;
+        // Job slots this connection follows, whose held output may now fit.
+        let mut jobs_sent: Vec<usize> = Vec::new();
         if let Some(c) = self.control.conns.get_mut(&token) {
             let before = c.queued();
             flush_losses(q, c);
             let mut i = 0;
             while i < c.logs.len() {
                 let svc = &self.svcs[c.logs[i].svc];
+                let next = c.logs[i].next;
                 if pump(q, c, i, [&svc.out, &svc.err]) {
+                    if svc.job.is_some() && c.logs[i].next != next {
+                        jobs_sent.push(c.logs[i].svc);
+                    }
                     i += 1;
                 } else {
                     end_snapshot(c, i);
@@ -131,6 +137,9 @@ impl Supervisor {
         }
         if ended {
             self.control.recount();
+        }
+        for idx in jobs_sent {
+            self.resume_attach_held(idx);
         }
     }
 

@@ -112,6 +112,9 @@ struct Pipe {
     backpressure: bool,
     /// A chunk waiting for room in the sink (backpressure).
     held: Option<Vec<u8>>,
+    /// A job's pipe not read because a client attached to the job has not been sent
+    /// what the ring holds yet (jobs.rs, `attach_room`).
+    attach_held: bool,
 }
 
 pub(super) struct Shutdown {
@@ -980,6 +983,7 @@ impl Supervisor {
                     passthrough,
                     backpressure: log.backpressure,
                     held: None,
+                    attach_held: false,
                 },
             );
         }
@@ -996,6 +1000,21 @@ impl Supervisor {
     /// Whether a pipe of slot `idx` is still open (a job slot is reused only after).
     pub(super) fn slot_has_pipes(&self, idx: usize) -> bool {
         self.pipes.values().any(|p| p.svc == idx)
+    }
+
+    /// Whether a pipe of slot `idx` holds output not read for an attached client.
+    pub(super) fn slot_attach_held(&self, idx: usize) -> bool {
+        self.pipes.values().any(|p| p.svc == idx && p.attach_held)
+    }
+
+    /// An attached client of slot `idx` was sent more: read its held pipes again.
+    pub(super) fn resume_attach_held(&mut self, idx: usize) {
+        for (&t, p) in self.pipes.iter_mut() {
+            if p.svc == idx && p.attach_held {
+                p.attach_held = false;
+                self.pending_reads.push_back(t);
+            }
+        }
     }
 
     // --- output ---------------------------------------------------------------------------
@@ -1024,6 +1043,20 @@ impl Supervisor {
             let svc = &mut self.svcs[p.svc];
             // The log file's queue is full: the writer wakes the loop when it is not.
             let Some(max) = svc.logs.room(self.logs.writer_ref(), p.svc, READ_MAX) else { break };
+            // A job with a client attached: no more than that client can still be
+            // sent without the ring overwriting what it has not had (the job waits on
+            // its pipe instead, as under `docker run`).
+            let max = match svc.job {
+                Some(_) => {
+                    let room = crate::daemon::jobs::attach_room(&self.jobs, &self.control, p.svc, svc, p.is_err);
+                    p.attach_held = room < max;
+                    max.min(room)
+                }
+                None => max,
+            };
+            if max == 0 {
+                break;
+            }
             // Straight into the ring: the only copy of the bytes tend makes for it.
             let ring = if p.is_err { &mut svc.err } else { &mut svc.out };
             let slot = ring.slot(max);

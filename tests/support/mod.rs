@@ -886,3 +886,38 @@ pub fn wait_job(dir: &TestDir, id: &str) -> i32 {
     let o = ctl(dir, &["wait", id]);
     o.code.unwrap_or_else(|| panic!("tend wait {id} was killed\n{}", o.show()))
 }
+
+/// `tend ARGS` as a client run through `setpriv IDS...` (as another user), with the
+/// test's socket.
+pub fn setpriv_ctl(dir: &TestDir, ids: &[&str], args: &[&str]) -> CtlOut {
+    let mut cmd = Command::new("setpriv");
+    cmd.args(ids).arg(TEND).args(args);
+    cmd.current_dir("/");
+    cmd.env(MARKER_VAR, dir.s());
+    cmd.env("TEND_SOCKET", dir.join("tend.sock"));
+    cmd.stdin(Stdio::null());
+    run_output(cmd, DEADLINE)
+}
+
+/// Whether clients can be run as another user (`setpriv IDS`) here, reaching the
+/// test's socket and the binary; says why not (and the test should return) when not.
+pub fn can_setpriv(test: &str, dir: &TestDir, ids: &[&str]) -> bool {
+    if !is_root() {
+        skip(test, "needs root to run the client as another user with setpriv");
+        return false;
+    }
+    let mut cmd = Command::new("setpriv");
+    cmd.args(ids).args(["sh", "-c"]);
+    cmd.arg(format!("test -w '{}' && test -x '{TEND}'", dir.join("tend.sock").display()));
+    match cmd.status() {
+        Ok(st) if st.success() => true,
+        Ok(_) => {
+            skip(test, &format!("{ids:?} cannot reach {} or run {TEND}", dir.join("tend.sock").display()));
+            false
+        }
+        Err(e) => {
+            skip(test, &format!("setpriv: {e}"));
+            false
+        }
+    }
+}
