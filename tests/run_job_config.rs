@@ -123,6 +123,13 @@ fn bad_descriptor_keys() {
         "unknown user",
     );
     check(
+        "cwd",
+        "[job.backup]\ncommand = \"true\"\nevery = \"1h\"\ncwd = \"data\"\n",
+        6,
+        "job.backup.cwd",
+        "must be an absolute path",
+    );
+    check(
         "empty-command",
         "[job.backup]\ncommand = []\nevery = \"1h\"\n",
         4,

@@ -35,7 +35,7 @@ pub fn job_spec(cfg: &JobConfig) -> JobSpec {
         env: cfg.env.clone(),
         cwd: cfg.cwd.as_ref().map(|d| d.display().to_string()),
         user: cfg.run_as.as_ref().map(|r| r.user.clone()),
-        timeout_ms: cfg.timeout.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        timeout_ms: cfg.timeout.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)),
         retries: cfg.retries,
         name: cfg.name.clone(),
         ..Default::default()

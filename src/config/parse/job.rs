@@ -52,7 +52,13 @@ fn job(cx: &Cx, path: &str, name_key: &Key, v: &Value) -> Result<JobConfig> {
         match name {
             "command" => argv = Some(command(cx, key, v)?),
             "env" => env = env_table(cx, key, v)?,
-            "cwd" => cwd = Some(path_value(cx, key, v)?),
+            "cwd" => {
+                let d = path_value(cx, key, v)?;
+                if !d.is_absolute() {
+                    return Err(cx.error(v.span(), key, "a job's cwd must be an absolute path"));
+                }
+                cwd = Some(d);
+            }
             "user" => user = Some((key.clone(), v)),
             "timeout" => {
                 let d = duration(cx, key, v)?;
