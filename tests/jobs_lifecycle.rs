@@ -33,6 +33,14 @@ fn a_timeout_stops_the_job_and_is_recorded() {
     // A bad timeout is a usage error.
     let o = ctl(&dir, &["spawn", "--timeout", "soon", "--", "true"]);
     assert_eq!(o.code, Some(2), "{}", o.show());
+    // wait --timeout gives up with 8; the job goes on.
+    let id = spawn_job(&dir, &["--", "sleep", "100"]);
+    let t0 = Instant::now();
+    let o = ctl(&dir, &["wait", "--timeout", "200ms", &id]);
+    assert_eq!(o.code, Some(8), "{}", o.show());
+    assert!(o.err.contains(&format!("job {id} has not ended within 200ms")), "{}", o.show());
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+    assert_eq!(job_json(&dir, &id)["state"], "running");
 }
 
 #[test]

@@ -279,7 +279,7 @@ fn job_spec() -> serde_json::Value {
     })
 }
 
-/// A job as JOB and JOB_LIST_REPLY carry it, ended.
+/// A job as JOB carries it, ended.
 fn job_ended() -> serde_json::Value {
     json!({
         "job": 7,
@@ -387,8 +387,6 @@ fn reply_values() -> Vec<(&'static str, u8, serde_json::Value)> {
             json!({"id": 20, "job": {"job": 1, "spec": {"command": ["sleep", "9"]}, "state": "running", "pid": 42,
                    "created": "2026-11-22T10:00:00.000000Z", "requestor": {"uid": 0, "gid": 0, "pid": 7}, "attempt": 1}}),
         ),
-        ("job-list", kind::JOB_LIST_REPLY, json!({"id": 25, "jobs": [job_ended(), job_ended()]})),
-        ("job-list-empty", kind::JOB_LIST_REPLY, json!({"id": 25, "jobs": []})),
         (
             "event-job",
             kind::EVENT,

@@ -527,10 +527,16 @@ pub fn list(f: ListFilters, socket: &Option<String>, json: bool) -> Result<(), C
     }
     let mut cl = connect(socket)?;
     let id = cl.next_id();
-    let jobs = match cl.call(Request::JobList(JobListReq { id, state: f.state, name: f.name, since_us }))? {
-        Reply::JobList(l) => l.jobs,
-        r => return Err(unexpected(r)),
-    };
+    cl.send(&Request::JobList(JobListReq { id, state: f.state, name: f.name, since_us }))?;
+    let mut jobs = Vec::new();
+    loop {
+        match cl.recv()? {
+            Reply::Job(j) if j.id == id => jobs.push(j.job),
+            Reply::End(e) if e.id == id => break,
+            Reply::Error(e) => return Err(ClientError::from_reply(&e)),
+            r => return Err(unexpected(r)),
+        }
+    }
     if json {
         return json_line(&jobs);
     }

@@ -14,8 +14,7 @@ use crate::daemon::requests::signal_number;
 use crate::daemon::signals;
 use crate::daemon::supervisor::Supervisor;
 use crate::proto::msg::{
-    job_name, kind, parse_job, ErrorCode, EventInfo, JobListReply, JobListReq, JobRef, JobReply, JobSignalReq,
-    SpawnReq, StdinReq,
+    job_name, kind, parse_job, ErrorCode, EventInfo, JobListReq, JobRef, JobReply, JobSignalReq, SpawnReq, StdinReq,
 };
 
 /// Longest JOB_LIST name pattern.
@@ -35,8 +34,8 @@ impl Supervisor {
         match self.jobs.get(num) {
             Some(j) => Some(j.slot),
             None => {
-                let msg = match self.jobs.by_num.keys().next() {
-                    Some(first) if num < *first => format!(
+                let msg = match self.jobs.first() {
+                    Some(first) if num < first => format!(
                         "no job {}: removed or evicted from the history (job_history = {})",
                         job_name(num),
                         self.jobs.history
@@ -116,18 +115,19 @@ impl Supervisor {
         let since = r.since_us.map(|us| std::time::UNIX_EPOCH + std::time::Duration::from_micros(us));
         let nums: Vec<u64> = self
             .jobs
-            .by_num
-            .values()
+            .iter()
             .filter(|j| since.is_none_or(|t| j.created >= t))
             .filter(|j| r.name.as_ref().is_none_or(|p| glob_match(p, &j.spec.name)))
             .map(|j| j.num)
             .collect();
-        let jobs = nums
-            .into_iter()
-            .filter_map(|n| self.job_info(n))
-            .filter(|i| r.state.as_ref().is_none_or(|s| state_matches(s, i)))
-            .collect();
-        self.control.reply(token, kind::JOB_LIST_REPLY, &JobListReply { id: r.id, jobs });
+        // One JOB frame per job, then END: a list of any length, each frame small.
+        for n in nums {
+            let Some(job) = self.job_info(n) else { continue };
+            if r.state.as_ref().is_none_or(|s| state_matches(s, &job)) {
+                self.control.reply(token, kind::JOB, &JobReply { id: r.id, job });
+            }
+        }
+        self.control.reply(token, kind::END, &crate::proto::msg::End { id: r.id });
     }
 
     pub(super) fn job_rm_request(&mut self, token: Token, r: JobRef) {
@@ -172,7 +172,7 @@ impl Supervisor {
             return;
         }
         let name = job_name(r.job);
-        let Some(job) = self.jobs.by_num.get_mut(&r.job) else { return };
+        let Some(job) = self.jobs.get_mut(r.job) else { return };
         let Some(input) = job.input.as_mut().filter(|i| i.is_open()) else {
             let msg = if job.spec.stdin {
                 format!("the stdin of job {name} is closed")
@@ -252,7 +252,7 @@ impl Supervisor {
         match JobInput::new(fd, token, self.poll.registry()) {
             Ok(input) => {
                 self.jobs.inputs.insert(token, num);
-                if let Some(j) = self.jobs.by_num.get_mut(&num) {
+                if let Some(j) = self.jobs.get_mut(num) {
                     j.input = Some(input);
                 }
             }
@@ -263,7 +263,7 @@ impl Supervisor {
     /// The stdin pipe behind `token` can take more (or has just been given more).
     pub(super) fn on_job_input(&mut self, token: Token) {
         let Some(&num) = self.jobs.inputs.get(&token) else { return };
-        let Some(input) = self.jobs.by_num.get_mut(&num).and_then(|j| j.input.as_mut()) else {
+        let Some(input) = self.jobs.get_mut(num).and_then(|j| j.input.as_mut()) else {
             self.jobs.inputs.remove(&token);
             return;
         };
@@ -291,7 +291,7 @@ impl Supervisor {
 
     /// Close the stdin pipe of an ended job.
     pub(super) fn close_job_input(&mut self, num: u64) {
-        let Some(mut input) = self.jobs.by_num.get_mut(&num).and_then(|j| j.input.take()) else { return };
+        let Some(mut input) = self.jobs.get_mut(num).and_then(|j| j.input.take()) else { return };
         input.close(self.poll.registry());
         self.jobs.inputs.remove(&input.token);
         let held = std::mem::take(&mut input.held);

@@ -18,7 +18,7 @@
 //! scheduler); [`Supervisor::on_job_end`] is where everything that follows the end of
 //! a job happens.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
 
 use mio::Token;
@@ -78,12 +78,13 @@ pub struct JobWait {
 
 /// Every job tend knows of, and the slots ended jobs left.
 pub struct Jobs {
-    pub by_num: BTreeMap<u64, Job>,
+    /// By number, ascending: jobs are made in that order and only ever removed.
+    list: VecDeque<Job>,
     next: u64,
     /// Ended jobs kept (`job_history`).
     pub history: usize,
-    /// Ended jobs, oldest first (by number).
-    ended: std::collections::BTreeSet<u64>,
+    /// How many of `list` have ended.
+    ended: usize,
     /// Slots of removed jobs, for the next ones.
     free: Vec<usize>,
     pub waits: Vec<JobWait>,
@@ -94,18 +95,49 @@ pub struct Jobs {
 impl Jobs {
     pub fn new(history: usize) -> Jobs {
         Jobs {
-            by_num: BTreeMap::new(),
+            list: VecDeque::new(),
             next: 1,
             history,
-            ended: Default::default(),
+            ended: 0,
             free: Vec::new(),
             waits: Vec::new(),
             inputs: HashMap::new(),
         }
     }
 
+    fn pos(&self, num: u64) -> Option<usize> {
+        self.list.binary_search_by_key(&num, |j| j.num).ok()
+    }
+
     pub fn get(&self, num: u64) -> Option<&Job> {
-        self.by_num.get(&num)
+        self.pos(num).and_then(|i| self.list.get(i))
+    }
+
+    pub fn get_mut(&mut self, num: u64) -> Option<&mut Job> {
+        self.pos(num).and_then(|i| self.list.get_mut(i))
+    }
+
+    /// Every job, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &Job> {
+        self.list.iter()
+    }
+
+    /// The oldest job's number.
+    pub fn first(&self) -> Option<u64> {
+        self.list.front().map(|j| j.num)
+    }
+
+    /// The oldest ended job's number.
+    fn oldest_ended(&self) -> Option<u64> {
+        self.list.iter().find(|j| j.status.is_some()).map(|j| j.num)
+    }
+
+    fn remove(&mut self, num: u64) -> Option<Job> {
+        let job = self.pos(num).and_then(|i| self.list.remove(i))?;
+        if job.status.is_some() {
+            self.ended -= 1;
+        }
+        Some(job)
     }
 }
 
@@ -328,7 +360,8 @@ impl Supervisor {
             slot,
             input: None,
         };
-        self.jobs.by_num.insert(num, job);
+        // Numbers only grow: pushed at the back, the list stays sorted.
+        self.jobs.list.push_back(job);
         self.requestor = Some(by);
         self.feed(slot, Event::Start);
         self.requestor = None;
@@ -362,7 +395,7 @@ impl Supervisor {
     /// Just before an attempt's spawn.
     pub(super) fn job_attempt(&mut self, idx: usize) {
         let Some(num) = self.svcs[idx].job else { return };
-        let Some(job) = self.jobs.by_num.get_mut(&num) else { return };
+        let Some(job) = self.jobs.get_mut(num) else { return };
         job.attempt += 1;
         job.timed_out = false;
         job.spawn_error = None;
@@ -374,7 +407,7 @@ impl Supervisor {
     /// The attempt's spawn succeeded: arm its timeout.
     pub(super) fn job_spawned(&mut self, idx: usize) {
         let Some(num) = self.svcs[idx].job else { return };
-        let Some(job) = self.jobs.by_num.get(&num) else { return };
+        let Some(job) = self.jobs.get(num) else { return };
         if let Some(ms) = job.spec.timeout_ms {
             let t = Timer::JobTimeout { job: num, attempt: job.attempt };
             self.timers.add(Instant::now() + Duration::from_millis(ms), t);
@@ -384,13 +417,13 @@ impl Supervisor {
     /// The attempt's spawn failed.
     pub(super) fn job_spawn_failed(&mut self, idx: usize, errno: Option<i32>, message: String) {
         let Some(num) = self.svcs[idx].job else { return };
-        if let Some(job) = self.jobs.by_num.get_mut(&num) {
+        if let Some(job) = self.jobs.get_mut(num) {
             job.spawn_error = Some((errno, message));
         }
     }
 
     pub(super) fn on_job_timeout(&mut self, num: u64, attempt: u32) {
-        let Some(job) = self.jobs.by_num.get_mut(&num) else { return };
+        let Some(job) = self.jobs.get_mut(num) else { return };
         let idx = job.slot;
         let live = matches!(self.svcs[idx].m.state, State::Starting | State::Running) && self.svcs[idx].m.pid.is_some();
         if job.attempt != attempt || job.status.is_some() || !live {
@@ -410,7 +443,7 @@ impl Supervisor {
             return;
         }
         let last_exit = m.last_exit;
-        let Some(job) = self.jobs.by_num.get_mut(&num) else { return };
+        let Some(job) = self.jobs.get_mut(num) else { return };
         if job.status.is_some() {
             return;
         }
@@ -435,11 +468,11 @@ impl Supervisor {
     /// Job `num` has ended: keep only its last output, answer its waiters, and keep
     /// the history within `job_history`. (A scheduler's hook goes here too.)
     pub fn on_job_end(&mut self, num: u64) {
-        let Some(job) = self.jobs.by_num.get(&num) else { return };
+        let Some(job) = self.jobs.get(num) else { return };
         let idx = job.slot;
         self.close_job_input(num);
         self.pump_job_attaches(idx);
-        self.jobs.ended.insert(num);
+        self.jobs.ended += 1;
         self.check_job_waits();
         // The attached clients get everything it wrote before the ring shrinks.
         if !self.jobs.waits.iter().any(|w| w.attach && w.job == num) {
@@ -452,8 +485,8 @@ impl Supervisor {
 
     /// Forget the oldest ended jobs beyond `job_history`.
     pub(super) fn trim_job_history(&mut self) {
-        while self.jobs.ended.len() > self.jobs.history {
-            let Some(&oldest) = self.jobs.ended.iter().next() else { break };
+        while self.jobs.ended > self.jobs.history {
+            let Some(oldest) = self.jobs.oldest_ended() else { break };
             self.forget_job(oldest);
         }
     }
@@ -467,8 +500,7 @@ impl Supervisor {
 
     /// Remove an ended job: its slot is free for another.
     pub(super) fn forget_job(&mut self, num: u64) {
-        let Some(job) = self.jobs.by_num.remove(&num) else { return };
-        self.jobs.ended.remove(&num);
+        let Some(job) = self.jobs.remove(num) else { return };
         let idx = job.slot;
         self.end_follows(idx);
         self.jobs.waits.retain(|w| w.job != num);
@@ -488,7 +520,7 @@ impl Supervisor {
         let mut i = 0;
         while i < self.jobs.waits.len() {
             let w = &self.jobs.waits[i];
-            let slot = self.jobs.by_num.get(&w.job).map(|j| (j.slot, j.status.is_some()));
+            let slot = self.jobs.get(w.job).map(|j| (j.slot, j.status.is_some()));
             let sub = self
                 .control
                 .conns
@@ -562,7 +594,7 @@ impl Supervisor {
 
     /// The wire view of job `num`.
     pub fn job_info(&self, num: u64) -> Option<JobInfo> {
-        let job = self.jobs.by_num.get(&num)?;
+        let job = self.jobs.get(num)?;
         let svc = &self.svcs[job.slot];
         let ended = job.status.is_some();
         let state = svc.m.state;

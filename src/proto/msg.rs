@@ -12,7 +12,7 @@ use super::frame;
 pub use super::job::*;
 
 /// The protocol version this tend speaks. A hello with another version is refused.
-/// Version 2 added one-shot jobs (the 0x30..=0x38 requests, JOB and JOB_LIST_REPLY,
+/// Version 2 added one-shot jobs (the 0x30..=0x38 requests, JOB,
 /// the `unknown_job` and `job_running` errors, `job` in events).
 pub const API_VERSION: u32 = 2;
 /// Nesting limit of a body: counting the body's own map as level 1, a body nested
@@ -65,7 +65,6 @@ pub mod kind {
     pub const END: u8 = 0x28;
     pub const RESPONSE: u8 = 0x29;
     pub const JOB: u8 = 0x2a;
-    pub const JOB_LIST_REPLY: u8 = 0x2b;
 }
 
 /// Operations named in the hello's capability lists.
@@ -649,7 +648,6 @@ pub enum Reply {
     End(End),
     Response(HttpResponse),
     Job(JobReply),
-    JobList(JobListReply),
 }
 
 /// Why a frame's body could not be decoded.
@@ -696,7 +694,7 @@ fn salvage_id(body: &[u8]) -> u64 {
     decode_body::<Id>(body).map(|i| i.id).unwrap_or(0)
 }
 
-fn body<T: DeserializeOwned>(kind: u8, b: &[u8]) -> Result<T, DecodeError> {
+pub(super) fn body<T: DeserializeOwned>(kind: u8, b: &[u8]) -> Result<T, DecodeError> {
     decode_body(b).map_err(|reason| DecodeError::BadBody { kind, id: salvage_id(b), reason })
 }
 
@@ -718,16 +716,7 @@ impl Request {
             kind::CANCEL => Request::Cancel(body(k, b)?),
             kind::LOG_ROTATE => Request::LogRotate(body(k, b)?),
             kind::REQUEST => Request::Http(body(k, b)?),
-            kind::SPAWN => Request::Spawn(body(k, b)?),
-            kind::JOB_STATUS => Request::JobStatus(body(k, b)?),
-            kind::WAIT => Request::Wait(body(k, b)?),
-            kind::RETRY => Request::Retry(body(k, b)?),
-            kind::JOB_LIST => Request::JobList(body(k, b)?),
-            kind::JOB_RM => Request::JobRm(body(k, b)?),
-            kind::ATTACH => Request::Attach(body(k, b)?),
-            kind::STDIN => Request::Stdin(body(k, b)?),
-            kind::JOB_SIGNAL => Request::JobSignal(body(k, b)?),
-            kind::RESIZE => Request::Resize(body(k, b)?),
+            kind::SPAWN..=kind::JOB_SIGNAL | kind::RESIZE => super::job::decode_job(k, b)?,
             other => return Err(DecodeError::UnknownType(other)),
         })
     }
@@ -802,7 +791,6 @@ impl Reply {
             kind::END => Reply::End(body(k, b)?),
             kind::RESPONSE => Reply::Response(body(k, b)?),
             kind::JOB => Reply::Job(body(k, b)?),
-            kind::JOB_LIST_REPLY => Reply::JobList(body(k, b)?),
             other => return Err(DecodeError::UnknownType(other)),
         })
     }
@@ -823,7 +811,6 @@ impl Reply {
             Reply::End(m) => m.id,
             Reply::Response(m) => m.id,
             Reply::Job(m) => m.id,
-            Reply::JobList(m) => m.id,
         }
     }
 
@@ -842,7 +829,6 @@ impl Reply {
             Reply::End(m) => encode(kind::END, m, out),
             Reply::Response(m) => encode(kind::RESPONSE, m, out),
             Reply::Job(m) => encode(kind::JOB, m, out),
-            Reply::JobList(m) => encode(kind::JOB_LIST_REPLY, m, out),
         }
     }
 }
@@ -1066,8 +1052,6 @@ mod tests {
                     ..Default::default()
                 },
             }),
-            Reply::JobList(JobListReply { id: 22, jobs: vec![job_info(), job_info()] }),
-            Reply::JobList(JobListReply { id: 23, jobs: vec![] }),
         ]
     }
 
@@ -1189,6 +1173,59 @@ mod tests {
         let m: serde_json::Value = rmp_serde::from_slice(&body).unwrap();
         let keys: Vec<&str> = m["job"].as_object().unwrap().keys().map(|k| k.as_str()).collect();
         assert_eq!(keys, ["created", "job", "requestor", "spec", "state"]);
+    }
+
+    #[test]
+    fn job_requests_need_their_own_fields() {
+        let enc = |k: u8, v: serde_json::Value| {
+            let mut out = Vec::new();
+            encode(k, &v, &mut out);
+            one(&out).1
+        };
+        for (k, v, field) in [
+            (kind::SPAWN, serde_json::json!({"id": 4, "attach": true}), "spec"),
+            (kind::WAIT, serde_json::json!({"id": 4}), "job"),
+            (kind::STDIN, serde_json::json!({"id": 4, "eof": true}), "job"),
+            (kind::JOB_SIGNAL, serde_json::json!({"id": 4, "job": 1}), "signal"),
+        ] {
+            match Request::decode(k, &enc(k, v)) {
+                Err(DecodeError::BadBody { id: 4, reason, .. }) => assert!(reason.contains(field), "{reason}"),
+                other => panic!("0x{k:02x}: {other:?}"),
+            }
+        }
+        // Fields of other job requests are ignored when their type is right...
+        let r = Request::decode(kind::WAIT, &enc(kind::WAIT, serde_json::json!({"id": 1, "job": 2, "eof": true})));
+        assert_eq!(r, Ok(Request::Wait(JobRef { id: 1, job: 2 })));
+        // ...and refused when it is not; other unknown fields are ignored.
+        assert!(
+            Request::decode(kind::WAIT, &enc(kind::WAIT, serde_json::json!({"id": 1, "job": 2, "eof": 3}))).is_err()
+        );
+        let r = Request::decode(kind::WAIT, &enc(kind::WAIT, serde_json::json!({"id": 1, "job": 2, "x": [1]})));
+        assert_eq!(r, Ok(Request::Wait(JobRef { id: 1, job: 2 })));
+    }
+
+    #[test]
+    fn resize_needs_its_size() {
+        let enc = |v: serde_json::Value| {
+            let mut out = Vec::new();
+            encode(kind::RESIZE, &v, &mut out);
+            one(&out).1
+        };
+        let r = Request::decode(kind::RESIZE, &enc(serde_json::json!({"id": 1, "job": 2, "rows": 3, "cols": 4})));
+        assert_eq!(r, Ok(Request::Resize(ResizeReq { id: 1, job: 2, rows: 3, cols: 4 })));
+        for (v, field) in [
+            (serde_json::json!({"id": 5, "job": 2, "cols": 4}), "rows"),
+            (serde_json::json!({"id": 5, "job": 2, "rows": 3}), "cols"),
+            (serde_json::json!({"id": 5, "rows": 3, "cols": 4}), "job"),
+        ] {
+            match Request::decode(kind::RESIZE, &enc(v)) {
+                Err(DecodeError::BadBody { id: 5, reason, .. }) => assert!(reason.contains(field), "{reason}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        // A size that does not fit a terminal's (u16) is a bad body.
+        assert!(Request::decode(kind::RESIZE, &enc(serde_json::json!({"id": 1, "job": 2, "rows": 70000, "cols": 4})))
+            .is_err());
     }
 
     #[test]
