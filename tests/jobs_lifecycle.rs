@@ -132,6 +132,16 @@ fn the_history_keeps_the_last_ended_jobs() {
     let o = ctl_ok(&dir, &["rm", "%8"]);
     assert_eq!(o.out, "removed job %8\n");
     assert_eq!(ctl(&dir, &["status", "%8"]).code, Some(4));
+    // A reload with a smaller job_history applies at once: the oldest ended go.
+    std::fs::write(dir.join("tend.toml"), jobs_config(&dir, "job_history = 1")).expect("writing the config");
+    ctl_ok(&dir, &["reload"]);
+    let listed: Vec<u64> = ctl_ok(&dir, &["ls", "--jobs", "--json"]).json_lines()[0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["job"].as_u64().unwrap())
+        .collect();
+    assert_eq!(listed, vec![6, 9], "the running job and the last ended one");
 }
 
 #[test]

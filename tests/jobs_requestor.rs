@@ -33,6 +33,10 @@ fn the_requestor_is_the_real_uid_of_the_client() {
     let o = setpriv_ctl(&dir, IDS, &["spawn", "--user", "root", "--", "id", "-u"]);
     assert_eq!(o.code, Some(6), "{}", o.show());
     assert!(o.err.contains("uid 65534 may run jobs only as itself"), "{}", o.show());
+    // Root may choose the user.
+    let id = ctl_ok(&dir, &["spawn", "--user", "nobody", "--", "id", "-u"]).out.trim().to_string();
+    assert_eq!(wait_job(&dir, &id), 0);
+    assert_eq!(ctl_ok(&dir, &["logs", &id]).out, "65534\n");
     // Retried by root, the new job records root as its requestor.
     let again = ctl_ok(&dir, &["retry", &id]).out.trim().to_string();
     assert_eq!(wait_job(&dir, &again), 0);

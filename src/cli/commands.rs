@@ -315,17 +315,24 @@ pub fn ls(c: LsCmd) -> Result<(), ClientError> {
             r[3].clear();
         }
     }
-    let mut widths = [0usize; 10];
-    for r in &rows {
-        for (w, cell) in widths.iter_mut().zip(r) {
+    let rows: Vec<&[String]> = rows.iter().map(|r| &r[..]).collect();
+    out(table_text(&rows, if avail { None } else { Some(3) }).as_bytes())
+}
+
+/// Rows as a table: columns padded to their widest cell, two spaces apart, the last
+/// one not padded; column `skip` left out.
+pub(super) fn table_text(rows: &[&[String]], skip: Option<usize>) -> String {
+    let mut widths = vec![0usize; rows.first().map_or(0, |r| r.len())];
+    for r in rows {
+        for (w, cell) in widths.iter_mut().zip(r.iter()) {
             *w = (*w).max(cell.chars().count());
         }
     }
     let mut text = String::new();
-    for r in &rows {
+    for r in rows {
         let mut line = String::new();
-        for (i, (cell, w)) in r.iter().zip(widths).enumerate() {
-            if i == 3 && !avail {
+        for (i, (cell, &w)) in r.iter().zip(&widths).enumerate() {
+            if Some(i) == skip {
                 continue;
             }
             if i + 1 == r.len() {
@@ -337,12 +344,21 @@ pub fn ls(c: LsCmd) -> Result<(), ClientError> {
         text.push_str(line.trim_end());
         text.push('\n');
     }
-    out(text.as_bytes())
+    text
+}
+
+/// `key         value` and a newline (one call site for every line: smaller code).
+#[inline(never)]
+pub(super) fn kv_line(t: &mut String, k: &str, v: &str) {
+    t.push_str(k);
+    t.extend(std::iter::repeat_n(' ', 12usize.saturating_sub(k.len())));
+    t.push_str(v);
+    t.push('\n');
 }
 
 fn status_text(s: &ServiceInfo) -> String {
     let mut t = String::new();
-    let mut kv = |k: &str, v: String| t.push_str(&format!("{k:<11} {v}\n"));
+    let mut kv = |k: &str, v: String| kv_line(&mut t, k, &v);
     kv("name", s.name.clone());
     kv("state", format!("{}{}", s.state, if s.paused { " (paused)" } else { "" }));
     kv("reason", s.reason.clone());

@@ -464,7 +464,7 @@ fn outcome(j: &JobInfo) -> String {
 
 fn status_text(j: &JobInfo) -> String {
     let mut t = String::new();
-    let mut kv = |k: &str, v: String| t.push_str(&format!("{k:<11} {v}\n"));
+    let mut kv = |k: &str, v: String| super::commands::kv_line(&mut t, k, &v);
     kv("job", job_name(j.job));
     kv("name", if j.spec.name.is_empty() { "-".into() } else { j.spec.name.clone() });
     kv("state", j.state.clone());
@@ -560,24 +560,6 @@ pub fn list(f: ListFilters, socket: &Option<String>, json: bool) -> Result<(), C
             j.spec.command.join(" "),
         ]);
     }
-    let mut widths = [0usize; 8];
-    for r in &rows {
-        for (w, cell) in widths.iter_mut().zip(r) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut text = String::new();
-    for r in &rows {
-        let mut line = String::new();
-        for (i, (cell, w)) in r.iter().zip(widths).enumerate() {
-            if i + 1 == r.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<w$}  "));
-            }
-        }
-        text.push_str(line.trim_end());
-        text.push('\n');
-    }
-    out(text.as_bytes())
+    let rows: Vec<&[String]> = rows.iter().map(|r| &r[..]).collect();
+    out(super::commands::table_text(&rows, None).as_bytes())
 }

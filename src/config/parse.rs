@@ -1678,6 +1678,20 @@ log = { color = "auto" }
     }
 
     #[test]
+    fn job_history_is_a_bounded_count() {
+        assert_eq!(parse(ONE).unwrap().job_history, defaults::JOB_HISTORY);
+        assert_eq!(parse(&format!("job_history = 3\n{ONE}")).unwrap().job_history, 3);
+        check(
+            &format!("job_history = 0\n{ONE}"),
+            1,
+            "job_history",
+            "out of range: expected an integer from 1 to 1000000",
+        );
+        check(&format!("job_history = \"10\"\n{ONE}"), 1, "job_history", "integer");
+        check(&format!("job_history = 1000001\n{ONE}"), 1, "job_history", "out of range");
+    }
+
+    #[test]
     fn value_errors() {
         let e =
             check(&format!("{ONE}stop_timeout = \"10x\"\n"), 3, "service.a.stop_timeout", "invalid duration \"10x\"");

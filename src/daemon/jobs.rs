@@ -504,6 +504,8 @@ impl Supervisor {
         let idx = job.slot;
         self.end_follows(idx);
         self.jobs.waits.retain(|w| w.job != num);
+        // Output held in a pipe for an attached client is read (and dropped) now.
+        self.resume_attach_held(idx);
         let svc = &mut self.svcs[idx];
         svc.job = None;
         svc.removed = true;
