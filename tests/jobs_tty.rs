@@ -28,6 +28,8 @@ impl Term {
     /// `tend ARGS` as the session leader of a new terminal of `rows` x `cols`.
     fn start(dir: &TestDir, args: &[&str], rows: u16, cols: u16) -> Term {
         let p = pty::open(Some(WinSize { rows, cols }), None).unwrap();
+        // A new terminal is cooked: what raw mode changes, and must be restored.
+        assert!(tcgetattr(p.master.as_fd()).unwrap().local_flags.contains(COOKED));
         let mut cmd = ctl_command(dir, args);
         cmd.stdin(p.slave.try_clone().unwrap())
             .stdout(p.slave.try_clone().unwrap())
@@ -129,7 +131,6 @@ fn an_interactive_program_works_through_attach() {
                   printf 'name? '; read name; echo hello:$name; exit 5";
     let mut t = Term::start(&dir, &["spawn", "-t", "--attach", "--", "sh", "-c", script], 33, 101);
     nonblocking(&t.master);
-    assert!(t.lflags().contains(COOKED));
     let out = t.until("name? ");
     // The job's terminal has the client's size; all three streams are on it.
     assert!(out.contains("33 101\r\n"), "{out:?}");
