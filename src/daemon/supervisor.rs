@@ -957,37 +957,44 @@ impl Supervisor {
         if let Some(r) = ready_rx {
             self.watch_ready_fd(idx, r);
         }
-        let name = self.svcs[idx].cfg.name.clone();
-        let (log, color_cfg) = (self.svcs[idx].cfg.log, self.svcs[idx].cfg.log.color);
         for (fd, is_err, passthrough) in readers {
-            let token = Token(self.next_token);
-            self.next_token += 1;
-            let mut rx = Receiver::from(fd);
-            if let Err(e) = rx.set_nonblocking(true) {
-                self.note(&format!("{name}: cannot make its pipe non-blocking: {e}"));
-                continue;
-            }
-            if let Err(e) = self.poll.registry().register(&mut rx, token, Interest::READABLE) {
-                self.note(&format!("{name}: cannot watch its pipe: {e}"));
-                continue;
-            }
-            let sink_tty = if is_err { self.stderr.is_tty } else { self.stdout.is_tty };
-            let pfx = if log.prefix { prefix(&name, self.name_width, color_cfg.unwrap_or(sink_tty)) } else { vec![] };
-            self.pipes.insert(
-                token,
-                Pipe {
-                    svc: idx,
-                    is_err,
-                    rx,
-                    framer: LineFramer::new(pfx),
-                    passthrough,
-                    backpressure: log.backpressure,
-                    held: None,
-                    attach_held: false,
-                },
-            );
+            self.watch_output(idx, fd, is_err, passthrough);
         }
         Ok(pid)
+    }
+
+    /// Read `fd` (the read end of a child's stdout or stderr pipe; a pseudo-terminal's
+    /// master works too) into slot `idx`'s ring for `is_err`, as the spawn does for the
+    /// pipes it makes: log file, passthrough (`passthrough`), followers, attached
+    /// clients. The fd is made non-blocking and watched until its end of file.
+    pub(super) fn watch_output(&mut self, idx: usize, fd: OwnedFd, is_err: bool, passthrough: bool) {
+        let name = self.svcs[idx].cfg.name.clone();
+        let (log, color_cfg) = (self.svcs[idx].cfg.log, self.svcs[idx].cfg.log.color);
+        let token = self.new_token();
+        let mut rx = Receiver::from(fd);
+        if let Err(e) = rx.set_nonblocking(true) {
+            self.note(&format!("{name}: cannot make its pipe non-blocking: {e}"));
+            return;
+        }
+        if let Err(e) = self.poll.registry().register(&mut rx, token, Interest::READABLE) {
+            self.note(&format!("{name}: cannot watch its pipe: {e}"));
+            return;
+        }
+        let sink_tty = if is_err { self.stderr.is_tty } else { self.stdout.is_tty };
+        let pfx = if log.prefix { prefix(&name, self.name_width, color_cfg.unwrap_or(sink_tty)) } else { vec![] };
+        self.pipes.insert(
+            token,
+            Pipe {
+                svc: idx,
+                is_err,
+                rx,
+                framer: LineFramer::new(pfx),
+                passthrough,
+                backpressure: log.backpressure,
+                held: None,
+                attach_held: false,
+            },
+        );
     }
 
     /// A poll token of the pipe range, never used before.
