@@ -85,6 +85,10 @@ fn retry_makes_a_new_job_from_the_same_descriptor() {
     // So is removing it; signal it first.
     let o = ctl(&dir, &["rm", &running]);
     assert_eq!(o.code, Some(1), "{}", o.show());
+    let o = ctl_ok(&dir, &["signal", &running, "KILL"]);
+    assert!(o.out.starts_with(&format!("{running}: sent SIGKILL to process ")), "{}", o.show());
+    assert_eq!(wait_job(&dir, &running), 137);
+    ctl_ok(&dir, &["rm", &running]);
     // --json gives the new job.
     let o = ctl_ok(&dir, &["retry", &first, "--json"]);
     let j = &o.json_lines()[0];

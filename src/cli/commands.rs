@@ -85,9 +85,10 @@ change_cmd!(RestartCmd, "restart", "Restart a service and wait until it is runni
 
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "signal")]
-/// Send a signal to a service's process (or its process group with --group).
+/// Send a signal to a service's process (or its process group with --group); %N
+/// names a job.
 pub struct SignalCmd {
-    /// the service
+    /// the service, or a job as %N
     #[argh(positional)]
     service: String,
     /// the signal: a name (TERM, SIGTERM) or a number
@@ -469,7 +470,12 @@ pub fn signal(c: SignalCmd) -> Result<(), ClientError> {
     };
     let mut cl = connect(&c.socket)?;
     let id = cl.next_id();
-    let r = cl.call(Request::Signal(SignalReq { id, service: c.service, signal: spec, group: c.group }))?;
+    let r = match crate::proto::msg::parse_job(&c.service, false) {
+        Some(job) => {
+            cl.call(Request::JobSignal(crate::proto::msg::JobSignalReq { id, job, signal: spec, group: c.group }))?
+        }
+        None => cl.call(Request::Signal(SignalReq { id, service: c.service, signal: spec, group: c.group }))?,
+    };
     done(r, c.json)
 }
 
