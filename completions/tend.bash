@@ -15,7 +15,7 @@ _tend_services() {
 
 _tend() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-    local cmds="init run ls status start stop restart signal logs events reload request wait-ready check shutdown version import top spawn wait retry rm help"
+    local cmds="init run ls status start stop restart signal logs events reload request wait-ready check shutdown version import top spawn wait retry rm attach help"
     local cmd="" i
     for ((i = 1; i < COMP_CWORD; i++)); do
         case ${COMP_WORDS[i]} in
@@ -51,9 +51,9 @@ _tend() {
     version) opts="--socket --json" ;;
     import) opts="" ;;
     top) opts="-s --sort -r --reverse -d --interval --once --socket --json" ;;
-    spawn) opts="-a --attach -i --interactive --name --env --cwd --user --timeout --retries --socket --json" ;;
+    spawn) opts="-a --attach -i --interactive -t --tty --name --env --cwd --user --timeout --retries --socket --json" ;;
     wait) opts="--timeout --socket --json" ;;
-    retry | rm) opts="--socket --json" ;;
+    retry | rm | attach) opts="--socket --json" ;;
     help) return ;;
     *) return ;;
     esac

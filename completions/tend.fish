@@ -12,7 +12,7 @@ function __tend_services
     $words[1] ls $sock 2>/dev/null | awk 'NR > 1 { print $1 }'
 end
 
-set -l cmds init run ls status start stop restart signal logs events reload request wait-ready check shutdown version import top spawn wait retry rm help
+set -l cmds init run ls status start stop restart signal logs events reload request wait-ready check shutdown version import top spawn wait retry rm attach help
 complete -c tend -f
 
 complete -c tend -n "not __fish_seen_subcommand_from $cmds" -l help -d 'Display usage information'
@@ -32,6 +32,7 @@ complete -c tend -n "not __fish_seen_subcommand_from $cmds" -a spawn -d 'Run a o
 complete -c tend -n "not __fish_seen_subcommand_from $cmds" -a wait -d 'Wait until a job has ended'
 complete -c tend -n "not __fish_seen_subcommand_from $cmds" -a retry -d 'Run an ended job again'
 complete -c tend -n "not __fish_seen_subcommand_from $cmds" -a rm -d 'Forget an ended job'
+complete -c tend -n "not __fish_seen_subcommand_from $cmds" -a attach -d 'Attach this terminal to a job running on a terminal'
 complete -c tend -n "not __fish_seen_subcommand_from $cmds" -a wait-ready -d 'Wait until services are ready'
 complete -c tend -n "not __fish_seen_subcommand_from $cmds" -a check -d 'Exit 0 if every service is ready and healthy'
 complete -c tend -n "not __fish_seen_subcommand_from $cmds" -a shutdown -d 'Stop every service and make tend exit'
@@ -57,9 +58,9 @@ complete -c tend -n '__fish_seen_subcommand_from run' -l socket -r -F -d 'The co
 complete -c tend -n '__fish_seen_subcommand_from run' -l help -d 'Display usage information'
 
 # Every client command.
-complete -c tend -n '__fish_seen_subcommand_from ls status start stop restart signal logs events reload request wait-ready check shutdown version top spawn wait retry rm' -l socket -r -F -d 'The control socket'
-complete -c tend -n '__fish_seen_subcommand_from ls status start stop restart signal logs events reload request wait-ready check shutdown version top spawn wait retry rm' -l json -d 'Print JSON'
-complete -c tend -n '__fish_seen_subcommand_from ls status start stop restart signal logs events reload request wait-ready check shutdown version top import spawn wait retry rm' -l help -d 'Display usage information'
+complete -c tend -n '__fish_seen_subcommand_from ls status start stop restart signal logs events reload request wait-ready check shutdown version top spawn wait retry rm attach' -l socket -r -F -d 'The control socket'
+complete -c tend -n '__fish_seen_subcommand_from ls status start stop restart signal logs events reload request wait-ready check shutdown version top spawn wait retry rm attach' -l json -d 'Print JSON'
+complete -c tend -n '__fish_seen_subcommand_from ls status start stop restart signal logs events reload request wait-ready check shutdown version top import spawn wait retry rm attach' -l help -d 'Display usage information'
 complete -c tend -n '__fish_seen_subcommand_from status start stop restart signal logs wait-ready request' -a '(__tend_services)'
 
 complete -c tend -n '__fish_seen_subcommand_from start stop restart' -l no-wait -d 'Return as soon as the change is under way'
@@ -93,6 +94,7 @@ complete -c tend -n '__fish_seen_subcommand_from ls' -l since -x -d 'Only jobs c
 
 complete -c tend -n '__fish_seen_subcommand_from spawn' -s a -l attach -d 'Stream its output and exit with its status'
 complete -c tend -n '__fish_seen_subcommand_from spawn' -s i -l interactive -d 'Pipe stdin to the job'
+complete -c tend -n '__fish_seen_subcommand_from spawn' -s t -l tty -d 'Run the job on a pseudo-terminal'
 complete -c tend -n '__fish_seen_subcommand_from spawn' -l name -x -d 'A name for the job'
 complete -c tend -n '__fish_seen_subcommand_from spawn' -l env -x -d 'An environment variable, K=V'
 complete -c tend -n '__fish_seen_subcommand_from spawn' -l cwd -x -a '(__fish_complete_directories)' -d 'The working directory'

@@ -61,7 +61,8 @@ fn harmless(r: &Request) -> bool {
         | Request::JobRm(_)
         | Request::Attach(_)
         | Request::Stdin(_)
-        | Request::JobSignal(_) => false,
+        | Request::JobSignal(_)
+        | Request::Resize(_) => false,
     }
 }
 

@@ -258,6 +258,12 @@ fn request_values() -> Vec<(&'static str, u8, serde_json::Value)> {
         ("stdin-eof", kind::STDIN, json!({"id": 29, "job": 7, "eof": true})),
         ("job-signal", kind::JOB_SIGNAL, json!({"id": 30, "job": 7, "signal": "INT"})),
         ("job-signal-group", kind::JOB_SIGNAL, json!({"id": 31, "job": 7, "signal": 9, "group": true})),
+        ("resize", kind::RESIZE, json!({"id": 32, "job": 7, "rows": 50, "cols": 132})),
+        (
+            "spawn-tty",
+            kind::SPAWN,
+            json!({"id": 33, "attach": true, "spec": {"command": ["sh"], "tty": true, "rows": 24, "cols": 80}}),
+        ),
     ]
 }
 

@@ -48,6 +48,10 @@ pub struct SpawnCmd {
     /// pipe this command's stdin to the job's stdin (with --attach)
     #[argh(switch, short = 'i')]
     interactive: bool,
+    /// run the job on a pseudo-terminal; with --attach, this terminal is its
+    /// keyboard and screen (detach with Ctrl-P Ctrl-Q, come back with tend attach)
+    #[argh(switch, short = 't')]
+    tty: bool,
     /// the control socket
     #[argh(option)]
     socket: Option<String>,
@@ -182,6 +186,8 @@ fn spec_of(c: &SpawnCmd) -> Result<JobSpec, ClientError> {
         }
         None => None,
     };
+    // A terminal job starts with this terminal's size, when there is one.
+    let size = if c.tty { super::tty::window_size() } else { None };
     Ok(JobSpec {
         command: c.command.clone(),
         env,
@@ -190,7 +196,10 @@ fn spec_of(c: &SpawnCmd) -> Result<JobSpec, ClientError> {
         timeout_ms,
         retries: c.retries.unwrap_or(0),
         name: c.name.clone().unwrap_or_default(),
-        stdin: c.interactive,
+        stdin: c.interactive && !c.tty,
+        tty: c.tty,
+        rows: size.map_or(0, |s| s.rows),
+        cols: size.map_or(0, |s| s.cols),
     })
 }
 
@@ -215,6 +224,17 @@ pub fn spawn(c: SpawnCmd) -> Result<(), ClientError> {
     }
     if !c.attach {
         return Ok(());
+    }
+    if c.tty {
+        return match super::ttyattach::session(&mut cl, id, job.job, Vec::new())? {
+            super::ttyattach::Outcome::Ended(end) => {
+                if c.json {
+                    json_line(&end)?;
+                }
+                status_code(&end)
+            }
+            super::ttyattach::Outcome::Detached => Ok(()),
+        };
     }
     let end = attach(&mut cl, id, job.job, c.interactive)?;
     if c.json {
@@ -476,7 +496,12 @@ fn status_text(j: &JobInfo) -> String {
     kv("user", opt(j.spec.user.clone()));
     kv("timeout", opt(j.spec.timeout_ms.map(crate::daemon::jobs::show_ms)));
     kv("retries", j.spec.retries.to_string());
-    kv("stdin", if j.spec.stdin { "pipe".into() } else { "/dev/null".into() });
+    let stdin = match (j.spec.tty, j.spec.stdin) {
+        (true, _) => "terminal (tend attach)",
+        (false, true) => "pipe",
+        (false, false) => "/dev/null",
+    };
+    kv("stdin", stdin.into());
     kv(
         "output",
         format!(

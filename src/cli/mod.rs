@@ -14,6 +14,8 @@ pub mod commands;
 pub mod jobs;
 pub mod logs;
 pub mod top;
+pub mod tty;
+pub mod ttyattach;
 
 use commands::*;
 use logs::LogsCmd;
@@ -59,6 +61,7 @@ enum Sub {
     Wait(jobs::WaitCmd),
     Retry(jobs::RetryCmd),
     Rm(jobs::RmCmd),
+    Attach(ttyattach::AttachCmd),
 }
 
 #[derive(FromArgs, Debug)]
@@ -149,6 +152,7 @@ pub fn main(argv: Vec<OsString>) -> i32 {
         Sub::Wait(c) => finish(jobs::wait(c)),
         Sub::Retry(c) => finish(jobs::retry(c)),
         Sub::Rm(c) => finish(jobs::rm(c)),
+        Sub::Attach(c) => finish(ttyattach::attach_main(c)),
     }
 }
 

@@ -35,6 +35,27 @@ pub struct Config {
     pub ingress: Option<Ingress>,
     /// Ended one-shot jobs kept (with their last output) before the oldest is evicted.
     pub job_history: usize,
+    /// Scheduled jobs (`[job.NAME]`), in file order.
+    pub jobs: Vec<JobConfig>,
+}
+
+/// A scheduled job (`[job.NAME]`): what each run is (a job descriptor, as `tend spawn`
+/// makes one) and when runs start.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobConfig {
+    pub name: String,
+    /// argv; a `command` string is `["/bin/sh", "-c", STRING]`.
+    pub command: Vec<String>,
+    /// Added to tend's own environment, sorted by name.
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<PathBuf>,
+    pub run_as: Option<RunAs>,
+    /// A run still going after this is stopped and recorded as timed out.
+    pub timeout: Option<Duration>,
+    /// A failed run is started again up to this many times.
+    pub retries: u32,
+    pub schedule: crate::daemon::schedule::Schedule,
+    pub overlap: crate::daemon::schedule::Overlap,
 }
 
 /// The worker pool that forwards requests to service sockets (`[forward]`).

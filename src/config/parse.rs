@@ -31,6 +31,7 @@ use super::{
 use crate::daemon::signals::parse_signal;
 
 mod forward;
+mod job;
 mod listen;
 mod readiness;
 use crate::daemon::spawn::RlimitResource;
@@ -159,6 +160,7 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Config> {
     let mut fwd = super::Forward::default();
     let mut ingress_value = None;
     let mut job_history = defaults::JOB_HISTORY;
+    let mut jobs = Vec::new();
     for (k, v) in entries(doc.get_ref()) {
         match k.get_ref().as_ref() {
             "main" => main = Some(v),
@@ -170,6 +172,7 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Config> {
             "forward" => fwd = forward::forward_table(&cx, v)?,
             "ingress" => ingress_value = Some(v),
             "job_history" => job_history = integer_in(&cx, "job_history", v, 1, 1_000_000)? as usize,
+            "job" => jobs = job::jobs(&cx, v)?,
             _ => return Err(unknown_key(&cx, "", k, TOP_KEYS)),
         }
     }
@@ -251,11 +254,22 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Config> {
         forward: fwd,
         ingress,
         job_history,
+        jobs,
     })
 }
 
-const TOP_KEYS: &[&str] =
-    &["main", "shutdown_timeout", "log_dir", "cgroups", "job_history", "control", "forward", "ingress", "service"];
+const TOP_KEYS: &[&str] = &[
+    "main",
+    "shutdown_timeout",
+    "log_dir",
+    "cgroups",
+    "job_history",
+    "control",
+    "forward",
+    "ingress",
+    "service",
+    "job",
+];
 
 const CONTROL_KEYS: &[&str] = &[
     "socket",

@@ -30,7 +30,7 @@ impl Supervisor {
     }
 
     /// Job `num`'s slot, or an `unknown_job` error to the client.
-    fn find_job(&mut self, token: Token, id: u64, num: u64) -> Option<usize> {
+    pub(super) fn find_job(&mut self, token: Token, id: u64, num: u64) -> Option<usize> {
         match self.jobs.get(num) {
             Some(j) => Some(j.slot),
             None => {

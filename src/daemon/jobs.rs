@@ -482,6 +482,8 @@ impl Supervisor {
             self.keep_last_output(idx);
         }
         self.trim_job_history();
+        self.drop_job_tty(num);
+        self.schedule_job_ended(num);
     }
 
     /// Forget the oldest ended jobs beyond `job_history`.

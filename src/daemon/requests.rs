@@ -238,6 +238,7 @@ impl Supervisor {
             Request::Attach(r) => self.attach_request(token, r.id, r.job),
             Request::Stdin(r) => self.stdin_request(token, r),
             Request::JobSignal(r) => self.job_signal_request(token, r),
+            Request::Resize(r) => self.resize_request(token, r),
             Request::Cancel(c) => {
                 let t = c.target;
                 let ended =

@@ -60,6 +60,9 @@ pub struct ChildSetup {
     pub group: Group,
     /// Make the child's group the tty's foreground group (ENOTTY/ENXIO are fine).
     pub foreground_tty: bool,
+    /// Make the terminal on fd 0 (a pty slave) the controlling terminal of the child's
+    /// new session: TIOCSCTTY right after `setsid` (needs [`Group::NewSession`]).
+    pub controlling_tty: bool,
     /// `PR_SET_PDEATHSIG` with this signal; the child checks its parent is still tend.
     pub pdeathsig: Option<i32>,
     pub rlimits: Vec<(RlimitResource, libc::rlim_t, libc::rlim_t)>,
@@ -91,6 +94,7 @@ impl ChildSetup {
         ChildSetup {
             group: Group::Inherit,
             foreground_tty: false,
+            controlling_tty: false,
             pdeathsig: None,
             rlimits: Vec::new(),
             umask: None,
@@ -130,6 +134,8 @@ pub enum Step {
     Fork = 14,
     /// Child side: putting a stream on fd 0, 1 or 2.
     Dup2 = 15,
+    /// Child side: taking the pty on fd 0 as controlling terminal.
+    Tiocsctty = 16,
 }
 
 impl Step {
@@ -152,6 +158,7 @@ impl Step {
             Cgroup,
             Fork,
             Dup2,
+            Tiocsctty,
         ]
         .into_iter()
         .find(|s| *s as i32 == n)
@@ -175,6 +182,7 @@ impl Step {
             Step::Cgroup => "joining the service's cgroup",
             Step::Fork => "clone",
             Step::Dup2 => "dup2",
+            Step::Tiocsctty => "ioctl(TIOCSCTTY)",
         }
     }
 }
@@ -262,6 +270,10 @@ fn child_setup(s: &ChildSetup, parent: libc::pid_t, in_cgroup: bool) -> io::Resu
             Group::NewSession => {
                 if libc::setsid() < 0 {
                     return Err(fail(Step::Setsid));
+                }
+                // A session leader with no controlling terminal takes the one on fd 0.
+                if s.controlling_tty && libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(fail(Step::Tiocsctty));
                 }
             }
         }

@@ -188,6 +188,10 @@ pub struct Supervisor {
     listeners: crate::daemon::activation::Listeners,
     /// Generation of the latest drain timer.
     pub(super) drain_gen: u64,
+    /// `[job.NAME]` schedules (jobsched.rs).
+    pub(super) sched: crate::daemon::jobsched::Schedules,
+    /// Terminals of the jobs spawned with `tty` (jobtty.rs).
+    pub(super) ttys: crate::daemon::jobtty::Ttys,
 }
 
 fn io_err(what: &str, e: std::io::Error) -> Error {
@@ -356,6 +360,8 @@ impl Supervisor {
             jobs: crate::daemon::jobs::Jobs::new(cfg.job_history),
             listeners: Default::default(),
             drain_gen: 0,
+            sched: Default::default(),
+            ttys: Default::default(),
         };
         s.start_ingress()?;
         for c in &cfg.services {
@@ -367,6 +373,7 @@ impl Supervisor {
             let seed = s.next_seed();
             s.svcs.push(Svc::new(c, seed));
         }
+        s.start_schedules(cfg.jobs);
         s.update_width();
         Ok(s)
     }
@@ -832,6 +839,7 @@ impl Supervisor {
     ) -> std::result::Result<u32, spawn::SpawnError> {
         let procs = if probe.is_some() { None } else { self.service_cgroup(idx) };
         let notify = if probe.is_none() { self.notify_name(idx) } else { None };
+        let tty = if probe.is_none() { self.job_pty(idx)? } else { None };
         let c = &self.svcs[idx].cfg;
         let argv = probe.unwrap_or(&c.command);
         let Some(program) = argv.first() else {
@@ -881,54 +889,65 @@ impl Supervisor {
         // One /dev/null, duplicated (F_DUPFD_CLOEXEC), instead of std opening it anew
         // for every null stream of every spawn.
         let null = |f: &std::fs::File| f.try_clone().map(Stdio::from).map_err(spawn::SpawnError::parent);
-        let mut stdin_writer = None;
-        if probe.is_none() && self.job_wants_stdin(idx) {
-            let (r, w) = std::io::pipe().map_err(spawn::SpawnError::parent)?;
-            cmd.stdin(r);
-            stdin_writer = Some(w);
-        } else {
-            cmd.stdin(null(&self.devnull)?);
-        }
+        let mut stdin_writer: Option<OwnedFd> = None;
         let mut readers: Vec<(OwnedFd, bool, bool)> = Vec::new(); // (fd, is_err, passthrough)
         let pipe_err = spawn::SpawnError::parent;
         let mut stdout_writer = None;
-        match c.stdout {
-            Output::Passthrough | Output::Capture | Output::Stdout => {
-                let (r, w) = std::io::pipe().map_err(pipe_err)?;
-                readers.push((r.into(), false, c.stdout != Output::Capture));
-                stdout_writer = Some(w.try_clone().map_err(pipe_err)?);
-                cmd.stdout(w);
+        let controlling_tty = tty.is_some();
+        if let Some(pty) = tty {
+            // The job's terminal on 0, 1 and 2; tend reads the master as its stdout
+            // and writes keystrokes to it through the job's input queue (jobtty.rs).
+            cmd.stdin(pty.slave.try_clone().map_err(pipe_err)?);
+            cmd.stdout(pty.slave.try_clone().map_err(pipe_err)?);
+            cmd.stderr(pty.slave);
+            stdin_writer = Some(pty.master.try_clone().map_err(pipe_err)?);
+            readers.push((pty.master, false, false));
+        } else {
+            if probe.is_none() && self.job_wants_stdin(idx) {
+                let (r, w) = std::io::pipe().map_err(spawn::SpawnError::parent)?;
+                cmd.stdin(r);
+                stdin_writer = Some(w.into());
+            } else {
+                cmd.stdin(null(&self.devnull)?);
             }
-            Output::Inherit => {
-                cmd.stdout(Stdio::inherit());
+            match c.stdout {
+                Output::Passthrough | Output::Capture | Output::Stdout => {
+                    let (r, w) = std::io::pipe().map_err(pipe_err)?;
+                    readers.push((r.into(), false, c.stdout != Output::Capture));
+                    stdout_writer = Some(w.try_clone().map_err(pipe_err)?);
+                    cmd.stdout(w);
+                }
+                Output::Inherit => {
+                    cmd.stdout(Stdio::inherit());
+                }
+                Output::Null => {
+                    cmd.stdout(null(&self.devnull)?);
+                }
             }
-            Output::Null => {
-                cmd.stdout(null(&self.devnull)?);
-            }
-        }
-        match c.stderr {
-            Output::Passthrough | Output::Capture => {
-                let (r, w) = std::io::pipe().map_err(pipe_err)?;
-                readers.push((r.into(), true, c.stderr == Output::Passthrough));
-                cmd.stderr(w);
-            }
-            Output::Stdout => match stdout_writer.take() {
-                Some(w) => {
+            match c.stderr {
+                Output::Passthrough | Output::Capture => {
+                    let (r, w) = std::io::pipe().map_err(pipe_err)?;
+                    readers.push((r.into(), true, c.stderr == Output::Passthrough));
                     cmd.stderr(w);
                 }
-                None if c.stdout == Output::Inherit => {
-                    let fd = std::io::stdout().as_fd().try_clone_to_owned().map_err(pipe_err)?;
-                    cmd.stderr(Stdio::from(fd));
+                Output::Stdout => match stdout_writer.take() {
+                    Some(w) => {
+                        cmd.stderr(w);
+                    }
+                    None if c.stdout == Output::Inherit => {
+                        let fd = std::io::stdout().as_fd().try_clone_to_owned().map_err(pipe_err)?;
+                        cmd.stderr(Stdio::from(fd));
+                    }
+                    None => {
+                        cmd.stderr(null(&self.devnull)?);
+                    }
+                },
+                Output::Inherit => {
+                    cmd.stderr(Stdio::inherit());
                 }
-                None => {
+                Output::Null => {
                     cmd.stderr(null(&self.devnull)?);
                 }
-            },
-            Output::Inherit => {
-                cmd.stderr(Stdio::inherit());
-            }
-            Output::Null => {
-                cmd.stderr(null(&self.devnull)?);
             }
         }
         drop(stdout_writer);
@@ -941,12 +960,13 @@ impl Supervisor {
             cwd,
             cgroup_procs: procs.map(|p| p.0),
             cgroup_dir: procs.and_then(|p| p.1),
+            controlling_tty,
             ..ChildSetup::new(self.ignored.clone())
         };
         let pid = spawn::spawn(&mut cmd, setup)?;
         drop(cmd); // closes the parent's copies of the write ends (PITFALLS §7)
         if let Some(w) = stdin_writer {
-            self.job_stdin_opened(idx, w.into());
+            self.job_stdin_opened(idx, w);
         }
         self.children_remain = true;
         if probe.is_some() {
@@ -1398,6 +1418,7 @@ impl Supervisor {
                 }
             }
             Timer::JobTimeout { job, attempt } => self.on_job_timeout(job, attempt),
+            Timer::Schedule { idx, gen } => self.on_schedule_timer(idx, gen),
             Timer::ForceExit => {
                 let code = self.shutdown.as_ref().map(|s| s.code).unwrap_or(exit::FAILURE);
                 self.exit = Some(code);
@@ -1642,8 +1663,14 @@ impl Supervisor {
         }
         self.events.set_cap(new.control.events_history);
         self.set_job_history(new.job_history);
+        let (jobs_added, jobs_changed, jobs_removed) = self.reload_schedules(&new.jobs);
         self.update_width();
-        let summary = format!("reloaded {}: {started} added, {changed} changed, {removed} removed", path.display());
+        let mut summary = format!("reloaded {}: {started} added, {changed} changed, {removed} removed", path.display());
+        if jobs_added + jobs_changed + jobs_removed > 0 {
+            summary.push_str(&format!(
+                "; scheduled jobs: {jobs_added} added, {jobs_changed} changed, {jobs_removed} removed"
+            ));
+        }
         let ev = EventInfo {
             kind: "reload".into(),
             reason: summary.clone(),

@@ -35,6 +35,8 @@ pub enum Timer {
     FastDeadline,
     /// A service's drain deadline (by generation).
     Drain { idx: usize, gen: u64 },
+    /// A `[job.NAME]` schedule fires, by index and generation (stale once re-armed).
+    Schedule { idx: usize, gen: u64 },
 }
 
 #[derive(Default)]

@@ -18,6 +18,10 @@ fn is_zero64(n: &u64) -> bool {
     *n == 0
 }
 
+fn is_zero16(n: &u16) -> bool {
+    *n == 0
+}
+
 /// `%N`: how a job number is shown and typed (a `%` cannot start a service name, so
 /// `tend status %3` is never ambiguous).
 pub fn job_name(n: u64) -> String {
@@ -65,6 +69,26 @@ pub struct JobSpec {
     /// stdin is a pipe fed by STDIN frames (else /dev/null).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stdin: bool,
+    /// Run on a pseudo-terminal: stdin, stdout and stderr are its slave and its
+    /// controlling terminal; STDIN frames are keystrokes, the output is all stdout
+    /// (`stdin` is then moot).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tty: bool,
+    /// With `tty`: the terminal's first size (24x80 when 0); RESIZE changes it.
+    #[serde(default, skip_serializing_if = "is_zero16")]
+    pub rows: u16,
+    #[serde(default, skip_serializing_if = "is_zero16")]
+    pub cols: u16,
+}
+
+/// Body of RESIZE: the size of a job's terminal (`tty`), as the attached client's
+/// window. No reply unless it fails.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ResizeReq {
+    pub id: u64,
+    pub job: u64,
+    pub rows: u16,
+    pub cols: u16,
 }
 
 /// Body of SPAWN.
@@ -220,9 +244,13 @@ struct JobWire {
     name: Option<String>,
     #[serde(default)]
     since_us: Option<u64>,
+    #[serde(default)]
+    rows: Option<u16>,
+    #[serde(default)]
+    cols: Option<u16>,
 }
 
-/// Decode the body of job request type `k` (0x30..=0x38).
+/// Decode the body of job request type `k` (0x30..=0x38, 0x60).
 pub(super) fn decode_job(k: u8, b: &[u8]) -> Result<Request, DecodeError> {
     let w: JobWire = super::msg::body(k, b)?;
     let id = w.id;
@@ -242,6 +270,12 @@ pub(super) fn decode_job(k: u8, b: &[u8]) -> Result<Request, DecodeError> {
             job: job?,
             signal: w.signal.ok_or_else(|| missing("signal"))?,
             group: w.group,
+        }),
+        kind::RESIZE => Request::Resize(ResizeReq {
+            id,
+            job: job?,
+            rows: w.rows.ok_or_else(|| missing("rows"))?,
+            cols: w.cols.ok_or_else(|| missing("cols"))?,
         }),
         other => return Err(DecodeError::UnknownType(other)),
     })

@@ -20,8 +20,8 @@ pub const API_VERSION: u32 = 2;
 /// than 4.
 pub const MAX_DEPTH: usize = 16;
 
-/// Type bytes. Client to server: 0x01, 0x10..=0x1f and 0x30..=0x3f (jobs). Server to
-/// client: 0x02, 0x03 and 0x20..=0x2f.
+/// Type bytes. Client to server: 0x01, 0x10..=0x1f, 0x30..=0x3f (jobs) and 0x60..=0x6f
+/// (pseudo-terminal jobs). Server to client: 0x02, 0x03 and 0x20..=0x2f.
 pub mod kind {
     pub const HELLO: u8 = 0x01;
     pub const WELCOME: u8 = 0x02;
@@ -51,6 +51,8 @@ pub mod kind {
     pub const ATTACH: u8 = 0x36;
     pub const STDIN: u8 = 0x37;
     pub const JOB_SIGNAL: u8 = 0x38;
+    /// The size of a job's terminal (0x60 and up: pseudo-terminal jobs).
+    pub const RESIZE: u8 = 0x60;
 
     pub const LIST_REPLY: u8 = 0x20;
     pub const STATUS_REPLY: u8 = 0x21;
@@ -87,6 +89,7 @@ pub const CAPABILITIES: &[&str] = &[
     "jobs",
     "jobs.attach",
     "jobs.stdin",
+    "jobs.tty",
 ];
 
 /// Error codes of an ERROR frame.
@@ -631,6 +634,7 @@ pub enum Request {
     Attach(AttachReq),
     Stdin(StdinReq),
     JobSignal(JobSignalReq),
+    Resize(ResizeReq),
 }
 
 /// A frame from the server, decoded.
@@ -720,7 +724,7 @@ impl Request {
             kind::CANCEL => Request::Cancel(body(k, b)?),
             kind::LOG_ROTATE => Request::LogRotate(body(k, b)?),
             kind::REQUEST => Request::Http(body(k, b)?),
-            kind::SPAWN..=kind::JOB_SIGNAL => super::job::decode_job(k, b)?,
+            kind::SPAWN..=kind::JOB_SIGNAL | kind::RESIZE => super::job::decode_job(k, b)?,
             other => return Err(DecodeError::UnknownType(other)),
         })
     }
@@ -743,6 +747,7 @@ impl Request {
             Request::Attach(a) => a.id,
             Request::Stdin(s) => s.id,
             Request::JobSignal(s) => s.id,
+            Request::Resize(r) => r.id,
         }
     }
 
@@ -773,6 +778,7 @@ impl Request {
             Request::Attach(m) => encode(kind::ATTACH, m, out),
             Request::Stdin(m) => encode(kind::STDIN, m, out),
             Request::JobSignal(m) => encode(kind::JOB_SIGNAL, m, out),
+            Request::Resize(m) => encode(kind::RESIZE, m, out),
         }
     }
 }
@@ -1008,6 +1014,12 @@ mod tests {
             Request::Stdin(StdinReq { id: 30, job: 7, data: vec![], eof: true }),
             Request::JobSignal(JobSignalReq { id: 31, job: 7, signal: SignalSpec::Name("INT".into()), group: false }),
             Request::JobSignal(JobSignalReq { id: 32, job: 7, signal: SignalSpec::Number(9), group: true }),
+            Request::Resize(ResizeReq { id: 33, job: 7, rows: 50, cols: 132 }),
+            Request::Spawn(SpawnReq {
+                id: 34,
+                spec: JobSpec { command: vec!["sh".into()], tty: true, rows: 24, cols: 80, ..Default::default() },
+                attach: true,
+            }),
         ]
     }
 
@@ -1109,6 +1121,7 @@ mod tests {
             retries: 2,
             name: "migrate".into(),
             stdin: true,
+            ..Default::default()
         }
     }
 
@@ -1269,6 +1282,30 @@ mod tests {
         );
         let r = Request::decode(kind::WAIT, &enc(kind::WAIT, serde_json::json!({"id": 1, "job": 2, "x": [1]})));
         assert_eq!(r, Ok(Request::Wait(JobRef { id: 1, job: 2 })));
+    }
+
+    #[test]
+    fn resize_needs_its_size() {
+        let enc = |v: serde_json::Value| {
+            let mut out = Vec::new();
+            encode(kind::RESIZE, &v, &mut out);
+            one(&out).1
+        };
+        let r = Request::decode(kind::RESIZE, &enc(serde_json::json!({"id": 1, "job": 2, "rows": 3, "cols": 4})));
+        assert_eq!(r, Ok(Request::Resize(ResizeReq { id: 1, job: 2, rows: 3, cols: 4 })));
+        for (v, field) in [
+            (serde_json::json!({"id": 5, "job": 2, "cols": 4}), "rows"),
+            (serde_json::json!({"id": 5, "job": 2, "rows": 3}), "cols"),
+            (serde_json::json!({"id": 5, "rows": 3, "cols": 4}), "job"),
+        ] {
+            match Request::decode(kind::RESIZE, &enc(v)) {
+                Err(DecodeError::BadBody { id: 5, reason, .. }) => assert!(reason.contains(field), "{reason}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        // A size that does not fit a terminal's (u16) is a bad body.
+        assert!(Request::decode(kind::RESIZE, &enc(serde_json::json!({"id": 1, "job": 2, "rows": 70000, "cols": 4})))
+            .is_err());
     }
 
     #[test]
