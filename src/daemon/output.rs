@@ -9,6 +9,10 @@
 //! - tend's inherited stdout/stderr are written by a thread with blocking writes, never
 //!   switched to O_NONBLOCK (the flag would be shared with the container runtime).
 //! - Memory is bounded: rings grow only as output arrives, up to their capacity.
+//! - A pipe found full (a read returned all it holds: the child was about to block) is
+//!   grown once to [`PIPE_FLOOD`], so a service writing flat out is read in fewer,
+//!   larger reads and never waits on tend between them; quiet services keep the
+//!   default size, which is what counts against the user's pipe limits (pipe(7)).
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -253,6 +257,21 @@ impl Ring {
 /// (16 KiB of marks for the default 1 MiB ring).
 fn marks_for(cap: usize) -> usize {
     (cap / 64).max(64)
+}
+
+/// What a new pipe holds (pipe(7)).
+pub const PIPE_DEFAULT: usize = 64 * 1024;
+/// What a pipe found full is grown to: the largest size an unprivileged process may set
+/// by default (/proc/sys/fs/pipe-max-size).
+pub const PIPE_FLOOD: usize = 1 << 20;
+
+/// Grow the pipe `fd` to hold `size` bytes (fcntl F_SETPIPE_SZ, pipe(7)); returns what it
+/// holds now. Fails with EPERM past the user's pipe limits (pipe-user-pages-soft, or
+/// pipe-max-size without CAP_SYS_RESOURCE): the pipe then keeps its size.
+pub fn grow_pipe(fd: std::os::fd::BorrowedFd<'_>, size: usize) -> std::io::Result<usize> {
+    let size = libc::c_int::try_from(size).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    let got = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETPIPE_SZ(size))?;
+    Ok(usize::try_from(got).unwrap_or(0))
 }
 
 /// Longest line passed through before it is split (a child that never writes '\n').

@@ -27,7 +27,7 @@ use crate::daemon::cgroup::{self, Cgroups};
 use crate::daemon::control::{self, Control, CONN_BASE, LISTENER};
 use crate::daemon::events::EventLog;
 use crate::daemon::logging::{Logs, SvcLog};
-use crate::daemon::output::{prefix, LineFramer, Ring, Sink};
+use crate::daemon::output::{grow_pipe, prefix, LineFramer, Ring, Sink, PIPE_DEFAULT, PIPE_FLOOD};
 use crate::daemon::readiness::{self, Checks};
 use crate::daemon::reap::{self, Status};
 use crate::daemon::requests::{by_whom, exit_info, Waiter};
@@ -110,6 +110,9 @@ struct Pipe {
     backpressure: bool,
     /// A chunk waiting for room in the sink (backpressure).
     held: Option<Vec<u8>>,
+    /// What the pipe holds, while it was not grown (None once it was, or once growing
+    /// it failed: it is tried once).
+    small: Option<usize>,
 }
 
 pub(super) struct Shutdown {
@@ -909,6 +912,7 @@ impl Supervisor {
                     passthrough,
                     backpressure: log.backpressure,
                     held: None,
+                    small: Some(PIPE_DEFAULT),
                 },
             );
         }
@@ -955,6 +959,13 @@ impl Supervisor {
                     break;
                 }
                 Ok(n) => {
+                    if p.small.is_some_and(|cap| n >= cap) {
+                        // The pipe was full: the child writes flat out (see output.rs). Past
+                        // the user's pipe limits it stays as it is, which only costs
+                        // more reads.
+                        p.small = None;
+                        let _ = grow_pipe(p.rx.as_fd(), PIPE_FLOOD);
+                    }
                     let t = self.logs.next_time();
                     ring.commit(n, t);
                     self.turn_read += n;
