@@ -943,10 +943,11 @@ impl Supervisor {
                 break;
             }
             let svc = &mut self.svcs[p.svc];
-            // The log file's queue is full: the writer wakes the loop when it is not.
-            let Some(max) = svc.logs.room(self.logs.writer_ref(), p.svc, READ_MAX) else { break };
-            // Straight into the ring: the only copy of the bytes tend makes for it.
             let ring = if p.is_err { &mut svc.err } else { &mut svc.out };
+            // The log file's queue is full: the writer wakes the loop when it is not.
+            let Some(max) = svc.logs.room(self.logs.writer_ref(), p.svc, READ_MAX, ring) else { break };
+            // Straight into the ring: the only copy of the bytes tend makes for them
+            // (the log file is written from the ring, see logging.rs).
             let slot = ring.slot(max);
             let asked = slot.len();
             if asked == 0 {
@@ -1011,8 +1012,9 @@ impl Supervisor {
         let Some(p) = self.pipes.get_mut(&token) else { return };
         let (idx, is_err) = (p.svc, p.is_err);
         let svc = &mut self.svcs[idx];
-        let data = if is_err { svc.err.recent(n) } else { svc.out.recent(n) };
-        svc.logs.capture(&mut self.logs, idx, u8::from(is_err), t, data);
+        let ring = if is_err { &mut svc.err } else { &mut svc.out };
+        svc.logs.capture(&mut self.logs, idx, u8::from(is_err), t, ring, n);
+        let data = ring.recent(n);
         let mut dropped_event = None;
         if p.passthrough {
             let mut chunk = Vec::with_capacity(data.len() + 64);
