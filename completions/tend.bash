@@ -15,7 +15,7 @@ _tend_services() {
 
 _tend() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-    local cmds="init run ls status start stop restart signal logs events reload request wait-ready check shutdown version import top help"
+    local cmds="init run ls status start stop restart signal logs events reload request wait-ready check shutdown version import top spawn wait retry rm help"
     local cmd="" i
     for ((i = 1; i < COMP_CWORD; i++)); do
         case ${COMP_WORDS[i]} in
@@ -35,7 +35,7 @@ _tend() {
     case $cmd in
     init) opts="-g -h -l -s -v -w -p -e --version" ;;
     run) opts="-c --config --socket" ;;
-    ls) opts="--socket --json" ;;
+    ls) opts="--jobs --state --name --since --socket --json" ;;
     status) opts="--socket --json" ;;
     start) opts="--no-wait --socket --json" ;;
     stop) opts="--no-wait --socket --json" ;;
@@ -51,6 +51,9 @@ _tend() {
     version) opts="--socket --json" ;;
     import) opts="" ;;
     top) opts="-s --sort -r --reverse -d --interval --once --socket --json" ;;
+    spawn) opts="-a --attach -i --interactive --name --env --cwd --user --timeout --retries --socket --json" ;;
+    wait) opts="--timeout --socket --json" ;;
+    retry | rm) opts="--socket --json" ;;
     help) return ;;
     *) return ;;
     esac
@@ -69,6 +72,21 @@ _tend() {
         COMPREPLY=($(compgen -W "GET HEAD POST PUT PATCH DELETE OPTIONS" -- "$cur"))
         return
         ;;
+    spawn:--cwd)
+        COMPREPLY=($(compgen -d -- "$cur"))
+        return
+        ;;
+    spawn:--user)
+        COMPREPLY=($(compgen -u -- "$cur"))
+        return
+        ;;
+    ls:--state)
+        COMPREPLY=($(compgen -W "running exited failed" -- "$cur"))
+        return
+        ;;
+    spawn:--name | spawn:--env | spawn:--timeout | spawn:--retries | wait:--timeout | ls:--name | ls:--since)
+        return
+        ;;
     top:-s | top:--sort)
         COMPREPLY=($(compgen -W "cpu rss name state pid uptime restarts ready health req" -- "$cur"))
         return
@@ -85,7 +103,7 @@ _tend() {
         return
     fi
     case $cmd in
-    init) COMPREPLY=($(compgen -c -- "$cur")) ;;
+    init | spawn) COMPREPLY=($(compgen -c -- "$cur")) ;;
     import)
         if [[ $prev == import ]]; then
             COMPREPLY=($(compgen -W "supervisord procfile" -- "$cur"))

@@ -12,7 +12,7 @@ function __tend_services
     $words[1] ls $sock 2>/dev/null | awk 'NR > 1 { print $1 }'
 end
 
-set -l cmds init run ls status start stop restart signal logs events reload request wait-ready check shutdown version import top help
+set -l cmds init run ls status start stop restart signal logs events reload request wait-ready check shutdown version import top spawn wait retry rm help
 complete -c tend -f
 
 complete -c tend -n "not __fish_seen_subcommand_from $cmds" -l help -d 'Display usage information'
@@ -28,6 +28,10 @@ complete -c tend -n "not __fish_seen_subcommand_from $cmds" -a logs -d "Print a 
 complete -c tend -n "not __fish_seen_subcommand_from $cmds" -a events -d "Print tend's event history"
 complete -c tend -n "not __fish_seen_subcommand_from $cmds" -a reload -d 'Re-read the configuration file'
 complete -c tend -n "not __fish_seen_subcommand_from $cmds" -a request -d "Forward an HTTP request to a service's socket"
+complete -c tend -n "not __fish_seen_subcommand_from $cmds" -a spawn -d 'Run a one-shot job'
+complete -c tend -n "not __fish_seen_subcommand_from $cmds" -a wait -d 'Wait until a job has ended'
+complete -c tend -n "not __fish_seen_subcommand_from $cmds" -a retry -d 'Run an ended job again'
+complete -c tend -n "not __fish_seen_subcommand_from $cmds" -a rm -d 'Forget an ended job'
 complete -c tend -n "not __fish_seen_subcommand_from $cmds" -a wait-ready -d 'Wait until services are ready'
 complete -c tend -n "not __fish_seen_subcommand_from $cmds" -a check -d 'Exit 0 if every service is ready and healthy'
 complete -c tend -n "not __fish_seen_subcommand_from $cmds" -a shutdown -d 'Stop every service and make tend exit'
@@ -53,9 +57,9 @@ complete -c tend -n '__fish_seen_subcommand_from run' -l socket -r -F -d 'The co
 complete -c tend -n '__fish_seen_subcommand_from run' -l help -d 'Display usage information'
 
 # Every client command.
-complete -c tend -n '__fish_seen_subcommand_from ls status start stop restart signal logs events reload request wait-ready check shutdown version top' -l socket -r -F -d 'The control socket'
-complete -c tend -n '__fish_seen_subcommand_from ls status start stop restart signal logs events reload request wait-ready check shutdown version top' -l json -d 'Print JSON'
-complete -c tend -n '__fish_seen_subcommand_from ls status start stop restart signal logs events reload request wait-ready check shutdown version top import' -l help -d 'Display usage information'
+complete -c tend -n '__fish_seen_subcommand_from ls status start stop restart signal logs events reload request wait-ready check shutdown version top spawn wait retry rm' -l socket -r -F -d 'The control socket'
+complete -c tend -n '__fish_seen_subcommand_from ls status start stop restart signal logs events reload request wait-ready check shutdown version top spawn wait retry rm' -l json -d 'Print JSON'
+complete -c tend -n '__fish_seen_subcommand_from ls status start stop restart signal logs events reload request wait-ready check shutdown version top import spawn wait retry rm' -l help -d 'Display usage information'
 complete -c tend -n '__fish_seen_subcommand_from status start stop restart signal logs wait-ready request' -a '(__tend_services)'
 
 complete -c tend -n '__fish_seen_subcommand_from start stop restart' -l no-wait -d 'Return as soon as the change is under way'
@@ -81,6 +85,23 @@ complete -c tend -n '__fish_seen_subcommand_from request' -s d -l data -r -F -d 
 complete -c tend -n '__fish_seen_subcommand_from request' -s i -l include -d 'Print the status line and header fields'
 
 complete -c tend -n '__fish_seen_subcommand_from wait-ready' -l timeout -x -d 'Give up after this long'
+
+complete -c tend -n '__fish_seen_subcommand_from ls' -l jobs -d 'List the jobs instead of the services'
+complete -c tend -n '__fish_seen_subcommand_from ls' -l state -x -a 'running exited failed' -d 'Only jobs in this state'
+complete -c tend -n '__fish_seen_subcommand_from ls' -l name -x -d 'Only jobs whose name matches'
+complete -c tend -n '__fish_seen_subcommand_from ls' -l since -x -d 'Only jobs created since TIME'
+
+complete -c tend -n '__fish_seen_subcommand_from spawn' -s a -l attach -d 'Stream its output and exit with its status'
+complete -c tend -n '__fish_seen_subcommand_from spawn' -s i -l interactive -d 'Pipe stdin to the job'
+complete -c tend -n '__fish_seen_subcommand_from spawn' -l name -x -d 'A name for the job'
+complete -c tend -n '__fish_seen_subcommand_from spawn' -l env -x -d 'An environment variable, K=V'
+complete -c tend -n '__fish_seen_subcommand_from spawn' -l cwd -x -a '(__fish_complete_directories)' -d 'The working directory'
+complete -c tend -n '__fish_seen_subcommand_from spawn' -l user -x -a '(__fish_complete_users)' -d 'The user to run as'
+complete -c tend -n '__fish_seen_subcommand_from spawn' -l timeout -x -d 'Stop each attempt after this long'
+complete -c tend -n '__fish_seen_subcommand_from spawn' -l retries -x -d 'Run it again when it fails'
+complete -c tend -n '__fish_seen_subcommand_from spawn' -a '(__fish_complete_command)'
+
+complete -c tend -n '__fish_seen_subcommand_from wait' -l timeout -x -d 'Give up after this long'
 
 complete -c tend -n '__fish_seen_subcommand_from import' -a 'supervisord procfile' -d 'Kind of file'
 complete -c tend -n '__fish_seen_subcommand_from import' -F

@@ -77,7 +77,13 @@ impl<const N: usize> Arena<N> {
         let base = self.base();
         // Acquire/release on `next`: bytes given back by one thread (a release as the
         // offset moves back) may be handed to another, whose writes must come after.
-        let mut cur = self.next.load(Acquire);
+        // No load first: the first compare-exchange, against a guess of 0, reads it. A
+        // fresh .bss page read before it is written faults twice (the zero page, then its
+        // copy), and `next` shares the arena's first page with the first allocations; a
+        // locked compare-exchange is a write access even when it fails, so the page
+        // faults once. That is one page fault less for every tend process, for one more
+        // (failing) compare-exchange per allocation.
+        let mut cur = 0;
         loop {
             // Aligned as an address (alignments above a page's are allowed too).
             let Some(start) = (base + cur).checked_next_multiple_of(layout.align()) else {

@@ -20,11 +20,14 @@ mod arena;
 #[global_allocator]
 static ALLOC: arena::Arena<{ 32 * 1024 }> = arena::Arena::new();
 
-/// The static musl build links with scripts/layout.ld (.cargo/config.toml), which cargo
-/// does not know of: naming it here puts it in this crate's dependencies, so that a new
-/// layout relinks the binary. Unused, so nothing of it ends up in the binary.
+/// The static musl build links with scripts/layout.ld and scripts/discard.ld
+/// (.cargo/config.toml), which cargo does not know of: naming them here puts them in
+/// this crate's dependencies, so that a new layout relinks the binary. Unused, so
+/// nothing of them ends up in the binary.
 #[cfg(target_env = "musl")]
 const _LAYOUT: &[u8] = include_bytes!("../scripts/layout.ld");
+#[cfg(target_env = "musl")]
+const _DISCARD: &[u8] = include_bytes!("../scripts/discard.ld");
 
 /// The C entry point.
 ///

@@ -73,11 +73,15 @@ fn help_flags(cmd: &str) -> Flags {
             if !rest.starts_with('-') {
                 continue;
             }
-            let names = rest.split("  ").next().unwrap_or("");
-            for n in names.split(", ") {
-                if n.starts_with('-') {
-                    flags.insert(n.to_string());
+            // `-a, --attach  text`; a long name can leave one space before the text
+            // (`-i, --interactive pipe ...`), so the names are the leading words that
+            // start with a dash.
+            for n in rest.split_whitespace() {
+                let n = n.trim_end_matches(',');
+                if !n.starts_with('-') {
+                    break;
                 }
+                flags.insert(n.to_string());
             }
         }
     }

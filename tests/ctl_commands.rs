@@ -592,13 +592,13 @@ fn version_prints_client_and_daemon() {
     let lines: Vec<&str> = o.out.lines().collect();
     assert_eq!(lines.len(), 2, "{}", o.show());
     assert_eq!(lines[0], format!("tend {v}"));
-    assert!(lines[1].starts_with(&format!("daemon: tend {v} (api 1, pid {}, up ", tend.pid)), "{}", o.show());
+    assert!(lines[1].starts_with(&format!("daemon: tend {v} (api 2, pid {}, up ", tend.pid)), "{}", o.show());
 
     let o = ctl_ok(&dir, &["version", "--json"]);
     let j = o.json_lines();
     assert_eq!(j.len(), 1, "{}", o.show());
     assert_eq!(j[0]["version"], v);
-    assert_eq!(j[0]["api"], 1);
+    assert_eq!(j[0]["api"], 2);
     assert_eq!(j[0]["daemon"]["pid"], tend.pid);
     assert_eq!(j[0]["daemon"]["version"], v);
     assert!(j[0]["daemon"]["uptime_s"].as_u64().is_some(), "{}", o.show());
@@ -611,7 +611,7 @@ fn version_without_a_daemon_prints_the_client_only() {
     let o = ctl_ok(&dir, &["version"]);
     assert_eq!(o.out, format!("tend {v}\n"), "{}", o.show());
     let o = ctl_ok(&dir, &["version", "--json"]);
-    assert_eq!(o.json_lines(), [serde_json::json!({ "version": v, "api": 1, "daemon": null })], "{}", o.show());
+    assert_eq!(o.json_lines(), [serde_json::json!({ "version": v, "api": 2, "daemon": null })], "{}", o.show());
 }
 
 // --- errors ---------------------------------------------------------------------------------

@@ -240,7 +240,57 @@ fn request_values() -> Vec<(&'static str, u8, serde_json::Value)> {
             json!({"id": 18, "service": "web", "method": "POST", "path": "/api", "query": "a=1&b",
                    "headers": [["Accept", "*/*"], ["X-Two", "1"], ["X-Two", "2"]]}),
         ),
+        ("spawn-minimal", kind::SPAWN, json!({"id": 20, "spec": {"command": ["true"]}})),
+        ("spawn", kind::SPAWN, json!({"id": 21, "attach": true, "spec": job_spec()})),
+        ("job-status", kind::JOB_STATUS, json!({"id": 22, "job": 7})),
+        ("wait", kind::WAIT, json!({"id": 23, "job": u64::MAX})),
+        ("retry", kind::RETRY, json!({"id": 24, "job": 7})),
+        ("job-list", kind::JOB_LIST, json!({"id": 25})),
+        (
+            "job-list-filters",
+            kind::JOB_LIST,
+            json!({"id": 26, "state": "failed", "name": "mig*", "since_us": 1_795_362_721_000_000u64}),
+        ),
+        ("job-rm", kind::JOB_RM, json!({"id": 27, "job": 7})),
+        ("attach", kind::ATTACH, json!({"id": 28, "job": 7})),
+        ("stdin-eof", kind::STDIN, json!({"id": 29, "job": 7, "eof": true})),
+        ("job-signal", kind::JOB_SIGNAL, json!({"id": 30, "job": 7, "signal": "INT"})),
+        ("job-signal-group", kind::JOB_SIGNAL, json!({"id": 31, "job": 7, "signal": 9, "group": true})),
     ]
+}
+
+/// A job descriptor with every field.
+fn job_spec() -> serde_json::Value {
+    json!({
+        "command": ["sh", "-c", "exit 3"],
+        "env": [["A", "1"], ["B", ""]],
+        "cwd": "/srv",
+        "user": "nobody",
+        "timeout_ms": 600_000,
+        "retries": 2,
+        "name": "migrate",
+        "stdin": true,
+    })
+}
+
+/// A job as JOB carries it, ended.
+fn job_ended() -> serde_json::Value {
+    json!({
+        "job": 7,
+        "spec": job_spec(),
+        "state": "failed",
+        "reason": "killed by SIGTERM (timed out after 10m) (attempt 3 of 3)",
+        "created": "2026-11-22T10:00:00.000000Z",
+        "started": "2026-11-22T10:00:00.000100Z",
+        "ended": "2026-11-22T10:10:00.000000Z",
+        "exit": {"code": null, "signal": "SIGTERM", "core_dumped": false, "text": "killed by SIGTERM"},
+        "status": 143,
+        "timed_out": true,
+        "requestor": {"uid": 65534, "gid": 65534, "pid": 99, "name": "tend"},
+        "attempt": 3,
+        "retry_of": 4,
+        "stdout_bytes": 12,
+    })
 }
 
 /// (seed name, type byte, body) of one message of every reply type.
@@ -322,6 +372,21 @@ fn reply_values() -> Vec<(&'static str, u8, serde_json::Value)> {
         ("error-unavailable", kind::ERROR, error(18, "unavailable", "web is backoff; see its logs")),
         ("error-timeout", kind::ERROR, error(18, "timeout", "web: no response within 30.000s")),
         ("error-bad-gateway", kind::ERROR, error(18, "bad_gateway", "web: malformed response head")),
+        ("error-unknown-job", kind::ERROR, error(22, "unknown_job", "no job %99")),
+        ("error-job-running", kind::ERROR, error(24, "job_running", "job %7 is still running")),
+        ("job", kind::JOB, json!({"id": 22, "job": job_ended()})),
+        (
+            "job-running",
+            kind::JOB,
+            json!({"id": 20, "job": {"job": 1, "spec": {"command": ["sleep", "9"]}, "state": "running", "pid": 42,
+                   "created": "2026-11-22T10:00:00.000000Z", "requestor": {"uid": 0, "gid": 0, "pid": 7}, "attempt": 1}}),
+        ),
+        (
+            "event-job",
+            kind::EVENT,
+            json!({"id": 12, "event": {"seq": 9, "ts": "2026-11-22T10:00:00.000000Z", "job": 7, "kind": "state",
+                   "from": "running", "to": "failed", "reason": "exited with status 3"}}),
+        ),
     ]
 }
 
@@ -351,6 +416,24 @@ fn with_body(v: serde_json::Value, body: &[u8]) -> Vec<u8> {
     rmp_serde::to_vec_named(&WithBody { rest: &v, body }).unwrap()
 }
 
+/// `v` (a JSON map) with a msgpack bin field `key` added.
+fn with_bin(v: serde_json::Value, key: &str, data: &[u8]) -> Vec<u8> {
+    let mut m: std::collections::BTreeMap<String, rmpv_like::Field> =
+        v.as_object().unwrap().iter().map(|(k, v)| (k.clone(), rmpv_like::Field::Json(v.clone()))).collect();
+    m.insert(key.to_string(), rmpv_like::Field::Bin(data.to_vec()));
+    rmp_serde::to_vec_named(&m).unwrap()
+}
+
+/// A map value that is either JSON or msgpack bin.
+mod rmpv_like {
+    #[derive(serde::Serialize)]
+    #[serde(untagged)]
+    pub enum Field {
+        Json(serde_json::Value),
+        Bin(#[serde(with = "serde_bytes")] Vec<u8>),
+    }
+}
+
 /// Every request seed, decoded by tend.
 fn requests() -> Vec<(&'static str, Request)> {
     let mut bodies: Vec<(&str, u8, Vec<u8>)> = request_values()
@@ -359,6 +442,7 @@ fn requests() -> Vec<(&'static str, Request)> {
         .collect();
     let post = json!({"id": 19, "service": "web", "method": "PUT", "path": "/blob", "headers": []});
     bodies.push(("request-body", kind::REQUEST, with_body(post, b"\0\x01binary\xff")));
+    bodies.push(("stdin", kind::STDIN, with_bin(json!({"id": 29, "job": 7}), "data", b"line\n\0\xff")));
     bodies
         .into_iter()
         .map(|(name, k, body)| {

@@ -30,6 +30,18 @@
  *   STOPPED, "stopped" (tend, asking about that service), ROUNDS times each, interleaved.
  *   Prints per group: LABEL median_per_s min max n
  *
+ * ctl_bench job SOCK CMD ITERS WARMUP ROUNDS
+ *   One-shot job round trips (bench/rows/99-jobs.sh), three groups, each ROUNDS times
+ *   (order rotated every round), ITERS timed after WARMUP untimed, samples pooled:
+ *     spawn-wait   on one greeted connection: t0, write SPAWN {command: [CMD]}, read
+ *                  its JOB (the job's number), write WAIT for it, read the JOB that
+ *                  says it has ended (status 0 expected), t1.
+ *     spawn-attach the same with one SPAWN {attach: true}: t0, write it, read its JOB,
+ *                  then frames (LOG_DATA if CMD writes) up to the JOB that ends the
+ *                  stream, t1.
+ *     fork-exec    the floor, in this process: t0, fork(); execv(CMD); waitpid(), t1.
+ *   Prints per group: LABEL p50_us p90_us p99_us max_us n
+ *
  * Exits 1 (with a message) if tend answers anything but the expected reply.
  */
 #define _GNU_SOURCE
@@ -143,7 +155,7 @@ static size_t frame_end(uint8_t *out, uint8_t kind, size_t total) {
 static size_t enc_hello(uint8_t *out) {
     struct mp m = { out + frame_begin(out) };
     mp_map(&m, 3);
-    mp_str(&m, "api"); mp_uint(&m, 1);
+    mp_str(&m, "api"); mp_uint(&m, 2);
     mp_str(&m, "client"); mp_str(&m, "tend-bench");
     mp_str(&m, "capabilities"); mp_byte(&m, 0x91); mp_str(&m, "status");
     return frame_end(out, HELLO, (size_t)(m.p - out));
@@ -235,7 +247,7 @@ static size_t canned_reply(uint8_t *out) {
 static size_t canned_welcome(uint8_t *out) {
     struct mp m = { out + frame_begin(out) };
     mp_map(&m, 5);
-    mp_str(&m, "api"); mp_uint(&m, 1);
+    mp_str(&m, "api"); mp_uint(&m, 2);
     mp_str(&m, "version"); mp_str(&m, "0.0.0");
     mp_str(&m, "pid"); mp_uint(&m, (uint64_t)getpid());
     mp_str(&m, "capabilities"); mp_byte(&m, 0x91); mp_str(&m, "status");
@@ -541,6 +553,132 @@ static int cmd_pipe(int argc, char **argv) {
     return 0;
 }
 
+/* ---- job --------------------------------------------------------------------------------- */
+
+#define SPAWN 0x30
+#define WAIT 0x32
+#define JOB 0x2a
+
+/* SPAWN {"id": id, "spec": {"command": [cmd]}[, "attach": true]} */
+static size_t enc_spawn(uint8_t *out, uint32_t id, const char *cmd, int attach) {
+    struct mp m = { out + frame_begin(out) };
+    mp_map(&m, attach ? 3 : 2);
+    mp_str(&m, "id"); mp_u32(&m, id);
+    mp_str(&m, "spec"); mp_map(&m, 1);
+    mp_str(&m, "command"); mp_byte(&m, 0x91); mp_str(&m, cmd);
+    if (attach) { mp_str(&m, "attach"); mp_byte(&m, 0xc3); }
+    return frame_end(out, SPAWN, (size_t)(m.p - out));
+}
+
+/* WAIT {"id": id, "job": job} */
+static size_t enc_wait(uint8_t *out, uint32_t id, uint64_t job) {
+    struct mp m = { out + frame_begin(out) };
+    mp_map(&m, 2);
+    mp_str(&m, "id"); mp_u32(&m, id);
+    mp_str(&m, "job"); mp_uint(&m, job);
+    return frame_end(out, WAIT, (size_t)(m.p - out));
+}
+
+/* The job's number in a JOB body {"id": N, "job": {"job": K, ...}} (the second "job"
+ * key), or -1. */
+static int64_t job_number(const uint8_t *b, size_t n) {
+    const uint8_t *p = memmem(b, n, "\xa3job", 4);
+    if (!p) return -1;
+    const uint8_t *q = memmem(p + 4, n - (size_t)(p + 4 - b), "\xa3job", 4);
+    return q ? mp_read_uint(q + 4, b + n) : -1;
+}
+
+/* The "status" of a JOB body: -1 while the job has not ended (the field is absent). */
+static int64_t job_status(const uint8_t *b, size_t n) {
+    const uint8_t *p = memmem(b, n, "\xa6status", 7);
+    return p ? mp_read_uint(p + 7, b + n) : -1;
+}
+
+/* Read frames until a JOB with this id; its body length (body in rbuf). */
+static long read_job(int fd, uint32_t id) {
+    for (;;) {
+        uint8_t k;
+        long len = read_frame(fd, &k, rbuf, sizeof rbuf);
+        if (len < 0) die("the server closed the connection");
+        if (k == JOB && body_id(rbuf, (size_t)len) == id) return len;
+        if (k == 0x24 /* LOG_DATA */ && body_id(rbuf, (size_t)len) == id) continue;
+        fprintf(stderr, "ctl_bench: expected JOB id %u, got type 0x%02x: %.*s\n", id, k, (int)(len > 200 ? 200 : len),
+                rbuf);
+        exit(1);
+    }
+}
+
+static void job_rtt(int fd, const char *cmd, int attach, struct samples *s, int iters, int warm) {
+    static uint32_t next_id = 1;
+    uint8_t f[512], w[64];
+    for (int i = 0; i < warm + iters; i++) {
+        uint32_t id = next_id++;
+        size_t n = enc_spawn(f, id, cmd, attach);
+        double t0 = now_us();
+        write_all(fd, f, n);
+        long len = read_job(fd, id);
+        int64_t job = job_number(rbuf, (size_t)len);
+        if (job < 0) die("a JOB without a job number");
+        if (attach) {
+            len = read_job(fd, id);
+        } else {
+            uint32_t wid = next_id++;
+            write_all(fd, w, enc_wait(w, wid, (uint64_t)job));
+            len = read_job(fd, wid);
+        }
+        double t1 = now_us();
+        if (job_status(rbuf, (size_t)len) != 0) {
+            fprintf(stderr, "ctl_bench: job %lld did not end with status 0: %.*s\n", (long long)job,
+                    (int)(len > 300 ? 300 : len), rbuf);
+            exit(1);
+        }
+        if (i >= warm) add(s, t1 - t0);
+    }
+}
+
+static void fork_exec_rtt(const char *cmd, struct samples *s, int iters, int warm) {
+    char *argv[] = { (char *)cmd, NULL };
+    for (int i = 0; i < warm + iters; i++) {
+        double t0 = now_us();
+        pid_t pid = fork();
+        if (pid < 0) die("fork failed");
+        if (pid == 0) {
+            execv(cmd, argv);
+            _exit(127);
+        }
+        int st;
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+        double t1 = now_us();
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) die("the command failed");
+        if (i >= warm) add(s, t1 - t0);
+    }
+}
+
+static int cmd_job(int argc, char **argv) {
+    if (argc != 7) die("usage: ctl_bench job SOCK CMD ITERS WARMUP ROUNDS");
+    const char *sock = argv[2], *cmd = argv[3];
+    int iters = atoi(argv[4]), warm = atoi(argv[5]), rounds = atoi(argv[6]);
+    struct samples g[3] = { { .label = "spawn-wait" }, { .label = "spawn-attach" }, { .label = "fork-exec" } };
+    int fd = uds_connect(sock);
+    greet(fd);
+    for (int r = 0; r < rounds; r++)
+        for (int j = 0; j < 3; j++) {
+            int k = (j + r) % 3;
+            switch (k) {
+            case 0: job_rtt(fd, cmd, 0, &g[0], iters, warm); break;
+            case 1: job_rtt(fd, cmd, 1, &g[1], iters, warm); break;
+            case 2: fork_exec_rtt(cmd, &g[2], iters, warm); break;
+            }
+        }
+    close(fd);
+    for (int k = 0; k < 3; k++) {
+        struct samples *s = &g[k];
+        sort_doubles(s->v, s->n);
+        printf("%s %.2f %.2f %.2f %.2f %zu\n", s->label, pct(s, 0.5), pct(s, 0.9), pct(s, 0.99), s->v[s->n - 1], s->n);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     /* 1,000 connections and more: raise the soft fd limit to the hard one */
@@ -551,5 +689,6 @@ int main(int argc, char **argv) {
     }
     if (argc >= 2 && strcmp(argv[1], "rtt") == 0) return cmd_rtt(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "pipe") == 0) return cmd_pipe(argc, argv);
-    die("usage: ctl_bench rtt|pipe ...");
+    if (argc >= 2 && strcmp(argv[1], "job") == 0) return cmd_job(argc, argv);
+    die("usage: ctl_bench rtt|pipe|job ...");
 }

@@ -67,9 +67,9 @@ int main(int argc, char **argv) {
     size_t sl = strlen(svc);
     if (sl > 31) fail("service name too long");
 
-    /* HELLO {"api": 1, "client": "ctl_once", "capabilities": ["status"]} */
+    /* HELLO {"api": 2, "client": "ctl_once", "capabilities": ["status"]} */
     static uint8_t hello[] = "\x00\x00\x00\x00\x01"
-                             "\x83\xa3" "api" "\x01"
+                             "\x83\xa3" "api" "\x02"
                              "\xa6" "client" "\xa8" "ctl_once"
                              "\xac" "capabilities" "\x91\xa6" "status";
     hello[3] = (uint8_t)(sizeof hello - 1 - 4);

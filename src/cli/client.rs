@@ -5,13 +5,14 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use crate::proto::frame::{Decoder, Frame, CLIENT_MAX_FRAME};
-use crate::proto::msg::{self, ErrorCode, ErrorMsg, Hello, Reply, Request, Welcome};
+use crate::proto::msg::{self, kind, Answer, ErrorCode, ErrorMsg, Expected, Hello, Reply, Request, Welcome};
 
 /// Exit codes of the client commands (tend(1), EXIT STATUS).
 pub mod code {
     /// The daemon refused or could not do what was asked.
     pub const FAILED: i32 = 1;
     pub const USAGE: i32 = 2;
+    /// No such service, or no such job.
     pub const UNKNOWN_SERVICE: i32 = 4;
     /// No tend is listening on the socket.
     pub const NOT_RUNNING: i32 = 5;
@@ -41,7 +42,7 @@ impl ClientError {
     /// The exit code for an ERROR frame.
     pub fn from_reply(e: &ErrorMsg) -> Self {
         let code = match e.code {
-            ErrorCode::UnknownService => code::UNKNOWN_SERVICE,
+            ErrorCode::UnknownService | ErrorCode::UnknownJob => code::UNKNOWN_SERVICE,
             ErrorCode::PermissionDenied => code::PERMISSION,
             ErrorCode::BadSignal => code::USAGE,
             ErrorCode::UnsupportedVersion
@@ -55,7 +56,8 @@ impl ClientError {
             | ErrorCode::ShuttingDown
             | ErrorCode::Failed
             | ErrorCode::UnknownStream
-            | ErrorCode::BadGateway => code::FAILED,
+            | ErrorCode::BadGateway
+            | ErrorCode::JobRunning => code::FAILED,
         };
         ClientError { code, message: e.message.clone() }
     }
@@ -100,10 +102,12 @@ impl Client {
             capabilities: msg::CAPABILITIES.iter().map(|s| s.to_string()).collect(),
         };
         c.send(&Request::Hello(hello))?;
-        match c.recv()? {
-            Reply::Welcome(w) => c.welcome = w,
-            Reply::Error(e) => return Err(ClientError::from_reply(&e)),
-            other => return Err(ClientError::new(code::PROTOCOL, format!("expected a welcome, got {other:?}"))),
+        match c.recv_as::<Welcome>(kind::WELCOME)? {
+            Answer::Reply(w) => c.welcome = w,
+            Answer::Error(e) => return Err(ClientError::from_reply(&e)),
+            Answer::Other(k) => {
+                return Err(ClientError::new(code::PROTOCOL, format!("expected a welcome, got message type 0x{k:02x}")))
+            }
         }
         Ok(c)
     }
@@ -144,6 +148,14 @@ impl Client {
             .map_err(|e| ClientError::new(code::PROTOCOL, format!("bad reply from the daemon: {e}")))
     }
 
+    /// The next frame from the server as a `T` (frame type `expect`) or an ERROR; any
+    /// other type is not decoded. A closed connection is an error.
+    pub fn recv_as<T: serde::de::DeserializeOwned>(&mut self, expect: u8) -> Result<Answer<T>, ClientError> {
+        let f = self.recv_frame()?;
+        msg::decode_expected(expect, f.kind, &f.body)
+            .map_err(|e| ClientError::new(code::PROTOCOL, format!("bad reply from the daemon: {e}")))
+    }
+
     /// The next frame from the server, not decoded (for fields this client's wire
     /// types do not have). A closed connection is an error.
     pub fn recv_frame(&mut self) -> Result<Frame, ClientError> {
@@ -156,7 +168,7 @@ impl Client {
             if self.rbuf.is_empty() {
                 // Small: a status reply is under 1 KiB, and every page the client
                 // touches is a page fault in a process that lives half a millisecond.
-                self.rbuf = vec![0; 8 * 1024];
+                self.rbuf = vec![0; 2 * 1024];
             }
             let n = match self.stream.read(&mut self.rbuf) {
                 Ok(n) => n,
@@ -167,6 +179,79 @@ impl Client {
                 return Err(ClientError::new(code::PROTOCOL, "the daemon closed the connection"));
             }
             self.dec.push(&self.rbuf[..n]);
+            // A full buffer: a long list or a log stream; read more per call from now on.
+            if n == self.rbuf.len() && n < 64 * 1024 {
+                self.rbuf = vec![0; 2 * n];
+            }
+        }
+    }
+
+    /// Send one request and return its (single) reply, which must be a `T`; an ERROR
+    /// becomes an Err. Decodes only `T` (see `msg::Expected`).
+    pub fn call_as<T: Expected>(&mut self, r: Request) -> Result<T, ClientError> {
+        let id = r.id();
+        self.send(&r)?;
+        // Nothing else is in flight on this connection.
+        match self.recv_as::<T>(T::KIND)? {
+            Answer::Reply(t) if t.id() == id => Ok(t),
+            Answer::Reply(t) => {
+                Err(ClientError::new(code::PROTOCOL, format!("reply to request {} where {id} was asked", t.id())))
+            }
+            Answer::Error(e) => Err(ClientError::from_reply(&e)),
+            Answer::Other(k) => Err(ClientError::new(
+                code::PROTOCOL,
+                format!("unexpected reply: message type 0x{k:02x} where 0x{:02x} was expected", T::KIND),
+            )),
+        }
+    }
+
+    /// The socket, for a client that polls it with other descriptors (`spawn --attach`).
+    pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.stream.as_fd()
+    }
+
+    pub fn set_nonblocking(&self, on: bool) -> Result<(), ClientError> {
+        self.stream.set_nonblocking(on).map_err(|e| self.io_error(e))
+    }
+
+    /// Non-blocking socket: read what has arrived into the decoder. False at the end
+    /// of the connection.
+    pub fn read_some(&mut self) -> Result<bool, ClientError> {
+        if self.rbuf.len() < 64 * 1024 {
+            self.rbuf = vec![0; 64 * 1024];
+        }
+        loop {
+            match self.stream.read(&mut self.rbuf) {
+                Ok(0) => return Ok(false),
+                Ok(n) => self.dec.push(&self.rbuf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(true),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.io_error(e)),
+            }
+        }
+    }
+
+    /// The next complete frame already read, decoded.
+    pub fn next_reply(&mut self) -> Result<Option<Reply>, ClientError> {
+        match self.dec.next_frame() {
+            Ok(Some(f)) => Reply::decode(f.kind, &f.body)
+                .map(Some)
+                .map_err(|e| ClientError::new(code::PROTOCOL, format!("bad reply from the daemon: {e}"))),
+            Ok(None) => Ok(None),
+            Err(e) => Err(ClientError::new(code::PROTOCOL, format!("bad reply from the daemon: {e}"))),
+        }
+    }
+
+    /// Non-blocking socket: write what it takes of `buf`; how much.
+    pub fn write_some(&mut self, buf: &[u8]) -> Result<usize, ClientError> {
+        loop {
+            match self.stream.write(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(0),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.io_error(e)),
+            }
         }
     }
 

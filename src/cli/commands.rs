@@ -12,14 +12,28 @@ use serde::Serialize;
 use super::client::{code, Client, ClientError};
 use crate::daemon::control::socket_path;
 use crate::proto::msg::{
-    EventInfo, EventsReq, HttpReq, Plain, Reply, ServiceInfo, SignalReq, SignalSpec, Stream, Target,
+    EventInfo, EventsReq, HttpReq, ListReply, Plain, Reply, ServiceInfo, SignalReq, SignalSpec, StatusReply, Stream,
+    Target, VersionReply,
 };
 use crate::proto::Request;
 
 #[derive(FromArgs, Debug, Default)]
 #[argh(subcommand, name = "ls")]
-/// List the services and their state.
+/// List the services and their state (or, with --jobs, the one-shot jobs).
 pub struct LsCmd {
+    /// list the jobs instead of the services
+    #[argh(switch)]
+    jobs: bool,
+    /// with --jobs: only jobs in this state (running, exited or failed)
+    #[argh(option)]
+    state: Option<String>,
+    /// with --jobs: only jobs whose name matches this pattern (* and ?)
+    #[argh(option)]
+    name: Option<String>,
+    /// with --jobs: only jobs created since TIME (a duration ago such as "10m", or an
+    /// RFC 3339 time)
+    #[argh(option)]
+    since: Option<String>,
     /// the control socket (default: $TEND_SOCKET, else /run/tend.sock for root, else
     /// $XDG_RUNTIME_DIR/tend.sock or /tmp/tend-UID/tend.sock)
     #[argh(option)]
@@ -31,9 +45,9 @@ pub struct LsCmd {
 
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "status")]
-/// Show one service in detail.
+/// Show one service (or one job, %N) in detail.
 pub struct StatusCmd {
-    /// the service
+    /// the service, or a job as %N
     #[argh(positional)]
     service: String,
     /// the control socket
@@ -72,9 +86,10 @@ change_cmd!(RestartCmd, "restart", "Restart a service and wait until it is runni
 
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "signal")]
-/// Send a signal to a service's process (or its process group with --group).
+/// Send a signal to a service's process (or its process group with --group); %N
+/// names a job.
 pub struct SignalCmd {
-    /// the service
+    /// the service, or a job as %N
     #[argh(positional)]
     service: String,
     /// the signal: a name (TERM, SIGTERM) or a number
@@ -258,12 +273,16 @@ fn opt<T: ToString>(v: Option<T>) -> String {
 }
 
 pub fn ls(c: LsCmd) -> Result<(), ClientError> {
+    if c.jobs {
+        let f = super::jobs::ListFilters { state: c.state, name: c.name, since: c.since };
+        return super::jobs::list(f, &c.socket, c.json);
+    }
+    if c.state.is_some() || c.name.is_some() || c.since.is_some() {
+        return Err(ClientError::new(code::USAGE, "--state, --name and --since need --jobs"));
+    }
     let mut cl = connect(&c.socket)?;
     let id = cl.next_id();
-    let services = match cl.call(Request::List(Plain { id }))? {
-        Reply::List(l) => l.services,
-        r => return Err(unexpected(r)),
-    };
+    let services = cl.call_as::<ListReply>(Request::List(Plain { id }))?.services;
     if c.json {
         return json_line(&services);
     }
@@ -295,17 +314,24 @@ pub fn ls(c: LsCmd) -> Result<(), ClientError> {
             r[3].clear();
         }
     }
-    let mut widths = [0usize; 10];
-    for r in &rows {
-        for (w, cell) in widths.iter_mut().zip(r) {
+    let rows: Vec<&[String]> = rows.iter().map(|r| &r[..]).collect();
+    out(table_text(&rows, if avail { None } else { Some(3) }).as_bytes())
+}
+
+/// Rows as a table: columns padded to their widest cell, two spaces apart, the last
+/// one not padded; column `skip` left out.
+pub(super) fn table_text(rows: &[&[String]], skip: Option<usize>) -> String {
+    let mut widths = vec![0usize; rows.first().map_or(0, |r| r.len())];
+    for r in rows {
+        for (w, cell) in widths.iter_mut().zip(r.iter()) {
             *w = (*w).max(cell.chars().count());
         }
     }
     let mut text = String::new();
-    for r in &rows {
+    for r in rows {
         let mut line = String::new();
-        for (i, (cell, w)) in r.iter().zip(widths).enumerate() {
-            if i == 3 && !avail {
+        for (i, (cell, &w)) in r.iter().zip(&widths).enumerate() {
+            if Some(i) == skip {
                 continue;
             }
             if i + 1 == r.len() {
@@ -317,12 +343,21 @@ pub fn ls(c: LsCmd) -> Result<(), ClientError> {
         text.push_str(line.trim_end());
         text.push('\n');
     }
-    out(text.as_bytes())
+    text
+}
+
+/// `key         value` and a newline (one call site for every line: smaller code).
+#[inline(never)]
+pub(super) fn kv_line(t: &mut String, k: &str, v: &str) {
+    t.push_str(k);
+    t.extend(std::iter::repeat_n(' ', 12usize.saturating_sub(k.len())));
+    t.push_str(v);
+    t.push('\n');
 }
 
 fn status_text(s: &ServiceInfo) -> String {
     let mut t = String::new();
-    let mut kv = |k: &str, v: String| t.push_str(&format!("{k:<11} {v}\n"));
+    let mut kv = |k: &str, v: String| kv_line(&mut t, k, &v);
     kv("name", s.name.clone());
     kv("state", format!("{}{}", s.state, if s.paused { " (paused)" } else { "" }));
     kv("reason", s.reason.clone());
@@ -385,12 +420,12 @@ fn status_text(s: &ServiceInfo) -> String {
 }
 
 pub fn status(c: StatusCmd) -> Result<(), ClientError> {
+    if let Some(num) = crate::proto::msg::parse_job(&c.service, false) {
+        return super::jobs::status(num, &c.socket, c.json);
+    }
     let mut cl = connect(&c.socket)?;
     let id = cl.next_id();
-    let s = match cl.call(Request::Status(Target { id, service: c.service, wait: false }))? {
-        Reply::Status(s) => s.service,
-        r => return Err(unexpected(r)),
-    };
+    let s = cl.call_as::<StatusReply>(Request::Status(Target { id, service: c.service, wait: false }))?.service;
     if c.json {
         return json_line(&s);
     }
@@ -430,7 +465,12 @@ pub fn signal(c: SignalCmd) -> Result<(), ClientError> {
     };
     let mut cl = connect(&c.socket)?;
     let id = cl.next_id();
-    let r = cl.call(Request::Signal(SignalReq { id, service: c.service, signal: spec, group: c.group }))?;
+    let r = match crate::proto::msg::parse_job(&c.service, false) {
+        Some(job) => {
+            cl.call(Request::JobSignal(crate::proto::msg::JobSignalReq { id, job, signal: spec, group: c.group }))?
+        }
+        None => cl.call(Request::Signal(SignalReq { id, service: c.service, signal: spec, group: c.group }))?,
+    };
     done(r, c.json)
 }
 
@@ -438,6 +478,10 @@ fn event_text(e: &EventInfo) -> String {
     let mut s = format!("{:>5} {} ", e.seq, e.ts);
     if !e.service.is_empty() {
         s.push_str(&e.service);
+        s.push(' ');
+    }
+    if let Some(j) = e.job {
+        s.push_str(&crate::proto::msg::job_name(j));
         s.push(' ');
     }
     if e.kind == "state" {
@@ -516,10 +560,7 @@ pub fn version(c: VersionCmd) -> Result<(), ClientError> {
     let daemon = match connect(&c.socket) {
         Ok(mut cl) => {
             let id = cl.next_id();
-            match cl.call(Request::Version(Plain { id }))? {
-                Reply::Version(v) => Some(v),
-                r => return Err(unexpected(r)),
-            }
+            Some(cl.call_as::<VersionReply>(Request::Version(Plain { id }))?)
         }
         Err(e) if e.code == code::NOT_RUNNING => None,
         Err(e) => return Err(e),

@@ -11,6 +11,7 @@ use crate::init;
 
 pub mod client;
 pub mod commands;
+pub mod jobs;
 pub mod logs;
 pub mod top;
 
@@ -54,6 +55,10 @@ enum Sub {
     Version(VersionCmd),
     Import(crate::import::ImportCmd),
     Top(top::TopCmd),
+    Spawn(jobs::SpawnCmd),
+    Wait(jobs::WaitCmd),
+    Retry(jobs::RetryCmd),
+    Rm(jobs::RmCmd),
 }
 
 #[derive(FromArgs, Debug)]
@@ -140,6 +145,10 @@ pub fn main(argv: Vec<OsString>) -> i32 {
         Sub::Version(c) => finish(commands::version(c)),
         Sub::Import(c) => crate::import::main(c),
         Sub::Top(c) => finish(top::main(c)),
+        Sub::Spawn(c) => finish(jobs::spawn(c)),
+        Sub::Wait(c) => finish(jobs::wait(c)),
+        Sub::Retry(c) => finish(jobs::retry(c)),
+        Sub::Rm(c) => finish(jobs::rm(c)),
     }
 }
 

@@ -8,7 +8,7 @@ pub mod units;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use parse::{load, parse_str, ConfigError};
+pub use parse::{load, parse_str, resolve_user, ConfigError};
 
 /// The whole validated configuration.
 #[derive(Clone, Debug, PartialEq)]
@@ -32,6 +32,8 @@ pub struct Config {
     pub forward: Forward,
     /// The HTTP ingress (`[ingress]`), if configured.
     pub ingress: Option<Ingress>,
+    /// Ended one-shot jobs kept (with their last output) before the oldest is evicted.
+    pub job_history: usize,
 }
 
 /// The worker pool that forwards requests to service sockets (`[forward]`).
@@ -410,6 +412,7 @@ pub mod defaults {
     pub const MAX_CLIENTS: usize = 4096;
     pub const CLIENT_QUEUE: usize = 1 << 20;
     pub const EVENTS_HISTORY: usize = 1000;
+    pub const JOB_HISTORY: usize = 1000;
     pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
     pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
     pub const HEALTH_INTERVAL: Duration = Duration::from_secs(10);

@@ -131,6 +131,7 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Config> {
     let mut cgroups = true;
     let mut fwd = super::Forward::default();
     let mut ingress_value = None;
+    let mut job_history = defaults::JOB_HISTORY;
     for (k, v) in entries(doc.get_ref()) {
         match k.get_ref().as_ref() {
             "main" => main = Some(v),
@@ -141,6 +142,7 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Config> {
             "cgroups" => cgroups = boolean(&cx, "cgroups", v)?,
             "forward" => fwd = forward::forward_table(&cx, v)?,
             "ingress" => ingress_value = Some(v),
+            "job_history" => job_history = integer_in(&cx, "job_history", v, 1, 1_000_000)? as usize,
             _ => return Err(unknown_key(&cx, "", k, TOP_KEYS)),
         }
     }
@@ -213,11 +215,12 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Config> {
         cgroups,
         forward: fwd,
         ingress,
+        job_history,
     })
 }
 
 const TOP_KEYS: &[&str] =
-    &["main", "shutdown_timeout", "log_dir", "cgroups", "control", "forward", "ingress", "service"];
+    &["main", "shutdown_timeout", "log_dir", "cgroups", "job_history", "control", "forward", "ingress", "service"];
 
 const CONTROL_KEYS: &[&str] = &[
     "socket",
@@ -1190,23 +1193,47 @@ fn run_as(cx: &Cx, user: Option<(String, &Value)>, group: Option<(String, &Value
         };
     };
     let (written, who_user) = who(cx, &ukey, uv, "user")?;
-    let lookup_failed = |e: nix::Error| cx.error(uv.span(), &ukey, format!("cannot look up user {written:?}: {e}"));
-    let (uid, entry) = match who_user {
-        Who::Name(name) => match User::from_name(&name).map_err(lookup_failed)? {
-            Some(u) => (u.uid.as_raw(), Some(u)),
-            None => return Err(cx.error(uv.span(), &ukey, format!("unknown user {name:?}"))),
-        },
-        Who::Id(id) => (id, User::from_uid(Uid::from_raw(id)).map_err(lookup_failed)?),
-    };
     let gid_override = match group {
         None => None,
         Some((gkey, gv)) => Some(group_id(cx, &gkey, gv)?),
     };
+    match resolve(written, who_user, gid_override) {
+        Ok(r) => Ok(Some(r)),
+        Err(m) => Err(cx.error(uv.span(), &ukey, m)),
+    }
+}
+
+/// A user as a job descriptor gives it (a name, or a numeric id), resolved like a
+/// service's `user`: its primary group, supplementary groups and home directory.
+pub fn resolve_user(written: &str) -> std::result::Result<RunAs, String> {
+    if written.is_empty() {
+        return Err("the user must not be empty".into());
+    }
+    let who = if written.bytes().all(|b| b.is_ascii_digit()) {
+        match written.parse::<u32>().ok().filter(|&n| n != u32::MAX) {
+            Some(n) => Who::Id(n),
+            None => return Err(format!("invalid user id: expected 0 to {}", u32::MAX - 1)),
+        }
+    } else {
+        Who::Name(written.to_string())
+    };
+    resolve(written.to_string(), who, None)
+}
+
+/// Look a user up in the passwd database (and its groups in the group database).
+fn resolve(written: String, who_user: Who, gid_override: Option<u32>) -> std::result::Result<RunAs, String> {
+    let lookup_failed = |e: nix::Error| format!("cannot look up user {written:?}: {e}");
+    let (uid, entry) = match who_user {
+        Who::Name(name) => match User::from_name(&name).map_err(lookup_failed)? {
+            Some(u) => (u.uid.as_raw(), Some(u)),
+            None => return Err(format!("unknown user {name:?}")),
+        },
+        Who::Id(id) => (id, User::from_uid(Uid::from_raw(id)).map_err(lookup_failed)?),
+    };
     let run_as = match entry {
         Some(u) => {
             let gid = gid_override.unwrap_or(u.gid.as_raw());
-            let failed =
-                |e: String| cx.error(uv.span(), &ukey, format!("cannot list the groups of user {:?}: {e}", u.name));
+            let failed = |e: String| format!("cannot list the groups of user {:?}: {e}", u.name);
             let cname = CString::new(u.name.as_str()).map_err(|e| failed(e.to_string()))?;
             let list = nix::unistd::getgrouplist(&cname, Gid::from_raw(gid)).map_err(|e| failed(e.to_string()))?;
             let mut groups = vec![gid];
@@ -1222,7 +1249,7 @@ fn run_as(cx: &Cx, user: Option<(String, &Value)>, group: Option<(String, &Value
             RunAs { user: written, uid, gid, groups: vec![gid], home: None }
         }
     };
-    Ok(Some(run_as))
+    Ok(run_as)
 }
 
 #[cfg(test)]
@@ -1634,6 +1661,20 @@ log = { color = "auto" }
         check("[service.a]\ncommand = [\"x\",\n  3]\n", 3, "service.a.command[1]", "expected a string");
         check("[service.a]\ncommand = 5\n", 2, "service.a.command", "expected an array of strings");
         check("[service.a]\ncommand = [\"a\\u0000b\"]\n", 2, "service.a.command[0]", "NUL");
+    }
+
+    #[test]
+    fn job_history_is_a_bounded_count() {
+        assert_eq!(parse(ONE).unwrap().job_history, defaults::JOB_HISTORY);
+        assert_eq!(parse(&format!("job_history = 3\n{ONE}")).unwrap().job_history, 3);
+        check(
+            &format!("job_history = 0\n{ONE}"),
+            1,
+            "job_history",
+            "out of range: expected an integer from 1 to 1000000",
+        );
+        check(&format!("job_history = \"10\"\n{ONE}"), 1, "job_history", "integer");
+        check(&format!("job_history = 1000001\n{ONE}"), 1, "job_history", "out of range");
     }
 
     #[test]

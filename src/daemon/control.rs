@@ -85,6 +85,9 @@ pub struct Conn {
     closing: bool,
     /// Reading stopped because the queue is above the high-water mark.
     paused: bool,
+    /// Reading stopped because a job's input queue this connection feeds is full
+    /// (jobinput.rs); resumed by the supervisor when it drains.
+    pub held: bool,
     pub who: Requestor,
     /// When bytes last arrived (for the incomplete-input timeout).
     last_input: Instant,
@@ -421,6 +424,7 @@ impl Control {
                 greeted: false,
                 closing: false,
                 paused: false,
+                held: false,
                 who,
                 last_input: Instant::now(),
                 logs: Vec::new(),
@@ -441,10 +445,11 @@ impl Control {
         let buf = &mut self.rbuf;
         let mut eof = false;
         let mut turn_over = false;
+        let mut stdin_bytes = 0;
         'outer: loop {
             // Frames already buffered first: the decoder holds at most one chunk.
             loop {
-                if c.closing {
+                if c.closing || c.held {
                     break 'outer;
                 }
                 if c.queued() > high_water {
@@ -503,7 +508,19 @@ impl Control {
                         c.closing = true;
                         break 'outer;
                     }
-                    Ok(r) => inputs.push(Input::Request(r)),
+                    Ok(r) => {
+                        // A turn takes at most a job input queue's worth of STDIN
+                        // bytes, so that holding the connection when the queue is full
+                        // bounds it (jobinput.rs).
+                        if let Request::Stdin(s) = &r {
+                            stdin_bytes += s.data.len();
+                        }
+                        inputs.push(Input::Request(r));
+                        if stdin_bytes >= crate::daemon::jobinput::INPUT_LIMIT {
+                            turn_over = true;
+                            break 'outer;
+                        }
+                    }
                     Err(msg::DecodeError::UnknownType(k)) => {
                         let code = if c.greeted { ErrorCode::UnknownType } else { ErrorCode::HelloRequired };
                         inputs.push(fatal(0, code, format!("unknown message type 0x{k:02x}")));
@@ -630,6 +647,7 @@ impl Control {
             .filter(|(_, c)| {
                 !c.closing
                     && !c.paused
+                    && !c.held
                     && (!c.greeted || c.dec.pending() > 0)
                     && now.saturating_duration_since(c.last_input) >= INPUT_TIMEOUT
             })

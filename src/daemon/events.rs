@@ -64,6 +64,7 @@ mod tests {
             seq: 0,
             ts: String::new(),
             service: "s".into(),
+            job: None,
             kind: "state".into(),
             from: String::new(),
             to: String::new(),

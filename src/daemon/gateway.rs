@@ -414,8 +414,9 @@ impl Supervisor {
 
     /// The `request` control operation.
     pub(super) fn http_request(&mut self, token: Token, r: HttpReq) {
-        let Some(idx) = self.svcs.iter().position(|s| !s.removed && s.cfg.name == r.service) else {
-            let known: Vec<&str> = self.svcs.iter().filter(|s| !s.removed).map(|s| s.cfg.name.as_str()).collect();
+        let Some(idx) = self.svcs.iter().position(|s| !s.removed && s.job.is_none() && s.cfg.name == r.service) else {
+            let known: Vec<&str> =
+                self.svcs.iter().filter(|s| !s.removed && s.job.is_none()).map(|s| s.cfg.name.as_str()).collect();
             let msg = format!("no service named {:?} (services: {})", r.service, known.join(", "));
             self.control.error(token, r.id, ErrorCode::UnknownService, msg);
             return;

@@ -27,7 +27,7 @@ struct LogDataRef<'a> {
 
 impl Supervisor {
     pub(super) fn logs(&mut self, token: Token, l: LogsReq) {
-        let Some(idx) = self.find(token, l.id, &l.service) else { return };
+        let Some(idx) = self.find_unit(token, l.id, &l.service) else { return };
         if l.follow && l.until_us.is_some() {
             let msg = "until cannot be combined with follow: a follow has no end";
             self.control.error(token, l.id, ErrorCode::BadRequest, msg);

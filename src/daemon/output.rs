@@ -299,11 +299,56 @@ impl Ring {
         }
     }
 
+    /// Keep only the last `keep` bytes and their times, in a buffer of that size (for
+    /// output that is done growing: an ended job's). Positions are unchanged, so a
+    /// reader's cursor stays valid; what fell out of the ring is simply no longer
+    /// retained.
+    pub fn shrink_to(&mut self, keep: usize) {
+        let keep = keep.max(1);
+        if keep >= self.cap {
+            return;
+        }
+        if self.mem.is_some() {
+            let from = self.total.saturating_sub(keep as u64);
+            let (a, b) = self.slices(from, self.total);
+            let kept = [a, b].concat();
+            let mem = RingMem::new(keep);
+            let i = (from % keep as u64) as usize;
+            let first = kept.len().min(keep - i);
+            // SAFETY: a new buffer no one else has; both ranges lie in it (kept.len()
+            // <= keep).
+            unsafe {
+                mem.get_mut(i, first).copy_from_slice(&kept[..first]);
+                mem.get_mut(0, kept.len() - first).copy_from_slice(&kept[first..]);
+            }
+            // Views of the old buffer keep it alive until the writer is done with
+            // them; none covers the new one.
+            self.mem = Some(Arc::new(mem));
+            self.views.clear();
+            self.released = Arc::new(AtomicU64::new(0));
+        }
+        self.cap = keep;
+        self.max_marks = marks_for(keep);
+        let start = self.start();
+        while self.marks.len() > 1 && self.marks[1].0 <= start {
+            self.marks.pop_front();
+        }
+        while self.marks.len() > self.max_marks {
+            self.marks.pop_front();
+        }
+        self.marks.shrink_to_fit();
+    }
+
     /// The retained bytes, oldest first.
     #[cfg(test)]
     pub fn contents(&self) -> Vec<u8> {
         let (a, b) = self.slices(self.start(), self.total);
         [a, b].concat()
+    }
+
+    /// The most bytes it retains.
+    pub fn capacity(&self) -> usize {
+        self.cap
     }
 
     /// How many bytes are retained.
@@ -685,6 +730,33 @@ mod tests {
         assert_eq!(r.contents(), b"56789");
         assert_eq!(r.total, 16);
         assert_eq!(r.len(), 5);
+    }
+
+    #[test]
+    fn ring_shrinks_to_its_last_bytes_keeping_positions_and_times() {
+        let mut r = Ring::new(16);
+        r.push(b"abcdefghij", 1);
+        r.push(b"klmnop", 2);
+        r.push(b"qrs", 3);
+        r.shrink_to(5);
+        assert_eq!(r.contents(), b"opqrs");
+        assert_eq!((r.total, r.start()), (19, 14));
+        assert_eq!(r.time_at(14), Some(2));
+        assert_eq!(r.time_at(17), Some(3));
+        let mut out = Vec::new();
+        assert_eq!(r.copy_at(15, 10, &mut out), 4);
+        assert_eq!(out, b"pqrs");
+        // It still works as a ring afterwards.
+        r.push(b"tu", 4);
+        assert_eq!(r.contents(), b"qrstu");
+        // Fewer bytes than the new size, and an empty ring.
+        let mut r = Ring::new(16);
+        r.push(b"xy", 1);
+        r.shrink_to(8);
+        assert_eq!(r.contents(), b"xy");
+        let mut e = Ring::new(16);
+        e.shrink_to(4);
+        assert_eq!((e.total, e.contents()), (0, vec![]));
     }
 
     #[test]

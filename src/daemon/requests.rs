@@ -112,13 +112,19 @@ impl Supervisor {
         self.control.flush(token, self.poll.registry());
         let q = self.control.client_queue();
         let mut ended = false;
+        // Job slots this connection follows, whose held output may now fit.
+        let mut jobs_sent: Vec<usize> = Vec::new();
         if let Some(c) = self.control.conns.get_mut(&token) {
             let before = c.queued();
             flush_losses(q, c);
             let mut i = 0;
             while i < c.logs.len() {
                 let svc = &self.svcs[c.logs[i].svc];
+                let next = c.logs[i].next;
                 if pump(q, c, i, [&svc.out, &svc.err]) {
+                    if svc.job.is_some() && c.logs[i].next != next {
+                        jobs_sent.push(c.logs[i].svc);
+                    }
                     i += 1;
                 } else {
                     end_snapshot(c, i);
@@ -132,16 +138,20 @@ impl Supervisor {
         if ended {
             self.control.recount();
         }
+        for idx in jobs_sent {
+            self.resume_attach_held(idx);
+        }
     }
 
-    fn who(&self, token: Token) -> Option<Requestor> {
+    pub(super) fn who(&self, token: Token) -> Option<Requestor> {
         self.control.conns.get(&token).map(|c| c.who.clone())
     }
 
     pub(super) fn find(&mut self, token: Token, id: u64, name: &str) -> Option<usize> {
-        let found = self.svcs.iter().position(|s| !s.removed && s.cfg.name == name);
+        let found = self.svcs.iter().position(|s| !s.removed && s.job.is_none() && s.cfg.name == name);
         if found.is_none() {
-            let known: Vec<&str> = self.svcs.iter().filter(|s| !s.removed).map(|s| s.cfg.name.as_str()).collect();
+            let known: Vec<&str> =
+                self.svcs.iter().filter(|s| !s.removed && s.job.is_none()).map(|s| s.cfg.name.as_str()).collect();
             let msg = format!("no service named {name:?} (services: {})", known.join(", "));
             self.control.error(token, id, ErrorCode::UnknownService, msg);
         }
@@ -159,7 +169,7 @@ impl Supervisor {
             Request::List(p) => {
                 let mut services = Vec::with_capacity(self.svcs.len());
                 for i in 0..self.svcs.len() {
-                    if !self.svcs[i].removed {
+                    if !self.svcs[i].removed && self.svcs[i].job.is_none() {
                         services.push(self.info(i));
                     }
                 }
@@ -219,6 +229,15 @@ impl Supervisor {
             }
             Request::LogRotate(r) => self.rotate_request(token, r),
             Request::Http(r) => self.http_request(token, r),
+            Request::Spawn(r) => self.spawn_request(token, r),
+            Request::JobStatus(r) => self.job_status_request(token, r),
+            Request::Wait(r) => self.wait_request(token, r),
+            Request::Retry(r) => self.retry_request(token, r),
+            Request::JobList(r) => self.job_list_request(token, r),
+            Request::JobRm(r) => self.job_rm_request(token, r),
+            Request::Attach(r) => self.attach_request(token, r.id, r.job),
+            Request::Stdin(r) => self.stdin_request(token, r),
+            Request::JobSignal(r) => self.job_signal_request(token, r),
             Request::Cancel(c) => {
                 let t = c.target;
                 let ended =
@@ -302,21 +321,12 @@ impl Supervisor {
 
     fn signal_request(&mut self, token: Token, s: SignalReq) {
         let Some(idx) = self.find(token, s.id, &s.service) else { return };
-        let signo = match &s.signal {
-            SignalSpec::Name(n) => signals::parse_signal(n).ok(),
-            SignalSpec::Number(n) => i32::try_from(*n).ok().filter(|n| (1..=libc::SIGRTMAX()).contains(n)),
-        };
-        let Some(signo) = signo else {
-            let shown = match &s.signal {
-                SignalSpec::Name(n) => format!("{n:?}"),
-                SignalSpec::Number(n) => n.to_string(),
-            };
-            let msg = format!(
-                "bad signal {shown}: expected a name such as TERM or SIGHUP, or a number from 1 to {}",
-                libc::SIGRTMAX()
-            );
-            self.control.error(token, s.id, ErrorCode::BadSignal, msg);
-            return;
+        let signo = match signal_number(&s.signal) {
+            Ok(n) => n,
+            Err(msg) => {
+                self.control.error(token, s.id, ErrorCode::BadSignal, msg);
+                return;
+            }
         };
         let svc = &self.svcs[idx];
         let target = match (s.group, svc.m.pgid, svc.m.pid) {
@@ -505,6 +515,24 @@ impl Supervisor {
         }
         self.control.recount();
     }
+}
+
+/// The signal a SIGNAL or JOB_SIGNAL names, or the BAD_SIGNAL message.
+pub fn signal_number(spec: &SignalSpec) -> Result<i32, String> {
+    let signo = match spec {
+        SignalSpec::Name(n) => signals::parse_signal(n).ok(),
+        SignalSpec::Number(n) => i32::try_from(*n).ok().filter(|n| (1..=libc::SIGRTMAX()).contains(n)),
+    };
+    signo.ok_or_else(|| {
+        let shown = match spec {
+            SignalSpec::Name(n) => format!("{n:?}"),
+            SignalSpec::Number(n) => n.to_string(),
+        };
+        format!(
+            "bad signal {shown}: expected a name such as TERM or SIGHUP, or a number from 1 to {}",
+            libc::SIGRTMAX()
+        )
+    })
 }
 
 /// Tell event subscribers what they lost, now that there may be room. True if

@@ -101,6 +101,8 @@ pub enum Failure {
     Unhealthy,
     /// No `WATCHDOG=1` within `watchdog`.
     Watchdog,
+    /// A job ran longer than its timeout.
+    Timeout,
 }
 
 impl Failure {
@@ -109,6 +111,7 @@ impl Failure {
             Failure::ReadyTimeout => "not ready within ready_timeout",
             Failure::Unhealthy => "unhealthy",
             Failure::Watchdog => "watchdog timeout (no WATCHDOG=1 in time)",
+            Failure::Timeout => "timed out",
         }
     }
 }
@@ -191,6 +194,15 @@ impl Machine {
             after_stop: AfterStop::Stay,
             rng: seed | 1,
         }
+    }
+
+    /// A fresh machine for a new unit in the slot this one had (a job's): its timer
+    /// generations continue after this one's, so a timer this one armed that is still
+    /// in the heap can never match the new one's.
+    pub fn successor(&self, seed: u64) -> Machine {
+        let mut m = Machine::new(seed);
+        m.timer_gen = self.timer_gen + 1;
+        m
     }
 
     fn arm(&mut self, after: Duration) -> Action {

@@ -98,6 +98,8 @@ pub struct Svc {
     pub ck: Checks,
     /// Its log file, and the lines before its last exit.
     pub logs: SvcLog,
+    /// The job this slot runs (jobs.rs); None for a service.
+    pub job: Option<u64>,
 }
 
 /// One child pipe registered with the loop.
@@ -113,6 +115,9 @@ struct Pipe {
     /// What the pipe holds, while it was not grown (None once it was, or once growing
     /// it failed: it is tried once).
     small: Option<usize>,
+    /// A job's pipe not read because a client attached to the job has not been sent
+    /// what the ring holds yet (jobs.rs, `attach_room`).
+    attach_held: bool,
 }
 
 pub(super) struct Shutdown {
@@ -178,6 +183,8 @@ pub struct Supervisor {
     pub(super) logs: Logs,
     /// Request forwarding and the HTTP ingress (gateway.rs, ingress.rs).
     pub(super) gw: crate::daemon::gateway::Gateway,
+    /// One-shot jobs (jobs.rs).
+    pub(super) jobs: crate::daemon::jobs::Jobs,
 }
 
 fn io_err(what: &str, e: std::io::Error) -> Error {
@@ -249,7 +256,7 @@ fn group_empty(pgid: u32) -> bool {
 }
 
 impl Svc {
-    fn new(cfg: ServiceConfig, seed: u64) -> Svc {
+    pub(super) fn new(cfg: ServiceConfig, seed: u64) -> Svc {
         let cap = cfg.log.buffer;
         Svc {
             cfg,
@@ -268,6 +275,7 @@ impl Svc {
             stat: None,
             ck: Checks::default(),
             logs: SvcLog::default(),
+            job: None,
         }
     }
 }
@@ -341,6 +349,7 @@ impl Supervisor {
             nonce: seed,
             logs,
             gw: Default::default(),
+            jobs: crate::daemon::jobs::Jobs::new(cfg.job_history),
         };
         s.start_ingress()?;
         for c in cfg.services {
@@ -351,13 +360,20 @@ impl Supervisor {
         Ok(s)
     }
 
-    fn next_seed(&mut self) -> u64 {
+    pub(super) fn next_seed(&mut self) -> u64 {
         self.seed = self.seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         self.seed
     }
 
     fn update_width(&mut self) {
-        self.name_width = self.svcs.iter().filter(|s| !s.removed).map(|s| s.cfg.name.len()).max().unwrap_or(0).max(4);
+        self.name_width = self
+            .svcs
+            .iter()
+            .filter(|s| !s.removed && s.job.is_none())
+            .map(|s| s.cfg.name.len())
+            .max()
+            .unwrap_or(0)
+            .max(4);
         self.tend_prefix = prefix("tend", self.name_width, self.stderr.is_tty);
     }
 
@@ -497,6 +513,7 @@ impl Supervisor {
                     t if t.0 >= readiness::PROBE_BASE => self.on_probe_event(t.0 - readiness::PROBE_BASE),
                     t if t.0 >= readiness::READY_FD_BASE => self.on_ready_fd(t.0 - readiness::READY_FD_BASE),
                     t if t.0 >= readiness::NOTIFY_BASE => self.on_notify(t.0 - readiness::NOTIFY_BASE),
+                    t if self.jobs.inputs.contains_key(&t) => self.on_job_input(t),
                     // A pipe whose writers are all gone is read to its EOF; otherwise a
                     // short read means it is empty (see read_pipe).
                     t => self.read_pipe_until(t, ev.is_read_closed() || ev.is_error()),
@@ -538,6 +555,9 @@ impl Supervisor {
             self.check_waiting();
             self.serve_pending();
             self.check_waiters();
+            if !self.jobs.waits.is_empty() {
+                self.check_job_waits();
+            }
             self.flush_dirty();
             // A stream of small pieces (a service writing small pieces flat out): let
             // them gather in the pipe for a moment rather than wake for each one.
@@ -594,7 +614,8 @@ impl Supervisor {
                 }
                 let line = format!("{} {old}->{new}: {}", svc.cfg.name, svc.m.reason);
                 let event = EventInfo {
-                    service: svc.cfg.name.clone(),
+                    service: if svc.job.is_some() { String::new() } else { svc.cfg.name.clone() },
+                    job: svc.job,
                     kind: "state".into(),
                     from: old.as_str().into(),
                     to: new.as_str().into(),
@@ -622,9 +643,11 @@ impl Supervisor {
                             self.svcs[idx].cfg = n;
                         }
                         self.log_configure(idx);
+                        self.job_attempt(idx);
                         match self.spawn(idx, None) {
                             Ok(pid) => {
                                 self.after_spawn(idx);
+                                self.job_spawned(idx);
                                 queue.push_back(Event::Spawned { pid });
                             }
                             Err(e) => {
@@ -640,14 +663,27 @@ impl Supervisor {
                                     .unwrap_or_default(),
                                     e.reason()
                                 );
-                                let name = self.svcs[idx].cfg.name.clone();
+                                let (name, job) = (self.svcs[idx].cfg.name.clone(), self.svcs[idx].job);
                                 let ev = EventInfo {
-                                    service: name,
+                                    service: if job.is_some() { String::new() } else { name },
+                                    job,
                                     kind: "spawn_failed".into(),
                                     reason: line.clone(),
                                     ..Default::default()
                                 };
                                 self.announce(&line, ev);
+                                let spawn_msg = format!(
+                                    "spawn failed: {} {}: {}",
+                                    e.step_name(),
+                                    match e.step {
+                                        spawn::Step::Chdir =>
+                                            self.svcs[idx].cfg.cwd.as_ref().map(|d| d.display().to_string()),
+                                        _ => self.svcs[idx].cfg.command.first().cloned(),
+                                    }
+                                    .unwrap_or_default(),
+                                    e.reason()
+                                );
+                                self.job_spawn_failed(idx, e.errno.map(|n| n as i32), spawn_msg);
                                 queue.push_back(Event::SpawnFailed);
                             }
                         }
@@ -657,6 +693,9 @@ impl Supervisor {
                     Action::WatchGroup => self.arm_group_poll(),
                 }
             }
+        }
+        if self.svcs[idx].job.is_some() {
+            self.job_check(idx);
         }
     }
 
@@ -737,6 +776,11 @@ impl Supervisor {
     fn service_cgroup(&mut self, idx: usize) -> Option<(std::os::fd::RawFd, Option<std::os::fd::RawFd>)> {
         let cgs = self.cgroups.as_ref()?;
         let svc = &mut self.svcs[idx];
+        if svc.job.is_some() {
+            // A job runs in its own session and process group, not in a cgroup: one
+            // directory per job would outlive it.
+            return None;
+        }
         if let Some(f) = &svc.cg_procs {
             return Some((f.as_raw_fd(), svc.cg_dir.as_ref().map(|d| d.as_raw_fd())));
         }
@@ -820,7 +864,14 @@ impl Supervisor {
         // One /dev/null, duplicated (F_DUPFD_CLOEXEC), instead of std opening it anew
         // for every null stream of every spawn.
         let null = |f: &std::fs::File| f.try_clone().map(Stdio::from).map_err(spawn::SpawnError::parent);
-        cmd.stdin(null(&self.devnull)?);
+        let mut stdin_writer = None;
+        if probe.is_none() && self.job_wants_stdin(idx) {
+            let (r, w) = std::io::pipe().map_err(spawn::SpawnError::parent)?;
+            cmd.stdin(r);
+            stdin_writer = Some(w);
+        } else {
+            cmd.stdin(null(&self.devnull)?);
+        }
         let mut readers: Vec<(OwnedFd, bool, bool)> = Vec::new(); // (fd, is_err, passthrough)
         let pipe_err = spawn::SpawnError::parent;
         let mut stdout_writer = None;
@@ -877,6 +928,9 @@ impl Supervisor {
         };
         let pid = spawn::spawn(&mut cmd, setup)?;
         drop(cmd); // closes the parent's copies of the write ends (PITFALLS §7)
+        if let Some(w) = stdin_writer {
+            self.job_stdin_opened(idx, w.into());
+        }
         self.children_remain = true;
         if probe.is_some() {
             self.probe_pids.insert(pid, idx);
@@ -886,37 +940,72 @@ impl Supervisor {
         if let Some(r) = ready_rx {
             self.watch_ready_fd(idx, r);
         }
-        let name = self.svcs[idx].cfg.name.clone();
-        let (log, color_cfg) = (self.svcs[idx].cfg.log, self.svcs[idx].cfg.log.color);
         for (fd, is_err, passthrough) in readers {
-            let token = Token(self.next_token);
-            self.next_token += 1;
-            let mut rx = Receiver::from(fd);
-            if let Err(e) = rx.set_nonblocking(true) {
-                self.note(&format!("{name}: cannot make its pipe non-blocking: {e}"));
-                continue;
-            }
-            if let Err(e) = self.poll.registry().register(&mut rx, token, Interest::READABLE) {
-                self.note(&format!("{name}: cannot watch its pipe: {e}"));
-                continue;
-            }
-            let sink_tty = if is_err { self.stderr.is_tty } else { self.stdout.is_tty };
-            let pfx = if log.prefix { prefix(&name, self.name_width, color_cfg.unwrap_or(sink_tty)) } else { vec![] };
-            self.pipes.insert(
-                token,
-                Pipe {
-                    svc: idx,
-                    is_err,
-                    rx,
-                    framer: LineFramer::new(pfx),
-                    passthrough,
-                    backpressure: log.backpressure,
-                    held: None,
-                    small: Some(PIPE_DEFAULT),
-                },
-            );
+            self.watch_output(idx, fd, is_err, passthrough);
         }
         Ok(pid)
+    }
+
+    /// Read `fd` (the read end of a child's stdout or stderr pipe; a pseudo-terminal's
+    /// master works too) into slot `idx`'s ring for `is_err`, as the spawn does for the
+    /// pipes it makes: log file, passthrough (`passthrough`), followers, attached
+    /// clients. The fd is made non-blocking and watched until its end of file.
+    pub(super) fn watch_output(&mut self, idx: usize, fd: OwnedFd, is_err: bool, passthrough: bool) {
+        let name = self.svcs[idx].cfg.name.clone();
+        let (log, color_cfg) = (self.svcs[idx].cfg.log, self.svcs[idx].cfg.log.color);
+        let token = self.new_token();
+        let mut rx = Receiver::from(fd);
+        if let Err(e) = rx.set_nonblocking(true) {
+            self.note(&format!("{name}: cannot make its pipe non-blocking: {e}"));
+            return;
+        }
+        if let Err(e) = self.poll.registry().register(&mut rx, token, Interest::READABLE) {
+            self.note(&format!("{name}: cannot watch its pipe: {e}"));
+            return;
+        }
+        let sink_tty = if is_err { self.stderr.is_tty } else { self.stdout.is_tty };
+        let pfx = if log.prefix { prefix(&name, self.name_width, color_cfg.unwrap_or(sink_tty)) } else { vec![] };
+        self.pipes.insert(
+            token,
+            Pipe {
+                svc: idx,
+                is_err,
+                rx,
+                framer: LineFramer::new(pfx),
+                passthrough,
+                backpressure: log.backpressure,
+                held: None,
+                small: Some(PIPE_DEFAULT),
+                attach_held: false,
+            },
+        );
+    }
+
+    /// A poll token of the pipe range, never used before.
+    pub(super) fn new_token(&mut self) -> Token {
+        let t = Token(self.next_token);
+        self.next_token += 1;
+        t
+    }
+
+    /// Whether a pipe of slot `idx` is still open (a job slot is reused only after).
+    pub(super) fn slot_has_pipes(&self, idx: usize) -> bool {
+        self.pipes.values().any(|p| p.svc == idx)
+    }
+
+    /// Whether a pipe of slot `idx` holds output not read for an attached client.
+    pub(super) fn slot_attach_held(&self, idx: usize) -> bool {
+        self.pipes.values().any(|p| p.svc == idx && p.attach_held)
+    }
+
+    /// An attached client of slot `idx` was sent more: read its held pipes again.
+    pub(super) fn resume_attach_held(&mut self, idx: usize) {
+        for (&t, p) in self.pipes.iter_mut() {
+            if p.svc == idx && p.attach_held {
+                p.attach_held = false;
+                self.pending_reads.push_back(t);
+            }
+        }
     }
 
     // --- output ---------------------------------------------------------------------------
@@ -943,11 +1032,26 @@ impl Supervisor {
                 break;
             }
             let svc = &mut self.svcs[p.svc];
-            let ring = if p.is_err { &mut svc.err } else { &mut svc.out };
             // The log file's queue is full: the writer wakes the loop when it is not.
+            let ring = if p.is_err { &mut svc.err } else { &mut svc.out };
             let Some(max) = svc.logs.room(self.logs.writer_ref(), p.svc, READ_MAX, ring) else { break };
+            // A job with a client attached: no more than that client can still be
+            // sent without the ring overwriting what it has not had (the job waits on
+            // its pipe instead, as under `docker run`).
+            let max = match svc.job {
+                Some(_) => {
+                    let room = crate::daemon::jobs::attach_room(&self.jobs, &self.control, p.svc, svc, p.is_err);
+                    p.attach_held = room < max;
+                    max.min(room)
+                }
+                None => max,
+            };
+            if max == 0 {
+                break;
+            }
             // Straight into the ring: the only copy of the bytes tend makes for them
             // (the log file is written from the ring, see logging.rs).
+            let ring = if p.is_err { &mut svc.err } else { &mut svc.out };
             let slot = ring.slot(max);
             let asked = slot.len();
             if asked == 0 {
@@ -1285,6 +1389,7 @@ impl Supervisor {
                     self.timers.add(Instant::now() + Duration::from_secs(1), Timer::IngressSweep);
                 }
             }
+            Timer::JobTimeout { job, attempt } => self.on_job_timeout(job, attempt),
             Timer::ForceExit => {
                 let code = self.shutdown.as_ref().map(|s| s.code).unwrap_or(exit::FAILURE);
                 self.exit = Some(code);
@@ -1458,7 +1563,7 @@ impl Supervisor {
         let mut changed = 0;
         let mut removed = 0;
         for idx in 0..self.svcs.len() {
-            if self.svcs[idx].removed {
+            if self.svcs[idx].removed || self.svcs[idx].job.is_some() {
                 continue;
             }
             let name = self.svcs[idx].cfg.name.clone();
@@ -1487,7 +1592,7 @@ impl Supervisor {
             }
         }
         for c in &new.services {
-            if self.svcs.iter().any(|s| !s.removed && s.cfg.name == c.name) {
+            if self.svcs.iter().any(|s| !s.removed && s.job.is_none() && s.cfg.name == c.name) {
                 continue;
             }
             started += 1;
@@ -1505,6 +1610,7 @@ impl Supervisor {
         self.control.update(&new.control);
         self.reload_forward(&new);
         self.events.set_cap(new.control.events_history);
+        self.set_job_history(new.job_history);
         self.update_width();
         let summary = format!("reloaded {}: {started} added, {changed} changed, {removed} removed", path.display());
         let ev = EventInfo {

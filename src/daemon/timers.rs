@@ -29,6 +29,8 @@ pub enum Timer {
     ControlSweep,
     /// Once a second while the ingress has a listener or connections: idle timeouts.
     IngressSweep,
+    /// A job's timeout, for one attempt (stale once another attempt started).
+    JobTimeout { job: u64, attempt: u32 },
 }
 
 #[derive(Default)]

@@ -2,6 +2,7 @@
 //! Shared by the daemon, the client commands and the fuzz targets.
 
 pub mod frame;
+pub mod job;
 pub mod msg;
 
 pub use frame::{Decoder, Frame, FrameError};

@@ -9,16 +9,19 @@ use serde::de::{self, DeserializeOwned, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::frame;
+pub use super::job::*;
 
 /// The protocol version this tend speaks. A hello with another version is refused.
-pub const API_VERSION: u32 = 1;
+/// Version 2 added one-shot jobs (the 0x30..=0x38 requests, JOB,
+/// the `unknown_job` and `job_running` errors, `job` in events).
+pub const API_VERSION: u32 = 2;
 /// Nesting limit of a body: counting the body's own map as level 1, a body nested
 /// this deep or deeper is refused (so at most 15 levels pass). No message needs more
 /// than 4.
 pub const MAX_DEPTH: usize = 16;
 
-/// Type bytes. Client to server: 0x01 and 0x10..=0x1f. Server to client: 0x02, 0x03
-/// and 0x20..=0x2f.
+/// Type bytes. Client to server: 0x01, 0x10..=0x1f and 0x30..=0x3f (jobs). Server to
+/// client: 0x02, 0x03 and 0x20..=0x2f.
 pub mod kind {
     pub const HELLO: u8 = 0x01;
     pub const WELCOME: u8 = 0x02;
@@ -39,6 +42,16 @@ pub mod kind {
     pub const LOG_ROTATE: u8 = 0x1c;
     pub const REQUEST: u8 = 0x1d;
 
+    pub const SPAWN: u8 = 0x30;
+    pub const JOB_STATUS: u8 = 0x31;
+    pub const WAIT: u8 = 0x32;
+    pub const RETRY: u8 = 0x33;
+    pub const JOB_LIST: u8 = 0x34;
+    pub const JOB_RM: u8 = 0x35;
+    pub const ATTACH: u8 = 0x36;
+    pub const STDIN: u8 = 0x37;
+    pub const JOB_SIGNAL: u8 = 0x38;
+
     pub const LIST_REPLY: u8 = 0x20;
     pub const STATUS_REPLY: u8 = 0x21;
     pub const DONE: u8 = 0x22;
@@ -49,6 +62,7 @@ pub mod kind {
     pub const EVENTS_LOST: u8 = 0x27;
     pub const END: u8 = 0x28;
     pub const RESPONSE: u8 = 0x29;
+    pub const JOB: u8 = 0x2a;
 }
 
 /// Operations named in the hello's capability lists.
@@ -70,6 +84,9 @@ pub const CAPABILITIES: &[&str] = &[
     "logs.time",
     "logs.rotate",
     "request",
+    "jobs",
+    "jobs.attach",
+    "jobs.stdin",
 ];
 
 /// Error codes of an ERROR frame.
@@ -102,6 +119,10 @@ pub enum ErrorCode {
     Timeout,
     /// REQUEST: the service's answer was not a valid HTTP/1.1 response.
     BadGateway,
+    /// No job with that number (never created, removed, or evicted from the history).
+    UnknownJob,
+    /// RETRY or JOB_RM of a job that has not ended yet.
+    JobRunning,
 }
 
 impl ErrorCode {
@@ -122,6 +143,8 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Timeout => "timeout",
             ErrorCode::BadGateway => "bad_gateway",
+            ErrorCode::UnknownJob => "unknown_job",
+            ErrorCode::JobRunning => "job_running",
         }
     }
 }
@@ -330,7 +353,7 @@ pub struct ExitInfo {
 }
 
 /// Who asked for a change: from the connection's SO_PEERCRED, never self-declared.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Requestor {
     pub uid: u32,
     pub gid: u32,
@@ -508,9 +531,12 @@ pub struct EventInfo {
     pub seq: u64,
     /// RFC 3339, UTC, microseconds.
     pub ts: String,
-    /// The service concerned; "" for tend's own events.
+    /// The service concerned; "" for tend's own events and a job's.
     #[serde(default)]
     pub service: String,
+    /// The job concerned (its number), for a job's events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<u64>,
     /// `state`, `spawn_failed`, `signal`, `reload`, `shutdown`, `daemon`.
     pub kind: String,
     #[serde(default)]
@@ -588,6 +614,15 @@ pub enum Request {
     Cancel(Cancel),
     LogRotate(RotateReq),
     Http(HttpReq),
+    Spawn(SpawnReq),
+    JobStatus(JobRef),
+    Wait(JobRef),
+    Retry(JobRef),
+    JobList(JobListReq),
+    JobRm(JobRef),
+    Attach(AttachReq),
+    Stdin(StdinReq),
+    JobSignal(JobSignalReq),
 }
 
 /// A frame from the server, decoded.
@@ -608,6 +643,7 @@ pub enum Reply {
     EventsLost(EventsLost),
     End(End),
     Response(HttpResponse),
+    Job(JobReply),
 }
 
 /// Why a frame's body could not be decoded.
@@ -654,7 +690,7 @@ fn salvage_id(body: &[u8]) -> u64 {
     decode_body::<Id>(body).map(|i| i.id).unwrap_or(0)
 }
 
-fn body<T: DeserializeOwned>(kind: u8, b: &[u8]) -> Result<T, DecodeError> {
+pub(super) fn body<T: DeserializeOwned>(kind: u8, b: &[u8]) -> Result<T, DecodeError> {
     decode_body(b).map_err(|reason| DecodeError::BadBody { kind, id: salvage_id(b), reason })
 }
 
@@ -676,6 +712,7 @@ impl Request {
             kind::CANCEL => Request::Cancel(body(k, b)?),
             kind::LOG_ROTATE => Request::LogRotate(body(k, b)?),
             kind::REQUEST => Request::Http(body(k, b)?),
+            kind::SPAWN..=kind::JOB_SIGNAL => super::job::decode_job(k, b)?,
             other => return Err(DecodeError::UnknownType(other)),
         })
     }
@@ -692,6 +729,12 @@ impl Request {
             Request::Cancel(c) => c.id,
             Request::LogRotate(r) => r.id,
             Request::Http(h) => h.id,
+            Request::Spawn(s) => s.id,
+            Request::JobStatus(j) | Request::Wait(j) | Request::Retry(j) | Request::JobRm(j) => j.id,
+            Request::JobList(l) => l.id,
+            Request::Attach(a) => a.id,
+            Request::Stdin(s) => s.id,
+            Request::JobSignal(s) => s.id,
         }
     }
 
@@ -713,6 +756,15 @@ impl Request {
             Request::Cancel(m) => encode(kind::CANCEL, m, out),
             Request::Http(m) => encode(kind::REQUEST, m, out),
             Request::LogRotate(m) => encode(kind::LOG_ROTATE, m, out),
+            Request::Spawn(m) => encode(kind::SPAWN, m, out),
+            Request::JobStatus(m) => encode(kind::JOB_STATUS, m, out),
+            Request::Wait(m) => encode(kind::WAIT, m, out),
+            Request::Retry(m) => encode(kind::RETRY, m, out),
+            Request::JobList(m) => encode(kind::JOB_LIST, m, out),
+            Request::JobRm(m) => encode(kind::JOB_RM, m, out),
+            Request::Attach(m) => encode(kind::ATTACH, m, out),
+            Request::Stdin(m) => encode(kind::STDIN, m, out),
+            Request::JobSignal(m) => encode(kind::JOB_SIGNAL, m, out),
         }
     }
 }
@@ -732,6 +784,7 @@ impl Reply {
             kind::EVENTS_LOST => Reply::EventsLost(body(k, b)?),
             kind::END => Reply::End(body(k, b)?),
             kind::RESPONSE => Reply::Response(body(k, b)?),
+            kind::JOB => Reply::Job(body(k, b)?),
             other => return Err(DecodeError::UnknownType(other)),
         })
     }
@@ -751,6 +804,7 @@ impl Reply {
             Reply::EventsLost(m) => m.id,
             Reply::End(m) => m.id,
             Reply::Response(m) => m.id,
+            Reply::Job(m) => m.id,
         }
     }
 
@@ -768,8 +822,57 @@ impl Reply {
             Reply::EventsLost(m) => encode(kind::EVENTS_LOST, m, out),
             Reply::End(m) => encode(kind::END, m, out),
             Reply::Response(m) => encode(kind::RESPONSE, m, out),
+            Reply::Job(m) => encode(kind::JOB, m, out),
         }
     }
+}
+
+/// A reply type a client can wait for by itself: its frame type and its request id.
+/// `decode_expected` decodes only this type (or the ERROR that answers instead), so a
+/// client that knows what it asked for does not run, or fault in, the decoder of every
+/// reply type (`Reply::decode`): a short-lived `tend status` is measured as a whole
+/// process (bench row 92).
+pub trait Expected: DeserializeOwned {
+    const KIND: u8;
+    fn id(&self) -> u64;
+}
+
+macro_rules! expected {
+    ($($t:ty => $k:expr),* $(,)?) => {$(
+        impl Expected for $t {
+            const KIND: u8 = $k;
+            fn id(&self) -> u64 {
+                self.id
+            }
+        }
+    )*};
+}
+
+expected! {
+    ListReply => kind::LIST_REPLY,
+    StatusReply => kind::STATUS_REPLY,
+    Done => kind::DONE,
+    VersionReply => kind::VERSION_REPLY,
+}
+
+/// What came back for a request that expects a `T`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer<T> {
+    Reply(T),
+    Error(ErrorMsg),
+    /// A frame of another type (its type byte): not decoded.
+    Other(u8),
+}
+
+/// Decode a frame as a `T`, an ERROR, or neither (not decoded).
+pub fn decode_expected<T: DeserializeOwned>(expect: u8, k: u8, b: &[u8]) -> Result<Answer<T>, DecodeError> {
+    Ok(if k == expect {
+        Answer::Reply(body(k, b)?)
+    } else if k == kind::ERROR {
+        Answer::Error(body(k, b)?)
+    } else {
+        Answer::Other(k)
+    })
 }
 
 /// Serialize `msg` as a named-field map straight into a frame appended to `out`.
@@ -875,6 +978,28 @@ mod tests {
                 headers: vec![("Accept".into(), "*/*".into())],
                 body: vec![0, 1, 255],
             }),
+            Request::Spawn(SpawnReq { id: 20, spec: job_spec(), attach: true }),
+            Request::Spawn(SpawnReq {
+                id: 21,
+                spec: JobSpec { command: vec!["true".into()], ..Default::default() },
+                attach: false,
+            }),
+            Request::JobStatus(JobRef { id: 22, job: 7 }),
+            Request::Wait(JobRef { id: 23, job: 7 }),
+            Request::Retry(JobRef { id: 24, job: 7 }),
+            Request::JobList(JobListReq {
+                id: 25,
+                state: Some("failed".into()),
+                name: Some("mig*".into()),
+                since_us: Some(1_795_362_721_000_000),
+            }),
+            Request::JobList(JobListReq { id: 26, ..Default::default() }),
+            Request::JobRm(JobRef { id: 27, job: 7 }),
+            Request::Attach(AttachReq { id: 28, job: 7 }),
+            Request::Stdin(StdinReq { id: 29, job: 7, data: vec![0, 10, 255], eof: false }),
+            Request::Stdin(StdinReq { id: 30, job: 7, data: vec![], eof: true }),
+            Request::JobSignal(JobSignalReq { id: 31, job: 7, signal: SignalSpec::Name("INT".into()), group: false }),
+            Request::JobSignal(JobSignalReq { id: 32, job: 7, signal: SignalSpec::Number(9), group: true }),
         ]
     }
 
@@ -901,6 +1026,7 @@ mod tests {
                     seq: 1,
                     ts: "2026-11-22T10:00:00.000000Z".into(),
                     service: "web".into(),
+                    job: None,
                     kind: "state".into(),
                     from: "running".into(),
                     to: "stopping".into(),
@@ -916,6 +1042,7 @@ mod tests {
                     seq: 2,
                     ts: "2026-11-22T10:00:01.000000Z".into(),
                     service: "web".into(),
+                    job: None,
                     kind: "state".into(),
                     from: "running".into(),
                     to: "backoff".into(),
@@ -929,6 +1056,20 @@ mod tests {
                     }],
                 },
             }),
+            Reply::Event(EventMsg {
+                id: 6,
+                event: EventInfo {
+                    seq: 3,
+                    ts: "2026-11-22T10:00:02.000000Z".into(),
+                    job: Some(3),
+                    kind: "state".into(),
+                    from: "running".into(),
+                    to: "failed".into(),
+                    reason: "exited with status 3".into(),
+                    exit: Some(ExitInfo { code: Some(3), signal: None, core_dumped: false, text: "exited".into() }),
+                    ..Default::default()
+                },
+            }),
             Reply::EventsLost(EventsLost { id: 6, from: 1, to: 5, reason: "evicted".into() }),
             Reply::End(End { id: 5 }),
             Reply::Response(HttpResponse {
@@ -938,7 +1079,55 @@ mod tests {
                 headers: vec![("Content-Type".into(), "text/plain".into())],
                 body: b"ok\n".to_vec(),
             }),
+            Reply::Job(JobReply { id: 20, job: job_info() }),
+            Reply::Job(JobReply {
+                id: 21,
+                job: JobInfo {
+                    job: 1,
+                    spec: JobSpec { command: vec!["true".into()], ..Default::default() },
+                    ..Default::default()
+                },
+            }),
         ]
+    }
+
+    fn job_spec() -> JobSpec {
+        JobSpec {
+            command: vec!["sh".into(), "-c".into(), "exit 3".into()],
+            env: vec![("A".into(), "1".into())],
+            cwd: Some("/srv".into()),
+            user: Some("nobody".into()),
+            timeout_ms: Some(600_000),
+            retries: 2,
+            name: "migrate".into(),
+            stdin: true,
+        }
+    }
+
+    fn job_info() -> JobInfo {
+        JobInfo {
+            job: 7,
+            spec: job_spec(),
+            state: "failed".into(),
+            reason: "killed by SIGTERM (timed out after 10m) (attempt 3 of 3)".into(),
+            pid: None,
+            created: "2026-11-22T10:00:00.000000Z".into(),
+            started: Some("2026-11-22T10:00:00.000100Z".into()),
+            ended: Some("2026-11-22T10:10:00.000000Z".into()),
+            exit: Some(ExitInfo {
+                code: None,
+                signal: Some("SIGTERM".into()),
+                core_dumped: false,
+                text: "killed by SIGTERM".into(),
+            }),
+            status: Some(143),
+            timed_out: true,
+            requestor: Requestor { uid: 65534, gid: 65534, pid: 99, name: "tend".into() },
+            attempt: 3,
+            retry_of: Some(4),
+            stdout_bytes: 12,
+            stderr_bytes: 0,
+        }
     }
 
     fn one(bytes: &[u8]) -> (u8, Vec<u8>) {
@@ -956,6 +1145,30 @@ mod tests {
             r.encode(&mut v);
             let (k, b) = one(&v);
             assert_eq!(Request::decode(k, &b).unwrap(), r);
+        }
+    }
+
+    #[test]
+    fn decode_expected_decodes_only_the_asked_type_or_an_error() {
+        for r in all_replies() {
+            let mut v = Vec::new();
+            r.encode(&mut v);
+            let (k, b) = one(&v);
+            let got = decode_expected::<StatusReply>(kind::STATUS_REPLY, k, &b).unwrap();
+            match (&r, got) {
+                (Reply::Status(want), Answer::Reply(s)) => assert_eq!(&s, want),
+                (Reply::Error(want), Answer::Error(e)) => assert_eq!(&e, want),
+                (_, Answer::Other(other)) => assert_eq!(other, k),
+                (r, got) => panic!("{r:?} decoded as {got:?}"),
+            }
+        }
+        // A body that is not a status reply is an error with the id salvaged.
+        let mut v = Vec::new();
+        encode(kind::STATUS_REPLY, &Done { id: 7, message: "x".into() }, &mut v);
+        let (k, b) = one(&v);
+        match decode_expected::<StatusReply>(kind::STATUS_REPLY, k, &b) {
+            Err(DecodeError::BadBody { kind: kk, id: 7, .. }) => assert_eq!(kk, kind::STATUS_REPLY),
+            other => panic!("{other:?}"),
         }
     }
 
@@ -999,6 +1212,66 @@ mod tests {
         let mut want = vec![0, 0, 0, body.len() as u8 + 1, kind::STATUS];
         want.extend_from_slice(&body);
         assert_eq!(v, want);
+    }
+
+    #[test]
+    fn empty_job_fields_are_left_out() {
+        let mut v = Vec::new();
+        let spec = JobSpec { command: vec!["true".into()], ..Default::default() };
+        Request::Spawn(SpawnReq { id: 1, spec, attach: false }).encode(&mut v);
+        let (_, body) = one(&v);
+        // {"id": 1, "spec": {"command": ["true"]}}
+        let want = [
+            0x82, 0xa2, b'i', b'd', 1, 0xa4, b's', b'p', b'e', b'c', 0x81, 0xa7, b'c', b'o', b'm', b'm', b'a', b'n',
+            b'd', 0x91, 0xa4, b't', b'r', b'u', b'e',
+        ];
+        assert_eq!(body, want);
+        let mut v = Vec::new();
+        Reply::Job(JobReply { id: 1, job: JobInfo::default() }).encode(&mut v);
+        let (_, body) = one(&v);
+        let m: serde_json::Value = rmp_serde::from_slice(&body).unwrap();
+        let keys: Vec<&str> = m["job"].as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        assert_eq!(keys, ["created", "job", "requestor", "spec", "state"]);
+    }
+
+    #[test]
+    fn job_requests_need_their_own_fields() {
+        let enc = |k: u8, v: serde_json::Value| {
+            let mut out = Vec::new();
+            encode(k, &v, &mut out);
+            one(&out).1
+        };
+        for (k, v, field) in [
+            (kind::SPAWN, serde_json::json!({"id": 4, "attach": true}), "spec"),
+            (kind::WAIT, serde_json::json!({"id": 4}), "job"),
+            (kind::STDIN, serde_json::json!({"id": 4, "eof": true}), "job"),
+            (kind::JOB_SIGNAL, serde_json::json!({"id": 4, "job": 1}), "signal"),
+        ] {
+            match Request::decode(k, &enc(k, v)) {
+                Err(DecodeError::BadBody { id: 4, reason, .. }) => assert!(reason.contains(field), "{reason}"),
+                other => panic!("0x{k:02x}: {other:?}"),
+            }
+        }
+        // Fields of other job requests are ignored when their type is right...
+        let r = Request::decode(kind::WAIT, &enc(kind::WAIT, serde_json::json!({"id": 1, "job": 2, "eof": true})));
+        assert_eq!(r, Ok(Request::Wait(JobRef { id: 1, job: 2 })));
+        // ...and refused when it is not; other unknown fields are ignored.
+        assert!(
+            Request::decode(kind::WAIT, &enc(kind::WAIT, serde_json::json!({"id": 1, "job": 2, "eof": 3}))).is_err()
+        );
+        let r = Request::decode(kind::WAIT, &enc(kind::WAIT, serde_json::json!({"id": 1, "job": 2, "x": [1]})));
+        assert_eq!(r, Ok(Request::Wait(JobRef { id: 1, job: 2 })));
+    }
+
+    #[test]
+    fn job_ids_are_shown_and_typed_as_percent_n() {
+        assert_eq!(job_name(12), "%12");
+        assert_eq!(parse_job("%12", false), Some(12));
+        assert_eq!(parse_job("12", false), None);
+        assert_eq!(parse_job("12", true), Some(12));
+        for bad in ["%", "%0", "%-1", "%1x", "web", "", "%99999999999999999999999"] {
+            assert_eq!(parse_job(bad, true), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -852,3 +852,72 @@ pub fn import(cwd: &Path, args: &[&str]) -> (i32, String, String) {
 pub fn import_data() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/import")
 }
+
+// ---------------------------------------------------------------------------------
+// One-shot jobs
+
+/// A config with one idle service, for tests about jobs (`extra`: top-level keys,
+/// written before the service table).
+pub fn jobs_config(dir: &TestDir, extra: &str) -> String {
+    format!("{extra}\n{}", sleeper(dir, "idle", ""))
+}
+
+/// `tend spawn ARGS` (the options, then `--`, then the command): the job id printed.
+#[track_caller]
+pub fn spawn_job(dir: &TestDir, args: &[&str]) -> String {
+    let mut all = vec!["spawn"];
+    all.extend_from_slice(args);
+    let o = ctl_ok(dir, &all);
+    let id = o.out.trim().to_string();
+    assert!(id.starts_with('%') && id[1..].parse::<u64>().is_ok(), "spawn printed {id:?}\n{}", o.show());
+    id
+}
+
+/// `tend status %N --json`, parsed; panics unless it succeeds.
+#[track_caller]
+pub fn job_json(dir: &TestDir, id: &str) -> serde_json::Value {
+    let o = ctl_ok(dir, &["status", id, "--json"]);
+    serde_json::from_str(o.out.trim_end()).unwrap_or_else(|e| panic!("status --json is not JSON ({e})\n{}", o.show()))
+}
+
+/// `tend wait ID`: its exit code (the job's status), after at most the deadline.
+#[track_caller]
+pub fn wait_job(dir: &TestDir, id: &str) -> i32 {
+    let o = ctl(dir, &["wait", id]);
+    o.code.unwrap_or_else(|| panic!("tend wait {id} was killed\n{}", o.show()))
+}
+
+/// `tend ARGS` as a client run through `setpriv IDS...` (as another user), with the
+/// test's socket.
+pub fn setpriv_ctl(dir: &TestDir, ids: &[&str], args: &[&str]) -> CtlOut {
+    let mut cmd = Command::new("setpriv");
+    cmd.args(ids).arg(TEND).args(args);
+    cmd.current_dir("/");
+    cmd.env(MARKER_VAR, dir.s());
+    cmd.env("TEND_SOCKET", dir.join("tend.sock"));
+    cmd.stdin(Stdio::null());
+    run_output(cmd, DEADLINE)
+}
+
+/// Whether clients can be run as another user (`setpriv IDS`) here, reaching the
+/// test's socket and the binary; says why not (and the test should return) when not.
+pub fn can_setpriv(test: &str, dir: &TestDir, ids: &[&str]) -> bool {
+    if !is_root() {
+        skip(test, "needs root to run the client as another user with setpriv");
+        return false;
+    }
+    let mut cmd = Command::new("setpriv");
+    cmd.args(ids).args(["sh", "-c"]);
+    cmd.arg(format!("test -w '{}' && test -x '{TEND}'", dir.join("tend.sock").display()));
+    match cmd.status() {
+        Ok(st) if st.success() => true,
+        Ok(_) => {
+            skip(test, &format!("{ids:?} cannot reach {} or run {TEND}", dir.join("tend.sock").display()));
+            false
+        }
+        Err(e) => {
+            skip(test, &format!("setpriv: {e}"));
+            false
+        }
+    }
+}
