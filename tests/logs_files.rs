@@ -255,6 +255,63 @@ fn a_child_that_writes_without_newlines() {
     assert!(events.lines().any(|l| l == cut), "no cut last line in tend.log:\n{events}");
 }
 
+/// Both streams flat out into one file, in runs of small writes and bursts of big
+/// ones, with the default ring (the file is written from it) and a 4 KiB ring (from
+/// copies): each stream's lines are all there, whole and in order.
+#[test]
+fn both_streams_flat_out_lose_nothing_whatever_the_ring() {
+    let dir = TestDir::new("logs-both");
+    // Stream o gets single lines and, every 50 lines, a 200 KiB write of 3,200 lines;
+    // stream e a line now and then. Each line: "o N" or "e N" padded to 64 bytes.
+    let script = "import os\n\
+                  def line(s, n): return (s + ' %d ' % n).ljust(63, '.').encode() + b'\\n'\n\
+                  o = e = 0\n\
+                  for i in range(6000):\n\
+                  \x20   if i % 50 == 0:\n\
+                  \x20       os.write(1, b''.join(line('o', o + k) for k in range(3200))); o += 3200\n\
+                  \x20   os.write(1, line('o', o)); o += 1\n\
+                  \x20   if i % 3 == 0:\n\
+                  \x20       os.write(2, line('e', e)); e += 1\n\
+                  print('o', o, 'e', e, file=open('COUNTS', 'w'))\n";
+    for ring in ["big", "small"] {
+        std::fs::write(
+            dir.join(format!("{ring}.py")),
+            script.replace("COUNTS", &dir.join(format!("{ring}.counts")).to_string_lossy()),
+        )
+        .expect("writing the script");
+    }
+    let cfg = format!(
+        "log_dir = \"{d}/logs\"\n\
+         [service.big]\ncommand = [\"python3\", \"{d}/big.py\"]\nrestart = \"never\"\n\
+         stdout = \"capture\"\nstderr = \"capture\"\nlog = {{ file = true, max_size = 0 }}\n\
+         [service.small]\ncommand = [\"python3\", \"{d}/small.py\"]\nrestart = \"never\"\n\
+         stdout = \"capture\"\nstderr = \"capture\"\n\
+         log = {{ file = true, max_size = 0, buffer = \"4KiB\" }}\n",
+        d = dir.s()
+    );
+    let mut tend = Tend::start(&dir, &cfg);
+    assert_eq!(tend.exit_code(), 0, "all finished\n{}", tend.dump());
+    for ring in ["big", "small"] {
+        let counts = std::fs::read_to_string(dir.join(format!("{ring}.counts"))).expect("counts");
+        let c: Vec<u64> = counts.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+        let text = std::fs::read_to_string(dir.join(format!("logs/{ring}.log"))).expect("the log file");
+        let mut next = [0u64; 2];
+        for (i, l) in text.lines().enumerate() {
+            assert_eq!(l.len(), 63, "{ring}.log line {i} is not whole: {l:?}");
+            let mut f = l.split(' ');
+            let s = match f.next() {
+                Some("o") => 0,
+                Some("e") => 1,
+                other => panic!("{ring}.log line {i}: stream {other:?}"),
+            };
+            let n: u64 = f.next().and_then(|n| n.parse().ok()).expect("a number");
+            assert_eq!(n, next[s], "{ring}.log line {i}: out of order or lost");
+            next[s] += 1;
+        }
+        assert_eq!(next.to_vec(), c, "{ring}.log: lines per stream");
+    }
+}
+
 #[test]
 fn tend_log_has_the_events_after_tend_is_gone() {
     let dir = TestDir::new("logs-tend-log");

@@ -91,6 +91,11 @@ impl Budget {
         true
     }
 
+    /// Ask to be woken at the next release that leaves the queue at most half full.
+    pub fn want_wake(&self) {
+        self.waiting.store(true, Ordering::SeqCst);
+    }
+
     fn add(&self, n: usize) {
         self.queued.fetch_add(n, Ordering::SeqCst);
     }
@@ -196,7 +201,7 @@ impl LogWriter {
     /// Queue `batch` for file `id`, counted in the budget given at open (the caller
     /// checked it has room).
     pub fn write(&self, id: usize, budget: &Budget, batch: Batch) {
-        budget.add(batch.data.len());
+        budget.add(batch.len());
         self.send(Msg::Data { id, batch });
     }
 
@@ -220,6 +225,7 @@ impl LogWriter {
     pub fn batch(&self) -> Batch {
         self.free.try_recv().unwrap_or_else(|_| Batch {
             data: Vec::with_capacity(crate::daemon::logging::BATCH_MAX),
+            view: None,
             parts: Vec::new(),
         })
     }
@@ -469,25 +475,31 @@ impl Writer {
                 }
             },
             Msg::Data { id, mut batch } => {
-                let raw = batch.data.len();
+                let raw = batch.len();
                 let mut chunks = std::mem::take(&mut self.chunks);
                 chunks.clear();
                 // A file not open (never, or closed and gone) has nothing to write to.
+                let mut written = false;
                 if let Some(f) = self.files.get_mut(&id) {
                     f.fmt.feed(&batch, &mut chunks);
-                    self.put(id, &chunks, &batch.data, raw);
+                    written = self.put(id, &chunks, batch.bytes());
                 }
                 self.chunks = chunks;
-                if batch.data.capacity() <= FREE_BATCH_MAX {
-                    batch.clear();
+                // The ring's bytes are let go of (the view dropped) before the budget
+                // says they are written: the loop may overwrite them from then on.
+                batch.clear();
+                if batch.data.capacity() > 0 && batch.data.capacity() <= FREE_BATCH_MAX {
                     let _ = self.free.try_send(batch);
+                }
+                if written {
+                    self.release(id, raw);
                 }
             }
             Msg::End { id, stream } => {
                 let mut chunks = Vec::new();
                 if let Some(f) = self.files.get_mut(&id) {
                     f.fmt.end(stream, &mut chunks);
-                    self.put(id, &chunks, &[], 0);
+                    self.put(id, &chunks, &[]);
                 }
             }
             Msg::Close { id } => {
@@ -495,7 +507,7 @@ impl Writer {
                 if let Some(f) = self.files.get_mut(&id) {
                     f.fmt.end_all(&mut chunks);
                     f.closed = true;
-                    self.put(id, &chunks, &[], 0);
+                    self.put(id, &chunks, &[]);
                 }
                 self.drop_closed();
             }
@@ -535,17 +547,27 @@ impl Writer {
         (self.wake)();
     }
 
-    /// Write `chunks` (ranges into `data`) to file `id`, or keep them if it is
-    /// failing; `raw` budget bytes are released once they are written.
-    fn put(&mut self, id: usize, chunks: &[Chunk], data: &[u8], raw: usize) {
-        let Some(f) = self.files.get_mut(&id) else { return };
+    /// Release `raw` budget bytes of file `id` (they are written), waking the loop if
+    /// it waits for them.
+    fn release(&mut self, id: usize, raw: usize) {
+        if self.files.get(&id).is_some_and(|f| f.budget.release(raw)) {
+            (self.wake)();
+        }
+    }
+
+    /// Write `chunks` (ranges into `data`) to file `id`, or keep them (copied) if it is
+    /// failing. Returns true if they were written: the caller then releases their
+    /// budget bytes; otherwise they are counted in the backlog, released once written.
+    fn put(&mut self, id: usize, chunks: &[Chunk], data: &[u8]) -> bool {
+        let raw = data.len();
+        let Some(f) = self.files.get_mut(&id) else { return false };
         let bytes = |c| chunk_bytes(c, data);
         if f.failing.is_some() || !f.backlog.is_empty() {
             for c in chunks {
                 f.backlog.extend_from_slice(bytes(c));
             }
             f.backlog_raw += raw;
-            return;
+            return false;
         }
         let mut rotate_err = None;
         let mut failed = None;
@@ -560,17 +582,16 @@ impl Writer {
                 break;
             }
         }
-        let (path, budget) = (f.path.clone(), Arc::clone(&f.budget));
+        let path = f.path.clone();
         if let Some(e) = rotate_err {
-            self.report(Report::Failed { id, path: path.clone(), error: format!("rotating: {e}"), attempt: 1 });
+            self.report(Report::Failed { id, path, error: format!("rotating: {e}"), attempt: 1 });
         }
         match failed {
-            Some(e) => self.fail(id, e),
-            None => {
-                if budget.release(raw) {
-                    (self.wake)();
-                }
+            Some(e) => {
+                self.fail(id, e);
+                false
             }
+            None => true,
         }
     }
 

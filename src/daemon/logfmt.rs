@@ -19,6 +19,8 @@
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use crate::daemon::output::{Ring, RingView};
+
 /// Longest line kept whole; longer lines are written in pieces of this size.
 pub const MAX_LINE: usize = 64 * 1024;
 
@@ -33,29 +35,78 @@ pub struct Part {
     pub len: usize,
 }
 
-/// What a file writer receives: bytes the loop read, in the order it read them.
-#[derive(Debug, Default)]
+/// What a file writer receives: bytes the loop read, in the order it read them. They
+/// are either a view of the service's ring buffer (the bytes of one stream, contiguous
+/// in its ring: nothing is copied) or, for anything else, a copy in `data`.
+#[derive(Default)]
 pub struct Batch {
     pub data: Vec<u8>,
+    pub view: Option<RingView>,
     pub parts: Vec<Part>,
 }
 
+impl std::fmt::Debug for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch").field("len", &self.len()).field("view", &self.view.is_some()).finish()
+    }
+}
+
 impl Batch {
-    /// Append `bytes` of `stream` read at `t_us`.
+    /// Append a copy of `bytes` of `stream` read at `t_us`.
     pub fn push(&mut self, stream: u8, t_us: u64, bytes: &[u8]) {
-        match self.parts.last_mut() {
-            Some(p) if p.stream == stream && p.t_us == t_us => p.len += bytes.len(),
-            _ => self.parts.push(Part { stream, t_us, len: bytes.len() }),
+        if let Some(v) = self.view.take() {
+            // From a view to a copy (the view is let go of once copied).
+            self.data.extend_from_slice(v.bytes());
         }
+        self.part(stream, t_us, bytes.len());
         self.data.extend_from_slice(bytes);
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
+    /// Append the last `n` bytes committed to `ring` (of `stream`, read at `t_us`)
+    /// without copying them, if the batch is empty or a view they continue; false (and
+    /// nothing appended) if not.
+    pub fn push_view(&mut self, stream: u8, t_us: u64, ring: &mut Ring, n: usize) -> bool {
+        let ok = match &mut self.view {
+            Some(v) => self.parts.last().is_some_and(|p| p.stream == stream) && ring.extend_view(v, n),
+            None if self.data.is_empty() => {
+                self.view = ring.view(n);
+                self.view.is_some()
+            }
+            None => false,
+        };
+        if ok {
+            self.part(stream, t_us, n);
+        }
+        ok
     }
 
+    fn part(&mut self, stream: u8, t_us: u64, len: usize) {
+        match self.parts.last_mut() {
+            Some(p) if p.stream == stream && p.t_us == t_us => p.len += len,
+            _ => self.parts.push(Part { stream, t_us, len }),
+        }
+    }
+
+    /// The bytes, in order.
+    pub fn bytes(&self) -> &[u8] {
+        match &self.view {
+            Some(v) => v.bytes(),
+            None => &self.data,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.view.as_ref().map_or(self.data.len(), RingView::len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Empty it (a view is let go of).
     pub fn clear(&mut self) {
         self.data.clear();
+        self.view = None;
         self.parts.clear();
     }
 }
@@ -104,7 +155,7 @@ impl Formatter {
 
     /// Format `batch` into `out`, in order.
     pub fn feed(&mut self, batch: &Batch, out: &mut Vec<Chunk>) {
-        let parts = &batch.parts;
+        let (parts, data) = (&batch.parts, batch.bytes());
         let (mut at, mut i) = (0, 0);
         while i < parts.len() {
             let (s, t_us) = (usize::from(parts[i].stream.min(1)), parts[i].t_us);
@@ -112,14 +163,14 @@ impl Formatter {
             if self.stamped {
                 at += parts[i].len;
                 i += 1;
-                self.feed_stamped(s, t_us, &batch.data[start..at], out);
+                self.feed_stamped(s, t_us, &data[start..at], out);
             } else {
                 // Without time stamps a run of one stream's parts is one piece of text.
                 while i < parts.len() && usize::from(parts[i].stream.min(1)) == s {
                     at += parts[i].len;
                     i += 1;
                 }
-                self.feed_plain(s, t_us, &batch.data, start..at, out);
+                self.feed_plain(s, t_us, data, start..at, out);
             }
         }
     }
@@ -302,7 +353,7 @@ mod tests {
             for c in out {
                 match c {
                     Chunk::Owned(o) => v.extend_from_slice(&o),
-                    Chunk::Batch(r) => v.extend_from_slice(&b.data[r]),
+                    Chunk::Batch(r) => v.extend_from_slice(&b.bytes()[r]),
                 }
             }
         }

@@ -7,6 +7,12 @@
 //! Batching: a service's bytes are collected in one batch, handed over once it holds
 //! [`BATCH_MAX`] bytes or its first byte has waited [`FLUSH_DELAY`], so a service
 //! writing small pieces costs the writer one wake-up per batch, not per read.
+//!
+//! No copy: while a service's output comes from one stream, its batch is a view of
+//! that stream's ring buffer (`output::RingView`), which the writer thread writes to
+//! the file from; the ring does not overwrite what a view covers until the writer is
+//! done with it. A batch mixing both streams, or in a ring too small to lend its bytes
+//! out ([`VIEW_RING_MIN`]), is a copy.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,17 +23,24 @@ use mio::Token;
 use crate::config::defaults;
 use crate::daemon::logfile::{Budget, FileOpts, LogWriter, Report, TEND_LOG};
 use crate::daemon::logfmt::{self, Batch};
+use crate::daemon::output::Ring;
 use crate::daemon::supervisor::Supervisor;
 use crate::proto::msg::{ErrorCode, EventInfo, OutputLine, RotateReq};
 
 /// A batch is handed to the writer once it holds this much, and reads are cut so that
-/// it never holds more (its buffer never grows).
-pub const BATCH_MAX: usize = 64 << 10;
+/// it never holds more (a copy's buffer never grows).
+pub const BATCH_MAX: usize = 128 << 10;
 /// ... or once its first byte has waited this long.
 pub const FLUSH_DELAY: Duration = Duration::from_millis(2);
 /// Bytes queued to one file (beyond the batch being filled) before tend stops
 /// reading the service's pipes.
 const FILE_QUEUE: usize = 256 << 10;
+/// The smallest ring whose batches are views of it. The writer holds at most
+/// FILE_QUEUE bytes (or one batch) plus the batch being filled, and a read adds at most
+/// READ_MAX (128 KiB): 512 KiB, so that in a ring this large the loop never has to
+/// wait for the writer to let go of a view before it can read (it waits on the
+/// queue's budget first). Smaller rings' batches are copies.
+const VIEW_RING_MIN: usize = 2 * FILE_QUEUE;
 /// Bytes of tend.log queued before its lines are dropped (and counted).
 const TEND_LOG_QUEUE: usize = 256 << 10;
 /// How long tend waits at exit for the files to be written.
@@ -73,16 +86,29 @@ impl Default for SvcLog {
 }
 
 impl SvcLog {
-    /// How many bytes may be read now, at most `max`: without a file, `max`; with one,
-    /// what the batch has room for (a full batch is handed over first). None when the
-    /// file's queue is full: the writer wakes the loop when it is not.
-    pub fn room(&mut self, w: Option<&LogWriter>, id: usize, max: usize) -> Option<usize> {
+    /// How many bytes of stream `stream` may be read now into `ring`, at most `max`:
+    /// without a file, `max`; with one, what the batch has room for (a full batch, or
+    /// a view that the next read would not continue, is handed over first). None when
+    /// the file's queue is full, or all the ring could take is still lent to the
+    /// writer: the writer wakes the loop when that changes.
+    pub fn room(&mut self, w: Option<&LogWriter>, id: usize, max: usize, ring: &mut Ring) -> Option<usize> {
         let (Some(_), Some(w)) = (&self.file, w) else { return Some(max) };
-        if self.batch.data.len() >= BATCH_MAX && !self.send(w, id) {
+        let breaks_view = self.batch.view.as_ref().is_some_and(|v| !ring.continues(v));
+        if (self.batch.len() >= BATCH_MAX || breaks_view) && !self.send(w, id) {
             self.blocked = true;
             return None;
         }
-        Some(max.min(BATCH_MAX - self.batch.data.len()))
+        if ring.writable() == 0 {
+            // Only while some of the ring's bytes written before the file was opened
+            // again are not let go of yet (see VIEW_RING_MIN): wait for the writer.
+            // Asked before looking again, so a release in between is not missed.
+            self.budget.want_wake();
+            if ring.writable() == 0 {
+                self.blocked = true;
+                return None;
+            }
+        }
+        Some(max.min(BATCH_MAX - self.batch.len()))
     }
 
     /// The file's path, for status.
@@ -90,22 +116,26 @@ impl SvcLog {
         self.file.as_ref().map(|(p, _)| p.as_path())
     }
 
-    /// `data` of stream `stream` read at `t_us`: into the batch (`id` is the service's
-    /// index, its file's id in the writer). `logs` gives the time of the wake-up and
-    /// learns of a batch that was empty.
-    pub fn capture(&mut self, logs: &mut Logs, id: usize, stream: u8, t_us: u64, data: &[u8]) {
+    /// The last `n` bytes committed to `ring` (stream `stream`'s, read at `t_us`): into
+    /// the batch (`id` is the service's index, its file's id in the writer), as a view
+    /// of the ring if it can be. `logs` gives the time of the wake-up and learns of a
+    /// batch that was empty.
+    pub fn capture(&mut self, logs: &mut Logs, id: usize, stream: u8, t_us: u64, ring: &mut Ring, n: usize) {
         let (true, Some(w)) = (self.file.is_some(), logs.writer.as_ref()) else { return };
         if self.batch.is_empty() {
             if self.since.is_none() {
                 logs.pending.push(id);
             }
             self.since = Some(logs.woke);
-            if self.batch.data.capacity() < BATCH_MAX {
+        }
+        let viewed = ring.cap() >= VIEW_RING_MIN && self.batch.push_view(stream, t_us, ring, n);
+        if !viewed {
+            if self.batch.is_empty() && self.batch.data.capacity() < BATCH_MAX {
                 self.batch = w.batch();
             }
+            self.batch.push(stream, t_us, ring.recent(n));
         }
-        self.batch.push(stream, t_us, data);
-        if self.batch.data.len() >= BATCH_MAX {
+        if self.batch.len() >= BATCH_MAX {
             self.send(w, id);
         }
     }
@@ -115,10 +145,12 @@ impl SvcLog {
         if self.batch.is_empty() {
             return true;
         }
-        if !self.budget.has_room(self.batch.data.len()) && self.budget.wait_for_room(self.batch.data.len()) {
+        let n = self.batch.len();
+        if !self.budget.has_room(n) && self.budget.wait_for_room(n) {
             return false;
         }
-        let b = std::mem::replace(&mut self.batch, w.batch());
+        // The next batch takes a buffer only if it has to copy (see capture).
+        let b = std::mem::take(&mut self.batch);
         w.write(id, &self.budget, b);
         self.since = None;
         true
@@ -310,11 +342,11 @@ impl Supervisor {
         let mut resumed = Vec::new();
         for idx in 0..self.svcs.len() {
             let l = &mut self.svcs[idx].logs;
-            if l.blocked && l.budget.has_room(l.batch.data.len()) {
+            if l.blocked && l.budget.has_room(l.batch.len()) {
                 l.blocked = false;
                 self.send_batch(idx);
                 resumed.push(idx);
-            } else if l.since.is_some() && l.batch.data.len() >= BATCH_MAX {
+            } else if l.since.is_some() && l.batch.len() >= BATCH_MAX {
                 self.send_batch(idx);
             }
         }
@@ -498,7 +530,7 @@ impl Supervisor {
             }
         }
         w.close(TEND_LOG);
-        let unsent: usize = self.svcs.iter().map(|s| s.logs.batch.data.len()).sum();
+        let unsent: usize = self.svcs.iter().map(|s| s.logs.batch.len()).sum();
         let ok = w.finish(Instant::now() + FINISH_LIMIT);
         if !ok || unsent > 0 {
             crate::diag::err(&format!(

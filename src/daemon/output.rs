@@ -9,12 +9,17 @@
 //! - tend's inherited stdout/stderr are written by a thread with blocking writes, never
 //!   switched to O_NONBLOCK (the flag would be shared with the container runtime).
 //! - Memory is bounded: rings grow only as output arrives, up to their capacity.
+//! - A pipe found full (a read returned all it holds: the child was about to block) is
+//!   grown once to [`PIPE_FLOOD`], so a service writing flat out is read in fewer,
+//!   larger reads and never waits on tend between them; quiet services keep the
+//!   default size, which is what counts against the user's pipe limits (pipe(7)).
 
 use std::collections::VecDeque;
 use std::io::Write;
 use std::mem::ManuallyDrop;
 use std::os::fd::FromRawFd;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -23,13 +28,16 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 
 /// A byte ring holding the last `cap` bytes written to it, and when each part of them
 /// was read. The loop reads a pipe straight into it ([`Ring::slot`], then
-/// [`Ring::commit`]): captured output is copied once, by the kernel.
+/// [`Ring::commit`]): captured output is copied once, by the kernel. The log file
+/// writer thread reads its bytes from the ring too, through [`RingView`]s: the ring
+/// never lets the loop overwrite a part of it that a view still covers (see
+/// [`Ring::writable`]).
 pub struct Ring {
     /// `cap` bytes once anything was written (allocated zeroed, so pages not yet
-    /// written are not resident); empty before.
-    buf: Vec<u8>,
+    /// written are not resident); None before.
+    mem: Option<Arc<RingMem>>,
     cap: usize,
-    /// Bytes ever pushed; the byte at absolute position `p` is at `buf[p % cap]`.
+    /// Bytes ever pushed; the byte at absolute position `p` is at offset `p % cap`.
     pub total: u64,
     /// (absolute position, time in µs since the Unix epoch) of each push that began a
     /// new time, oldest first: the bytes from one mark to the next were read at the
@@ -37,27 +45,208 @@ pub struct Ring {
     /// given its time.
     marks: VecDeque<(u64, u64)>,
     max_marks: usize,
+    /// The ranges (absolute start, end) handed out as views, oldest first, and the end
+    /// of the last one the writer let go of (views are let go of in order).
+    views: VecDeque<(u64, u64)>,
+    released: Arc<AtomicU64>,
+}
+
+/// A ring's buffer. Shared with the log file writer through [`RingView`]s; every
+/// access goes through raw parts of the ranges asked for, never a reference to the
+/// whole buffer, since the loop writes one part while the writer reads another.
+struct RingMem {
+    ptr: NonNull<u8>,
+    cap: usize,
+}
+
+// SAFETY: the buffer is plain bytes owned by this struct. Which thread may touch which
+// part is the ring's rule: the loop writes only the part Ring::writable leaves it, no
+// view covers that part, and a view's bytes are written before the view is sent to
+// the writer thread (the channel orders them) and rewritten only after the writer
+// released the view (a Release store the loop reads with Acquire).
+unsafe impl Send for RingMem {}
+// SAFETY: as for Send: shared reads of a range, writes only to ranges no view covers.
+unsafe impl Sync for RingMem {}
+
+impl RingMem {
+    fn new(cap: usize) -> RingMem {
+        let layout = std::alloc::Layout::array::<u8>(cap).unwrap_or(std::alloc::Layout::new::<u8>());
+        // SAFETY: the layout is not zero-sized (cap >= 1, see Ring::new).
+        let p = unsafe { std::alloc::alloc_zeroed(layout) };
+        let Some(ptr) = NonNull::new(p) else { std::alloc::handle_alloc_error(layout) };
+        RingMem { ptr, cap }
+    }
+
+    /// Bytes `i..i + n` (within the buffer).
+    ///
+    /// SAFETY: no one may write them while the slice lives (the ring's rule).
+    unsafe fn get(&self, i: usize, n: usize) -> &[u8] {
+        debug_assert!(i + n <= self.cap);
+        // SAFETY: in bounds (the callers clamp to cap); allocated and initialized
+        // (zeroed) for the life of self; nobody writes them meanwhile (the caller).
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(i), n) }
+    }
+
+    /// Bytes `i..i + n`, to write.
+    ///
+    /// SAFETY: no one else may read or write them while the slice lives.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn get_mut(&self, i: usize, n: usize) -> &mut [u8] {
+        debug_assert!(i + n <= self.cap);
+        // SAFETY: as in get, and the caller has these bytes to itself.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(i), n) }
+    }
+}
+
+impl Drop for RingMem {
+    fn drop(&mut self) {
+        let layout = std::alloc::Layout::array::<u8>(self.cap).unwrap_or(std::alloc::Layout::new::<u8>());
+        // SAFETY: allocated in new with this layout.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), layout) };
+    }
+}
+
+/// Bytes of a ring lent to the log file writer: contiguous in the buffer, not
+/// overwritten until the view is dropped (which lets go of it).
+pub struct RingView {
+    mem: Arc<RingMem>,
+    released: Arc<AtomicU64>,
+    /// Absolute positions.
+    start: u64,
+    end: u64,
+}
+
+impl RingView {
+    pub fn bytes(&self) -> &[u8] {
+        let i = (self.start % self.mem.cap as u64) as usize;
+        // SAFETY: the ring does not write these bytes before this view is dropped
+        // (Ring::writable), and i..i + len lies in the buffer (Ring::view).
+        unsafe { self.mem.get(i, (self.end - self.start) as usize) }
+    }
+
+    pub fn len(&self) -> usize {
+        (self.end - self.start) as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.end == self.start
+    }
+
+    /// True if it is a view of `ring`.
+    pub fn of(&self, ring: &Ring) -> bool {
+        ring.mem.as_ref().is_some_and(|m| Arc::ptr_eq(m, &self.mem))
+    }
+}
+
+impl Drop for RingView {
+    fn drop(&mut self) {
+        // Release: the reads of the bytes come before the loop's next write to them.
+        self.released.fetch_max(self.end, Ordering::SeqCst);
+    }
 }
 
 impl Ring {
     pub fn new(cap: usize) -> Self {
         let cap = cap.max(1);
-        Ring { buf: Vec::new(), cap, total: 0, marks: VecDeque::new(), max_marks: marks_for(cap) }
+        Ring {
+            mem: None,
+            cap,
+            total: 0,
+            marks: VecDeque::new(),
+            max_marks: marks_for(cap),
+            views: VecDeque::new(),
+            released: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    pub fn cap(&self) -> usize {
+        self.cap
     }
 
     fn idx(&self, pos: u64) -> usize {
         (pos % self.cap as u64) as usize
     }
 
-    /// Where the next bytes go: at most `max` bytes, contiguous, overwriting the
-    /// oldest. Fill some of it, then [`Ring::commit`] how many.
-    pub fn slot(&mut self, max: usize) -> &mut [u8] {
-        if self.buf.is_empty() {
-            self.buf = vec![0; self.cap];
+    /// Bytes at offsets `i..i + n` of the buffer (empty before anything was written).
+    fn get(&self, i: usize, n: usize) -> &[u8] {
+        match &self.mem {
+            // SAFETY: the loop's own reads; it writes only through slot(), which needs
+            // &mut self, so not while this slice lives; the writer only reads.
+            Some(m) if i + n <= self.cap => unsafe { m.get(i, n) },
+            _ => &[],
         }
+    }
+
+    /// How many bytes may be written now without overwriting a part a view still
+    /// covers (the whole capacity when no view is out).
+    pub fn writable(&mut self) -> usize {
+        let released = self.released.load(Ordering::SeqCst);
+        while self.views.front().is_some_and(|&(_, end)| end <= released) {
+            self.views.pop_front();
+        }
+        match self.views.front() {
+            Some(&(start, _)) => self.cap.saturating_sub((self.total - start) as usize),
+            None => self.cap,
+        }
+    }
+
+    /// True while some view of this ring is out.
+    pub fn has_views(&mut self) -> bool {
+        self.writable();
+        !self.views.is_empty()
+    }
+
+    /// A view of the last `n` bytes committed, which must be contiguous in the buffer
+    /// (the bytes of one commit are).
+    pub fn view(&mut self, n: usize) -> Option<RingView> {
+        let mem = Arc::clone(self.mem.as_ref()?);
+        let n = n.min(self.len());
+        let start = self.total - n as u64;
+        if self.idx(start) + n > self.cap {
+            return None;
+        }
+        self.views.push_back((start, self.total));
+        Some(RingView { mem, released: Arc::clone(&self.released), start, end: self.total })
+    }
+
+    /// True if the next bytes written would continue view `v`: it is this ring's
+    /// newest, ends at the last byte written, and not at the end of the buffer.
+    pub fn continues(&self, v: &RingView) -> bool {
+        v.of(self)
+            && self.views.back() == Some(&(v.start, v.end))
+            && v.end == self.total
+            && self.idx(v.start) + v.len() < self.cap
+    }
+
+    /// Extend `v`, the newest view of this ring, by the last `n` bytes committed; false
+    /// (and `v` unchanged) unless they follow it, contiguous in the buffer.
+    pub fn extend_view(&mut self, v: &mut RingView, n: usize) -> bool {
+        let last = self.views.back().copied();
+        if !v.of(self) || last != Some((v.start, v.end)) || v.end + n as u64 != self.total {
+            return false;
+        }
+        if self.idx(v.start) + v.len() + n > self.cap {
+            return false;
+        }
+        v.end = self.total;
+        if let Some(b) = self.views.back_mut() {
+            b.1 = self.total;
+        }
+        true
+    }
+
+    /// Where the next bytes go: at most `max` bytes, contiguous, overwriting the
+    /// oldest, never a part a view still covers (empty if that is all there is). Fill
+    /// some of it, then [`Ring::commit`] how many.
+    pub fn slot(&mut self, max: usize) -> &mut [u8] {
+        let room = self.writable();
         let i = self.idx(self.total);
-        let n = max.min(self.cap - i);
-        &mut self.buf[i..i + n]
+        let n = max.min(self.cap - i).min(room);
+        let cap = self.cap;
+        let mem = self.mem.get_or_insert_with(|| Arc::new(RingMem::new(cap)));
+        // SAFETY: &mut self: no slice of the loop's own lives; no view covers these
+        // bytes (writable); the writer reads only through views.
+        unsafe { mem.get_mut(i, n) }
     }
 
     /// The first `n` bytes of the last [`Ring::slot`] were written, read at `t_us` (µs
@@ -85,10 +274,11 @@ impl Ring {
     pub fn recent(&self, n: usize) -> &[u8] {
         let n = n.min(self.len());
         let i = self.idx(self.total - n as u64);
-        self.buf.get(i..i + n).unwrap_or(&[])
+        self.get(i, n)
     }
 
-    /// Append `data`, read at `t_us`.
+    /// Append `data`, read at `t_us` (what a view covers stays: the rest is dropped).
+    #[cfg(test)]
     pub fn push(&mut self, mut data: &[u8], t_us: u64) {
         if data.len() > self.cap {
             // Only the last `cap` bytes can stay; the others are counted as written.
@@ -100,6 +290,9 @@ impl Ring {
         while !data.is_empty() {
             let slot = self.slot(data.len());
             let n = slot.len();
+            if n == 0 {
+                break;
+            }
             slot.copy_from_slice(&data[..n]);
             self.commit(n, t_us);
             data = &data[n..];
@@ -115,14 +308,24 @@ impl Ring {
         if keep >= self.cap {
             return;
         }
-        if !self.buf.is_empty() {
+        if self.mem.is_some() {
             let from = self.total.saturating_sub(keep as u64);
-            let mut buf = vec![0; keep];
             let (a, b) = self.slices(from, self.total);
-            for (k, &byte) in a.iter().chain(b).enumerate() {
-                buf[((from + k as u64) % keep as u64) as usize] = byte;
+            let kept = [a, b].concat();
+            let mem = RingMem::new(keep);
+            let i = (from % keep as u64) as usize;
+            let first = kept.len().min(keep - i);
+            // SAFETY: a new buffer no one else has; both ranges lie in it (kept.len()
+            // <= keep).
+            unsafe {
+                mem.get_mut(i, first).copy_from_slice(&kept[..first]);
+                mem.get_mut(0, kept.len() - first).copy_from_slice(&kept[first..]);
             }
-            self.buf = buf;
+            // Views of the old buffer keep it alive until the writer is done with
+            // them; none covers the new one.
+            self.mem = Some(Arc::new(mem));
+            self.views.clear();
+            self.released = Arc::new(AtomicU64::new(0));
         }
         self.cap = keep;
         self.max_marks = marks_for(keep);
@@ -168,9 +371,9 @@ impl Ring {
         }
         let (i, n) = (self.idx(from), (to - from) as usize);
         if i + n <= self.cap {
-            (&self.buf[i..i + n], &[])
+            (self.get(i, n), &[])
         } else {
-            (&self.buf[i..], &self.buf[..i + n - self.cap])
+            (self.get(i, self.cap - i), self.get(0, i + n - self.cap))
         }
     }
 
@@ -217,7 +420,7 @@ impl Ring {
         if pos < self.start() || pos >= self.total {
             return None;
         }
-        Some(self.buf[self.idx(pos)])
+        self.get(self.idx(pos), 1).first().copied()
     }
 
     /// The first retained position at or after `pos` where a line begins: `pos`
@@ -288,6 +491,21 @@ impl Ring {
 /// (16 KiB of marks for the default 1 MiB ring).
 fn marks_for(cap: usize) -> usize {
     (cap / 64).max(64)
+}
+
+/// What a new pipe holds (pipe(7)).
+pub const PIPE_DEFAULT: usize = 64 * 1024;
+/// What a pipe found full is grown to: the largest size an unprivileged process may set
+/// by default (/proc/sys/fs/pipe-max-size).
+pub const PIPE_FLOOD: usize = 1 << 20;
+
+/// Grow the pipe `fd` to hold `size` bytes (fcntl F_SETPIPE_SZ, pipe(7)); returns what it
+/// holds now. Fails with EPERM past the user's pipe limits (pipe-user-pages-soft, or
+/// pipe-max-size without CAP_SYS_RESOURCE): the pipe then keeps its size.
+pub fn grow_pipe(fd: std::os::fd::BorrowedFd<'_>, size: usize) -> std::io::Result<usize> {
+    let size = libc::c_int::try_from(size).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    let got = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETPIPE_SZ(size))?;
+    Ok(usize::try_from(got).unwrap_or(0))
 }
 
 /// Longest line passed through before it is split (a child that never writes '\n').
@@ -597,6 +815,63 @@ mod tests {
         assert_eq!(r.marks.len(), 1, "marks of evicted bytes go");
         assert_eq!(r.first_at_or_after(0), 8);
         assert_eq!(r.line_start_from(9), 12, "no newline: the end");
+    }
+
+    fn fill(r: &mut Ring, bytes: &[u8]) -> usize {
+        let s = r.slot(bytes.len());
+        let n = s.len();
+        s.copy_from_slice(&bytes[..n]);
+        r.commit(n, 1);
+        n
+    }
+
+    #[test]
+    fn ring_views_are_not_overwritten_until_dropped() {
+        let mut r = Ring::new(16);
+        assert_eq!(fill(&mut r, b"0123456789"), 10);
+        let v = r.view(10).expect("a view");
+        assert_eq!(v.bytes(), b"0123456789");
+        assert_eq!(r.writable(), 6);
+        // Up to the end of the buffer, then nothing: the rest is the view's.
+        assert_eq!(fill(&mut r, b"abcdefgh"), 6);
+        assert_eq!(r.slot(8).len(), 0);
+        assert!(r.has_views());
+        assert_eq!(v.bytes(), b"0123456789", "a view's bytes stay");
+        drop(v);
+        assert!(!r.has_views());
+        assert_eq!(r.writable(), 16);
+        assert_eq!(fill(&mut r, b"ABCD"), 4);
+        assert_eq!(r.contents(), b"456789abcdefABCD");
+    }
+
+    #[test]
+    fn ring_views_grow_while_contiguous() {
+        let mut r = Ring::new(16);
+        fill(&mut r, b"abc");
+        let mut v = r.view(3).expect("a view");
+        assert!(r.continues(&v));
+        fill(&mut r, b"defgh");
+        assert!(r.extend_view(&mut v, 5));
+        assert_eq!(v.bytes(), b"abcdefgh");
+        assert!(!r.extend_view(&mut v, 1), "nothing new to extend it by");
+        // An older view is not the newest: it cannot grow.
+        let w = r.view(2).expect("a second view");
+        assert!(!r.continues(&v));
+        assert_eq!(w.bytes(), b"gh");
+        drop(w);
+        drop(v);
+        // A view that reaches the end of the buffer is not continued by the wrap.
+        fill(&mut r, b"ijklmnop");
+        let v = r.view(8).expect("a view");
+        assert_eq!(v.bytes(), b"ijklmnop");
+        assert!(!r.continues(&v));
+        fill(&mut r, b"qr");
+        assert!(r.view(3).is_none(), "the last 3 bytes wrap: no view");
+        let other = Ring::new(16);
+        assert!(!other.continues(&v), "not a view of this ring");
+        // Views are let go of in order; the ring waits for the oldest.
+        drop(v);
+        assert_eq!(r.writable(), 16);
     }
 
     #[test]

@@ -27,7 +27,7 @@ use crate::daemon::cgroup::{self, Cgroups};
 use crate::daemon::control::{self, Control, CONN_BASE, LISTENER};
 use crate::daemon::events::EventLog;
 use crate::daemon::logging::{Logs, SvcLog};
-use crate::daemon::output::{prefix, LineFramer, Ring, Sink};
+use crate::daemon::output::{grow_pipe, prefix, LineFramer, Ring, Sink, PIPE_DEFAULT, PIPE_FLOOD};
 use crate::daemon::readiness::{self, Checks};
 use crate::daemon::reap::{self, Status};
 use crate::daemon::requests::{by_whom, exit_info, Waiter};
@@ -114,6 +114,9 @@ struct Pipe {
     backpressure: bool,
     /// A chunk waiting for room in the sink (backpressure).
     held: Option<Vec<u8>>,
+    /// What the pipe holds, while it was not grown (None once it was, or once growing
+    /// it failed: it is tried once).
+    small: Option<usize>,
     /// A job's pipe not read because a client attached to the job has not been sent
     /// what the ring holds yet (jobs.rs, `attach_room`).
     attach_held: bool,
@@ -1012,6 +1015,7 @@ impl Supervisor {
                 passthrough,
                 backpressure: log.backpressure,
                 held: None,
+                small: Some(PIPE_DEFAULT),
                 attach_held: false,
             },
         );
@@ -1069,7 +1073,8 @@ impl Supervisor {
             }
             let svc = &mut self.svcs[p.svc];
             // The log file's queue is full: the writer wakes the loop when it is not.
-            let Some(max) = svc.logs.room(self.logs.writer_ref(), p.svc, READ_MAX) else { break };
+            let ring = if p.is_err { &mut svc.err } else { &mut svc.out };
+            let Some(max) = svc.logs.room(self.logs.writer_ref(), p.svc, READ_MAX, ring) else { break };
             // A job with a client attached: no more than that client can still be
             // sent without the ring overwriting what it has not had (the job waits on
             // its pipe instead, as under `docker run`).
@@ -1084,7 +1089,8 @@ impl Supervisor {
             if max == 0 {
                 break;
             }
-            // Straight into the ring: the only copy of the bytes tend makes for it.
+            // Straight into the ring: the only copy of the bytes tend makes for them
+            // (the log file is written from the ring, see logging.rs).
             let ring = if p.is_err { &mut svc.err } else { &mut svc.out };
             let slot = ring.slot(max);
             let asked = slot.len();
@@ -1098,6 +1104,13 @@ impl Supervisor {
                     break;
                 }
                 Ok(n) => {
+                    if p.small.is_some_and(|cap| n >= cap) {
+                        // The pipe was full: the child writes flat out (see output.rs). Past
+                        // the user's pipe limits it stays as it is, which only costs
+                        // more reads.
+                        p.small = None;
+                        let _ = grow_pipe(p.rx.as_fd(), PIPE_FLOOD);
+                    }
                     let t = self.logs.next_time();
                     ring.commit(n, t);
                     self.turn_read += n;
@@ -1143,8 +1156,9 @@ impl Supervisor {
         let Some(p) = self.pipes.get_mut(&token) else { return };
         let (idx, is_err) = (p.svc, p.is_err);
         let svc = &mut self.svcs[idx];
-        let data = if is_err { svc.err.recent(n) } else { svc.out.recent(n) };
-        svc.logs.capture(&mut self.logs, idx, u8::from(is_err), t, data);
+        let ring = if is_err { &mut svc.err } else { &mut svc.out };
+        svc.logs.capture(&mut self.logs, idx, u8::from(is_err), t, ring, n);
+        let data = ring.recent(n);
         let mut dropped_event = None;
         if p.passthrough {
             let mut chunk = Vec::with_capacity(data.len() + 64);
