@@ -1364,66 +1364,7 @@ mod tests {
 
     #[test]
     fn full_config_with_every_key() {
-        let text = r#"
-main = "web"
-shutdown_timeout = "20s"
-log_dir = "/var/log/tend"
-
-[service.web]
-command = ["/usr/bin/web", "--port", "8080"]
-env = { PORT = "8080", A = "1" }
-clear_env = true
-cwd = "/srv/web"
-user = "nobody"
-group = "nogroup"
-umask = "0027"
-restart = "always"
-stop_signal = "INT"
-stop_timeout = "3s"
-kill_group = true
-stdout = "capture"
-stderr = "stdout"
-autostart = true
-success_exit_codes = [0, 2]
-max_rss = "512MiB"
-on_max_rss = "signal:TERM"
-essential = false
-
-[service.web.rlimits]
-nofile = { soft = 1024, hard = 4096 }
-core = "unlimited"
-nproc = 100
-
-[service.web.backoff]
-initial = "250ms"
-max = "1m"
-factor = 1.5
-jitter = 0.2
-reset_after = "1h"
-
-[service.web.start_limit]
-burst = 0
-interval = "1m"
-
-[service.web.log]
-buffer = "64KiB"
-prefix = false
-color = true
-backpressure = true
-file = true
-max_size = "1MiB"
-keep = 0
-timestamps = true
-exit_lines = 3
-
-[service.worker]
-command = "exec worker --fast"
-instances = 3
-stop_signal = 10
-on_max_rss = "log"
-max_rss = 1000000
-log = { color = "auto" }
-"#;
+        let text = include_str!("../../tests/data/every-key.toml");
         let c = parse(text).unwrap();
         assert_eq!(c.path, Path::new("tend.toml"));
         assert_eq!(c.main.as_deref(), Some("web"));
