@@ -52,7 +52,7 @@ fn a_file_that_cannot_be_opened_holds_output_until_it_can() {
     assert_eq!(st["state"], "running", "{st}");
     assert!(st["log_error"].as_str().is_some_and(|e| e.contains("Is a directory")), "{st}");
     assert_eq!(st["log_file"].as_str(), Some(dir.join("logs/c.log").to_str().unwrap_or_default()));
-    // What tend holds is bounded: its queue (256 KiB), a batch and what it read into
+    // What tend holds is bounded: its queue (512 KiB), a batch and what it read into
     // the ring meanwhile; the rest waits in the service's pipe and write(2).
     let held = st["stdout_bytes"].as_u64().unwrap_or(0);
     assert!(held < 800_000, "the service was not held: {held} bytes read");

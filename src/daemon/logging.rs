@@ -33,14 +33,15 @@ pub const BATCH_MAX: usize = 128 << 10;
 /// ... or once its first byte has waited this long.
 pub const FLUSH_DELAY: Duration = Duration::from_millis(2);
 /// Bytes queued to one file (beyond the batch being filled) before tend stops
-/// reading the service's pipes.
-const FILE_QUEUE: usize = 256 << 10;
+/// reading the service's pipes. The writer wakes the loop when the queue is down to
+/// half of it: while the file is the bottleneck, each wake-up reads half a queue.
+const FILE_QUEUE: usize = 512 << 10;
 /// The smallest ring whose batches are views of it. The writer holds at most
 /// FILE_QUEUE bytes (or one batch) plus the batch being filled, and a read adds at most
-/// READ_MAX (128 KiB): 512 KiB, so that in a ring this large the loop never has to
-/// wait for the writer to let go of a view before it can read (it waits on the
+/// READ_MAX (128 KiB, BATCH_MAX): 768 KiB, so that in a ring this large the loop never
+/// has to wait for the writer to let go of a view before it can read (it waits on the
 /// queue's budget first). Smaller rings' batches are copies.
-const VIEW_RING_MIN: usize = 2 * FILE_QUEUE;
+const VIEW_RING_MIN: usize = FILE_QUEUE + 2 * BATCH_MAX;
 /// Bytes of tend.log queued before its lines are dropped (and counted).
 const TEND_LOG_QUEUE: usize = 256 << 10;
 /// How long tend waits at exit for the files to be written.
@@ -450,6 +451,8 @@ impl Supervisor {
             w.close(idx);
         }
         self.svcs[idx].logs.file = None;
+        // Its pipes may be unwatched while its queue was full: nothing holds them now.
+        self.reread_parked(idx);
     }
 
     /// A reload may have changed log_dir: tend.log and the open files move.

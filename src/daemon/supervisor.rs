@@ -120,6 +120,9 @@ struct Pipe {
     /// A job's pipe not read because a client attached to the job has not been sent
     /// what the ring holds yet (jobs.rs, `attach_room`).
     attach_held: bool,
+    /// Not watched by the poll while its service's log file queue is full (see
+    /// read_pipe_until).
+    parked: bool,
 }
 
 pub(super) struct Shutdown {
@@ -1017,6 +1020,7 @@ impl Supervisor {
                 held: None,
                 small: Some(PIPE_DEFAULT),
                 attach_held: false,
+                parked: false,
             },
         );
     }
@@ -1063,6 +1067,10 @@ impl Supervisor {
     fn read_pipe_until(&mut self, token: Token, to_end: bool) {
         let mut budget = READ_BUDGET;
         let mut eof = false;
+        // Why the reads stopped: the log file's queue is full, or the read budget is
+        // spent (the pipe is read again from pending_reads).
+        let mut log_full = false;
+        let mut requeued = false;
         while let Some(p) = self.pipes.get_mut(&token) {
             if p.held.is_some() {
                 break;
@@ -1074,7 +1082,10 @@ impl Supervisor {
             let svc = &mut self.svcs[p.svc];
             // The log file's queue is full: the writer wakes the loop when it is not.
             let ring = if p.is_err { &mut svc.err } else { &mut svc.out };
-            let Some(max) = svc.logs.room(self.logs.writer_ref(), p.svc, READ_MAX, ring) else { break };
+            let Some(max) = svc.logs.room(self.logs.writer_ref(), p.svc, READ_MAX, ring) else {
+                log_full = true;
+                break;
+            };
             // A job with a client attached: no more than that client can still be
             // sent without the ring overwriting what it has not had (the job waits on
             // its pipe instead, as under `docker run`).
@@ -1118,6 +1129,7 @@ impl Supervisor {
                     budget = budget.saturating_sub(n);
                     if budget == 0 {
                         self.pending_reads.push_back(token);
+                        requeued = true;
                         break;
                     }
                     if n < asked && !to_end {
@@ -1146,6 +1158,22 @@ impl Supervisor {
                     }
                 }
                 let _ = self.poll.registry().deregister(&mut p.rx);
+            }
+        } else if let Some(p) = self.pipes.get_mut(&token) {
+            // While the log file's queue is full the pipe is not watched: the service
+            // goes on writing into it until it is full, and with epoll every write(2)
+            // to a pipe is an event, each a wake-up that could read nothing. The writer
+            // thread's wake-up reads the pipe again (on_log_wake); the pipe is watched
+            // again once a read stops for another reason (it was emptied, say), and
+            // registering reports it at once if it holds bytes then.
+            if log_full && !p.parked {
+                p.parked = self.poll.registry().deregister(&mut p.rx).is_ok();
+            } else if p.parked && !log_full && !requeued {
+                match self.poll.registry().register(&mut p.rx, token, Interest::READABLE) {
+                    Ok(()) => p.parked = false,
+                    // Not watched: read it again at the next turn until it is.
+                    Err(_) => self.pending_reads.push_back(token),
+                }
             }
         }
     }
@@ -1196,6 +1224,16 @@ impl Supervisor {
         }
         if self.control.log_followers > 0 {
             self.pump_followers(idx, usize::from(is_err));
+        }
+    }
+
+    /// Read again (at the next turn) service `idx`'s pipes left unwatched while its log
+    /// file's queue was full.
+    pub(super) fn reread_parked(&mut self, idx: usize) {
+        for (&t, p) in &self.pipes {
+            if p.svc == idx && p.parked {
+                self.pending_reads.push_back(t);
+            }
         }
     }
 
