@@ -357,30 +357,11 @@ fn ten_thousand_pipelined_requests_are_answered_in_order() {
     still_serving(&dir);
 }
 
-/// Raise this process's soft RLIMIT_NOFILE to at least `want`; false if the hard limit
-/// does not allow it.
-fn raise_nofile(want: u64) -> bool {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: a valid rlimit out-pointer.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return false;
-    }
-    if lim.rlim_cur >= want {
-        return true;
-    }
-    if lim.rlim_max < want {
-        return false;
-    }
-    lim.rlim_cur = want;
-    // SAFETY: as above.
-    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 }
-}
-
 #[test]
 fn a_thousand_concurrent_connections_are_all_answered() {
     const N: usize = 1000;
     // Both sides need N fds and some: tend inherits the limit from this process.
-    if !raise_nofile(4096) {
+    if !support::raise_nofile(4096) {
         support::skip("a_thousand_concurrent_connections_are_all_answered", "RLIMIT_NOFILE cannot be raised to 4096");
         return;
     }

@@ -23,24 +23,6 @@ fn seconds() -> u64 {
     std::env::var("TEND_STRESS_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5)
 }
 
-/// Raise this process's soft RLIMIT_NOFILE to at least `want`; false if it cannot be.
-fn raise_nofile(want: u64) -> bool {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: a valid rlimit out-pointer.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return false;
-    }
-    if lim.rlim_cur >= want {
-        return true;
-    }
-    if lim.rlim_max < want {
-        return false;
-    }
-    lim.rlim_cur = want;
-    // SAFETY: as above.
-    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 }
-}
-
 /// Request number `n` of client `c`: a mix of list, status and logs.
 fn nth_request(c: usize, n: u64) -> Request {
     let id = n;
@@ -80,7 +62,7 @@ fn answer(r: &mut Raw, id: u64) -> Result<bool, String> {
 
 #[test]
 fn a_thousand_clients_while_fifty_services_crash_loop() {
-    if !raise_nofile(4096) {
+    if !support::raise_nofile(4096) {
         support::skip("a_thousand_clients_while_fifty_services_crash_loop", "RLIMIT_NOFILE cannot be raised to 4096");
         return;
     }

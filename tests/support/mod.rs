@@ -527,6 +527,25 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// Raise this process's soft RLIMIT_NOFILE to at least `want`; false if the hard limit
+/// does not allow it. tend inherits the limit from the test process.
+pub fn raise_nofile(want: u64) -> bool {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: a valid rlimit out-pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return false;
+    }
+    if lim.rlim_cur >= want {
+        return true;
+    }
+    if lim.rlim_max < want {
+        return false;
+    }
+    lim.rlim_cur = want;
+    // SAFETY: as above.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 }
+}
+
 /// VmRSS of `pid` in KiB (0 once it is gone).
 pub fn rss_kib(pid: i32) -> u64 {
     status_field(pid, "VmRSS").and_then(|v| v.split_whitespace().next()?.parse().ok()).unwrap_or(0)
