@@ -165,38 +165,35 @@ fn fails(dir: &TestDir, args: &[&str], want: &str) {
 #[test]
 fn bad_input_is_refused_with_file_and_line() {
     let dir = TestDir::new("import-supervisord-errors");
-    dir.write("syntax.conf", "[program:a]\ncommand=/bin/true\nthis line is not an option\n");
-    fails(
-        &dir,
-        &["supervisord", "syntax.conf"],
-        "syntax.conf:3: expected a [section] header, a `key = value` line or a comment, found \"this line is not an option\"",
-    );
-    dir.write("nosection.conf", "; comment\ncommand=/bin/true\n");
-    fails(
-        &dir,
-        &["supervisord", "nosection.conf"],
-        "nosection.conf:2: \"command=/bin/true\" comes before any [section] header",
-    );
-    dir.write("signal.conf", "[program:a]\ncommand=/bin/true\n\nstopsignal=SIGFOO\n");
-    fails(
-        &dir,
-        &["supervisord", "signal.conf"],
-        "signal.conf:4: [program:a] stopsignal: value \"SIGFOO\" is not a valid signal name",
-    );
-    dir.write("quote.conf", "[program:a]\ncommand=bash -c 'sleep 1 ; echo done'\n");
-    fails(
-        &dir,
-        &["supervisord", "quote.conf"],
-        "quote.conf:2: [program:a] command: cannot split: no closing quotation (')",
-    );
-    dir.write("percent.conf", "[program:a]\ncommand=/bin/date +%s\n");
-    fails(
-        &dir,
-        &["supervisord", "percent.conf"],
-        "percent.conf:2: [program:a] command: badly formatted: '%s' has no (name) (write %% for a literal percent sign)",
-    );
-    dir.write("empty.conf", "[supervisord]\nnodaemon=true\n");
-    fails(&dir, &["supervisord", "empty.conf"], "empty.conf: no [program:x] section: nothing to import");
+    // (file, its text, the error after "tend: ")
+    let cases = [
+        (
+            "syntax.conf",
+            "[program:a]\ncommand=/bin/true\nthis line is not an option\n",
+            "syntax.conf:3: expected a [section] header, a `key = value` line or a comment, found \"this line is not an option\"",
+        ),
+        ("nosection.conf", "; comment\ncommand=/bin/true\n", "nosection.conf:2: \"command=/bin/true\" comes before any [section] header"),
+        (
+            "signal.conf",
+            "[program:a]\ncommand=/bin/true\n\nstopsignal=SIGFOO\n",
+            "signal.conf:4: [program:a] stopsignal: value \"SIGFOO\" is not a valid signal name",
+        ),
+        (
+            "quote.conf",
+            "[program:a]\ncommand=bash -c 'sleep 1 ; echo done'\n",
+            "quote.conf:2: [program:a] command: cannot split: no closing quotation (')",
+        ),
+        (
+            "percent.conf",
+            "[program:a]\ncommand=/bin/date +%s\n",
+            "percent.conf:2: [program:a] command: badly formatted: '%s' has no (name) (write %% for a literal percent sign)",
+        ),
+        ("empty.conf", "[supervisord]\nnodaemon=true\n", "empty.conf: no [program:x] section: nothing to import"),
+    ];
+    for (file, text, want) in cases {
+        dir.write(file, text);
+        fails(&dir, &["supervisord", file], want);
+    }
     std::fs::write(dir.join("latin1.conf"), b"[program:a]\ncommand=/bin/echo caf\xe9\n").unwrap();
     fails(&dir, &["supervisord", "latin1.conf"], "latin1.conf:2: the file is not valid UTF-8");
     // An error in an included file names that file.
