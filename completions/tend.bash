@@ -37,9 +37,7 @@ _tend() {
     run) opts="-c --config --socket" ;;
     ls) opts="--jobs --state --name --since --socket --json" ;;
     status) opts="--socket --json" ;;
-    start) opts="--no-wait --socket --json" ;;
-    stop) opts="--no-wait --socket --json" ;;
-    restart) opts="--no-wait --socket --json" ;;
+    start | stop | restart) opts="--no-wait --socket --json" ;;
     signal) opts="-g --group --socket --json" ;;
     logs) opts="-f --follow -n --lines --bytes --stderr --stdout --all --since --until -t --timestamps --rotate --socket --json" ;;
     events) opts="-f --follow --from --socket --json" ;;
