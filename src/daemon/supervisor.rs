@@ -125,6 +125,37 @@ struct Pipe {
     parked: bool,
 }
 
+/// When to pause before the next poll (see `NAP`).
+#[derive(Default)]
+struct Nap {
+    /// Bytes read from pipes in this turn of the loop.
+    read: usize,
+    /// When the last turn that read any began.
+    last: Option<Instant>,
+    /// How many turns in a row read only a little, close together.
+    small: u32,
+}
+
+impl Nap {
+    /// The turn that began at `woke` (after a pause if `napped`) is over.
+    fn end_turn(&mut self, woke: Instant, napped: bool) {
+        if self.read == 0 {
+            return;
+        }
+        // A turn after a pause is never less than NAP after the one before: it counts
+        // as close, or the pauses would stop after each one.
+        let close = napped || self.last.is_some_and(|t| woke.saturating_duration_since(t) < NAP);
+        self.small = if close && self.read < NAP_BELOW { self.small + 1 } else { 0 };
+        self.last = Some(woke);
+    }
+
+    /// Whether to pause before the next poll: the last turn read a little, after
+    /// enough such turns in a row.
+    fn due(&self) -> bool {
+        self.read > 0 && self.small >= NAP_AFTER
+    }
+}
+
 pub(super) struct Shutdown {
     code: i32,
     orphans_signalled: bool,
@@ -143,13 +174,8 @@ pub struct Supervisor {
     stdout: Sink,
     stderr: Sink,
     pending_reads: VecDeque<Token>,
-    /// Bytes read from pipes in this turn of the loop, when the last turn that read
-    /// any began, how many turns in a row read only a little, and whether to pause
-    /// before the next poll (see `NAP`).
-    turn_read: usize,
-    last_read_turn: Option<Instant>,
-    small_turns: u32,
-    nap: bool,
+    /// Whether to pause before the next poll (see `NAP`).
+    nap: Nap,
     pub(super) shutdown: Option<Shutdown>,
     group_poll_armed: bool,
     children_remain: bool,
@@ -333,10 +359,7 @@ impl Supervisor {
             stdout,
             stderr,
             pending_reads: VecDeque::new(),
-            turn_read: 0,
-            last_read_turn: None,
-            small_turns: 0,
-            nap: false,
+            nap: Nap::default(),
             shutdown: None,
             group_poll_armed: false,
             children_remain: false,
@@ -513,7 +536,8 @@ impl Supervisor {
             } else {
                 Some(Duration::ZERO)
             };
-            if self.nap && timeout != Some(Duration::ZERO) {
+            let napped = self.nap.due() && timeout != Some(Duration::ZERO);
+            if napped {
                 std::thread::sleep(NAP);
             }
             if let Err(e) = self.poll.poll(&mut events, timeout) {
@@ -526,7 +550,7 @@ impl Supervisor {
             let woke = Instant::now();
             now = woke;
             self.logs.woke(woke);
-            self.turn_read = 0;
+            self.nap.read = 0;
             let mut sig_ready = false;
             let mut woken = false;
             for ev in events.iter() {
@@ -588,12 +612,7 @@ impl Supervisor {
             self.flush_dirty();
             // A stream of small pieces (a service writing small pieces flat out): let
             // them gather in the pipe for a moment rather than wake for each one.
-            if self.turn_read > 0 {
-                let close = self.last_read_turn.is_some_and(|t| woke.saturating_duration_since(t) < NAP);
-                self.small_turns = if close && self.turn_read < NAP_BELOW { self.small_turns + 1 } else { 0 };
-                self.last_read_turn = Some(woke);
-            }
-            self.nap = self.turn_read > 0 && self.small_turns >= NAP_AFTER;
+            self.nap.end_turn(woke, napped);
         }
     }
 
@@ -1124,7 +1143,7 @@ impl Supervisor {
                     }
                     let t = self.logs.next_time();
                     ring.commit(n, t);
-                    self.turn_read += n;
+                    self.nap.read += n;
                     self.capture(token, n, t);
                     budget = budget.saturating_sub(n);
                     if budget == 0 {
@@ -1761,5 +1780,48 @@ pub fn run(config_path: &std::path::Path, socket: Option<&std::path::Path>) -> i
             crate::fatal!("{e}");
             e.exit_code()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Turns that read `read` bytes each, `gap` apart, pausing when due: whether each
+    /// turn's end left a pause due.
+    fn turns(nap: &mut Nap, start: Instant, reads: &[usize], gap: Duration) -> Vec<bool> {
+        let mut woke = start;
+        reads
+            .iter()
+            .map(|&read| {
+                let napped = nap.due();
+                woke += if napped { gap + NAP } else { gap };
+                nap.read = read;
+                nap.end_turn(woke, napped);
+                nap.due()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn nap_goes_on_while_small_reads_go_on() {
+        let mut nap = Nap::default();
+        let t = Instant::now();
+        let gap = Duration::from_micros(10);
+        let due = turns(&mut nap, t, &[100; 8], gap);
+        // The first turn has none before it; four close ones after it make a pause due,
+        // and the turns after a pause keep it due.
+        assert_eq!(due, [false, false, false, false, true, true, true, true]);
+        // A big read, or a turn that read nothing, ends it.
+        assert_eq!(turns(&mut nap, t, &[NAP_BELOW, 100], gap), [false, false]);
+        let mut nap = Nap::default();
+        assert_eq!(turns(&mut nap, t, &[100, 100, 100, 100, 100, 0], gap).last(), Some(&false));
+    }
+
+    #[test]
+    fn nap_not_due_for_reads_far_apart() {
+        let mut nap = Nap::default();
+        let due = turns(&mut nap, Instant::now(), &[100; 8], NAP * 2);
+        assert!(due.iter().all(|d| !d));
     }
 }
