@@ -67,6 +67,8 @@ pub struct Fast {
     /// When the one deadline timer is armed for: one timer for all jobs, not one per
     /// request (which would pile up in the heap for a whole request_timeout).
     armed: Option<Instant>,
+    /// The read buffer lent to a job while it reads (see `on_upstream`).
+    spare: Vec<u8>,
 }
 
 enum Next {
@@ -163,7 +165,17 @@ impl Supervisor {
             return;
         };
         let Some(f) = self.gw.fast.jobs.get_mut(&id) else { return };
+        // The read buffer is lent from `Fast` while the job holds no partial head, so
+        // a request does not allocate one of its own.
+        let spare = &mut self.gw.fast.spare;
+        if f.buf.capacity() == 0 {
+            std::mem::swap(&mut f.buf, spare);
+        }
         let next = step(f, &mut c.s);
+        if (f.buf.is_empty() || !matches!(next, Next::Wait)) && spare.capacity() == 0 {
+            f.buf.clear();
+            std::mem::swap(&mut f.buf, spare);
+        }
         self.fast_next(id, next);
     }
 
