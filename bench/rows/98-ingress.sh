@@ -31,6 +31,31 @@ print(rps.group(1), us(*p50.groups()), us(*p99.groups()))
 PY
 }
 
+# Run wrk against tend, nginx (when $ngx is set) and the upstream directly with $1
+# connections (on CPU $2 when given), and emit the two rows named by $3: requests/s, and
+# p50 / p99 with what tend adds; $4 is the p50 target ("" for information only). Reads
+# tport, nport, dport, ngx and secs from the caller.
+ingress_rows() {
+    local conns=$1 cpu=$2 label=$3 target=$4
+    local t n d
+    t=$(ingress_wrk "http://127.0.0.1:$tport/" "$conns" "$secs" "$cpu") || t=""
+    n=""
+    [ -n "$ngx" ] && { n=$(ingress_wrk "http://127.0.0.1:$nport/" "$conns" "$secs" "$cpu") || n=""; }
+    d=$(ingress_wrk "http://127.0.0.1:$dport/" "$conns" "$secs" "$cpu") || d=""
+    local tr tp50 tp99 nr np50 np99 dr dp50 dp99
+    read -r tr tp50 tp99 <<<"${t:-$NA $NA $NA}"
+    read -r nr np50 np99 <<<"${n:-$NA $NA $NA}"
+    read -r dr dp50 dp99 <<<"${d:-$NA $NA $NA}"
+    emit "requests/s, $label" "$(fmt "$tr" 0)" "$(fmt "$nr" 0)" "$(fmt "$dr" 0)" \
+        "$(ratio "$tr" "$nr")" "" ">= 0.8x nginx" "$(verdict "$tr / $nr >= 0.8")"
+    local added=$NA ok="-"
+    is_num "$tp50" && is_num "$dp50" && added="$(fmt "$(calc "$tp50 - $dp50")" 0) µs"
+    [ -n "$target" ] && ok=$(verdict "$tp50 - $dp50 < 50")
+    emit "p50 / p99 µs, $label" "$(fmt "$tp50" 0) / $(fmt "$tp99" 0)" \
+        "$(fmt "$np50" 0) / $(fmt "$np99" 0)" "$(fmt "$dp50" 0) / $(fmt "$dp99" 0)" "" "$added" \
+        "${target:-(info)}" "$ok"
+}
+
 row() {
     table "$INGRESS_TABLE" tend nginx direct tend/nginx "tend - direct (p50)" target ok
     command -v wrk >/dev/null || { log "ingress row: wrk is not installed"; return 1; }
@@ -100,26 +125,9 @@ EOF
     wrk -t1 -c16 -d1s "http://127.0.0.1:$tport/" >/dev/null 2>&1
     [ -n "$ngx" ] && wrk -t1 -c16 -d1s "http://127.0.0.1:$nport/" >/dev/null 2>&1
     for conns in 1 16 256; do
-        local t n d
-        t=$(ingress_wrk "http://127.0.0.1:$tport/" "$conns" "$secs") || t=""
-        n=""
-        [ -n "$ngx" ] && { n=$(ingress_wrk "http://127.0.0.1:$nport/" "$conns" "$secs") || n=""; }
-        d=$(ingress_wrk "http://127.0.0.1:$dport/" "$conns" "$secs") || d=""
-        local tr tp50 tp99 nr np50 np99 dr dp50 dp99
-        read -r tr tp50 tp99 <<<"${t:-$NA $NA $NA}"
-        read -r nr np50 np99 <<<"${n:-$NA $NA $NA}"
-        read -r dr dp50 dp99 <<<"${d:-$NA $NA $NA}"
-        emit "requests/s, $conns connection(s)" "$(fmt "$tr" 0)" "$(fmt "$nr" 0)" "$(fmt "$dr" 0)" \
-            "$(ratio "$tr" "$nr")" "" ">= 0.8x nginx" "$(verdict "$tr / $nr >= 0.8")"
-        local added=$NA
-        is_num "$tp50" && is_num "$dp50" && added="$(fmt "$(calc "$tp50 - $dp50")" 0) µs"
-        local tgt="(info)" ok="-"
-        if [ "$conns" = 1 ]; then
-            tgt="< 50 µs added"
-            ok=$(verdict "$tp50 - $dp50 < 50")
-        fi
-        emit "p50 / p99 µs, $conns connection(s)" "$(fmt "$tp50" 0) / $(fmt "$tp99" 0)" \
-            "$(fmt "$np50" 0) / $(fmt "$np99" 0)" "$(fmt "$dp50" 0) / $(fmt "$dp99" 0)" "" "$added" "$tgt" "$ok"
+        local target=""
+        [ "$conns" = 1 ] && target="< 50 µs added"
+        ingress_rows "$conns" "" "$conns connection(s)" "$target"
     done
     # One connection again with every party on one CPU (as row 90 does): a round trip
     # is then context switches on that CPU, with no wake-up of an idle vCPU (~30-40 µs
@@ -137,24 +145,9 @@ EOF
         [ -n "$ngx" ] && ngx_pids="$npid $(pgrep -P "$npid" | tr '\n' ' ')"
         # shellcheck disable=SC2086
         for p in "$pid" "$up" $ngx_pids; do taskset -a -p -c "$cpu" "$p" >/dev/null 2>&1; done
-        local t n d
-        t=$(ingress_wrk "http://127.0.0.1:$tport/" 1 "$secs" "$cpu") || t=""
-        n=""
-        [ -n "$ngx" ] && { n=$(ingress_wrk "http://127.0.0.1:$nport/" 1 "$secs" "$cpu") || n=""; }
-        d=$(ingress_wrk "http://127.0.0.1:$dport/" 1 "$secs" "$cpu") || d=""
+        ingress_rows 1 "$cpu" "1 connection, all on CPU $cpu" "< 50 µs added"
         # shellcheck disable=SC2086
         for p in "$pid" "$up" $ngx_pids; do taskset -a -p -c "$all" "$p" >/dev/null 2>&1; done
-        local tr tp50 tp99 nr np50 np99 dr dp50 dp99
-        read -r tr tp50 tp99 <<<"${t:-$NA $NA $NA}"
-        read -r nr np50 np99 <<<"${n:-$NA $NA $NA}"
-        read -r dr dp50 dp99 <<<"${d:-$NA $NA $NA}"
-        emit "requests/s, 1 connection, all on CPU $cpu" "$(fmt "$tr" 0)" "$(fmt "$nr" 0)" "$(fmt "$dr" 0)" \
-            "$(ratio "$tr" "$nr")" "" ">= 0.8x nginx" "$(verdict "$tr / $nr >= 0.8")"
-        local added=$NA
-        is_num "$tp50" && is_num "$dp50" && added="$(fmt "$(calc "$tp50 - $dp50")" 0) µs"
-        emit "p50 / p99 µs, 1 connection, all on CPU $cpu" "$(fmt "$tp50" 0) / $(fmt "$tp99" 0)" \
-            "$(fmt "$np50" 0) / $(fmt "$np99" 0)" "$(fmt "$dp50" 0) / $(fmt "$dp99" 0)" "" "$added" "< 50 µs added" \
-            "$(verdict "$tp50 - $dp50 < 50")"
         pinned=" The rows \"all on CPU $cpu\" repeat the 1-connection run with tend (all its threads), nginx (master and worker), the upstream and wrk on that one CPU (taskset), as row 90 does, so that no round trip waits for an idle vCPU to wake up."
     fi
     kill -TERM "$pid" 2>/dev/null

@@ -23,7 +23,7 @@ use std::time::Instant;
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
 
-use crate::daemon::forward::{self, BodyState, Failure, Job, Progress, Upstream, Work};
+use crate::daemon::forward::{self, BodyState, Failure, First, Job, Progress, Upstream, Work};
 use crate::daemon::supervisor::Supervisor;
 use crate::daemon::timers::Timer;
 use crate::http::response;
@@ -67,6 +67,8 @@ pub struct Fast {
     /// When the one deadline timer is armed for: one timer for all jobs, not one per
     /// request (which would pile up in the heap for a whole request_timeout).
     armed: Option<Instant>,
+    /// The read buffer lent to a job while it reads (see `on_upstream`).
+    spare: Vec<u8>,
 }
 
 enum Next {
@@ -163,7 +165,17 @@ impl Supervisor {
             return;
         };
         let Some(f) = self.gw.fast.jobs.get_mut(&id) else { return };
+        // The read buffer is lent from `Fast` while the job holds no partial head, so
+        // a request does not allocate one of its own.
+        let spare = &mut self.gw.fast.spare;
+        if f.buf.capacity() == 0 {
+            std::mem::swap(&mut f.buf, spare);
+        }
         let next = step(f, &mut c.s);
+        if (f.buf.is_empty() || !matches!(next, Next::Wait)) && spare.capacity() == 0 {
+            f.buf.clear();
+            std::mem::swap(&mut f.buf, spare);
+        }
         self.fast_next(id, next);
     }
 
@@ -295,44 +307,21 @@ fn step(f: &mut FastJob, s: &mut UnixStream) -> Next {
             }
             return Next::Fail(Failure::BadGateway, "the kept-alive connection was closed before a response".into());
         }
-        // Parse what there is (skipping 1xx interim responses).
-        loop {
-            match response::parse(&f.buf, f.job.head_request, forward::MAX_RESPONSE_HEAD) {
-                Ok(None) => break,
-                Ok(Some((h, _))) if h.status == 101 => {
-                    return Next::Fail(
-                        Failure::BadGateway,
-                        "the service switched protocols (101), which tend does not forward".into(),
-                    )
-                }
-                Ok(Some((h, used))) if h.status < 200 => {
-                    let _ = h;
-                    f.buf.drain(..used);
-                }
-                Ok(Some((head, used))) => {
-                    let mut body = BodyState::new(head.framing);
-                    let (data, done, extra) = match body.feed(&f.buf[used..]) {
-                        Ok(x) => x,
-                        Err(e) => return Next::Fail(Failure::BadGateway, e),
-                    };
-                    let close = head.close;
-                    if done {
-                        return Next::Done(head, data, !close && !extra);
-                    }
-                    if n == 0 {
-                        // EOF right after the head: the end of a close-delimited body.
-                        return match body {
-                            BodyState::Close => Next::Done(head, data, false),
-                            _ => Next::Fail(
-                                Failure::BadGateway,
-                                "the response ended before its body was complete".into(),
-                            ),
-                        };
-                    }
-                    return Next::Rest(head, data, body, close);
-                }
-                Err(why) => return Next::Fail(Failure::BadGateway, why),
+        match forward::first_response(&f.buf, f.job.head_request, forward::MAX_RESPONSE_HEAD) {
+            Ok(None) => {}
+            Ok(Some(First { head, data, done: true, keep, .. })) => return Next::Done(head, data, keep),
+            // EOF right after the head: the end of a close-delimited body.
+            Ok(Some(First { head, data, body: BodyState::Close, .. })) if n == 0 => {
+                return Next::Done(head, data, false)
             }
+            Ok(Some(_)) if n == 0 => {
+                return Next::Fail(Failure::BadGateway, "the response ended before its body was complete".into())
+            }
+            Ok(Some(First { head, data, body, .. })) => {
+                let close = head.close;
+                return Next::Rest(head, data, body, close);
+            }
+            Err(why) => return Next::Fail(Failure::BadGateway, why),
         }
         if n == 0 {
             return Next::Fail(Failure::BadGateway, "closed the connection before a complete response".into());

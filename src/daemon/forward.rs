@@ -441,74 +441,45 @@ fn attempt(job: &Job, up: &mut Upstream, reused: bool, deadline: Instant, buf: &
         }
         return Attempt::Failed(Failure::BadGateway, format!("writing the request failed: {e}"));
     }
-    // The response head (skipping 1xx interim responses).
+    // The response head (after any 1xx interim responses) and the body bytes read with it.
     let mut filled = 0;
     let mut seen_any = false;
-    // Bytes left after an interim response are parsed before reading more.
-    let mut reparse = false;
-    let (head, used) = loop {
-        if reparse {
-            reparse = false;
-        } else {
-            if Instant::now() >= deadline {
-                return Attempt::Failed(Failure::Timeout, format!("no response within {}", secs(job.timeout)));
-            }
-            if filled == buf.len() {
-                return Attempt::Failed(Failure::BadGateway, format!("response head larger than {} bytes", buf.len()));
-            }
-            if let Err(e) = up.read_timeout(step_timeout(job, deadline)) {
-                return Attempt::Failed(Failure::BadGateway, format!("setting a read timeout: {e}"));
-            }
-            let n = match up.s.read(&mut buf[filled..]) {
-                Ok(0) if !seen_any && reused => return Attempt::Stale,
-                Ok(0) => {
-                    return Attempt::Failed(
-                        Failure::BadGateway,
-                        "closed the connection before a complete response".into(),
-                    )
-                }
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if timed_out(&e) => {
-                    return Attempt::Failed(Failure::Timeout, format!("no response within {}", secs(job.timeout)))
-                }
-                Err(e) if !seen_any && reused && e.kind() == io::ErrorKind::ConnectionReset => return Attempt::Stale,
-                Err(e) => return Attempt::Failed(Failure::BadGateway, format!("reading the response failed: {e}")),
-            };
-            seen_any = true;
-            filled += n;
+    let First { head, body, data, done, keep } = loop {
+        if Instant::now() >= deadline {
+            return Attempt::Failed(Failure::Timeout, format!("no response within {}", secs(job.timeout)));
         }
-        match response::parse(&buf[..filled], job.head_request, MAX_RESPONSE_HEAD.min(buf.len())) {
+        if filled == buf.len() {
+            return Attempt::Failed(Failure::BadGateway, format!("response head larger than {} bytes", buf.len()));
+        }
+        if let Err(e) = up.read_timeout(step_timeout(job, deadline)) {
+            return Attempt::Failed(Failure::BadGateway, format!("setting a read timeout: {e}"));
+        }
+        let n = match up.s.read(&mut buf[filled..]) {
+            Ok(0) if !seen_any && reused => return Attempt::Stale,
+            Ok(0) => {
+                return Attempt::Failed(Failure::BadGateway, "closed the connection before a complete response".into())
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if timed_out(&e) => {
+                return Attempt::Failed(Failure::Timeout, format!("no response within {}", secs(job.timeout)))
+            }
+            Err(e) if !seen_any && reused && e.kind() == io::ErrorKind::ConnectionReset => return Attempt::Stale,
+            Err(e) => return Attempt::Failed(Failure::BadGateway, format!("reading the response failed: {e}")),
+        };
+        seen_any = true;
+        filled += n;
+        match first_response(&buf[..filled], job.head_request, MAX_RESPONSE_HEAD.min(buf.len())) {
             Ok(None) => {}
-            Ok(Some((h, used))) if h.status == 101 => {
-                let _ = (h, used);
-                return Attempt::Failed(
-                    Failure::BadGateway,
-                    "the service switched protocols (101), which tend does not forward".into(),
-                );
-            }
-            Ok(Some((h, used))) if h.status < 200 => {
-                // Interim response: drop it, keep reading.
-                let _ = h;
-                buf.copy_within(used..filled, 0);
-                filled -= used;
-                reparse = filled > 0;
-            }
-            Ok(Some(hu)) => break hu,
+            Ok(Some(f)) => break f,
             Err(why) => return Attempt::Failed(Failure::BadGateway, why),
         }
     };
-    let first = buf[used..filled].to_vec();
     let close = head.close;
     let idle = job.timeout;
-    let mut body = BodyState::new(head.framing);
-    let (data, done, extra) = match body.feed(&first) {
-        Ok(x) => x,
-        Err(e) => return Attempt::Failed(Failure::BadGateway, e),
-    };
     if done {
         out.last(Progress::Head { head, data, end: true });
-        return Attempt::Done(!close && !extra);
+        return Attempt::Done(keep);
     }
     if !job.flow.take(data.len(), idle) {
         return Attempt::Failed(Failure::Cancelled, String::new());
@@ -601,6 +572,39 @@ impl BodyState {
     }
 }
 
+/// A response's final head and the body bytes that came with it.
+pub(crate) struct First {
+    pub(crate) head: response::Head,
+    pub(crate) body: BodyState,
+    pub(crate) data: Vec<u8>,
+    /// The body is complete.
+    pub(crate) done: bool,
+    /// The body is complete and the connection may be reused.
+    pub(crate) keep: bool,
+}
+
+/// The final response head at the start of `buf`, after any 1xx interim responses (a
+/// 101 is refused), and the body bytes read with it; `Ok(None)`: more bytes are needed.
+/// Errors are answered 502. Sans-IO, shared by the pool and the loop's fast path.
+/// Interim responses count towards `max_head`.
+pub(crate) fn first_response(buf: &[u8], head_request: bool, max_head: usize) -> Result<Option<First>, String> {
+    let mut at = 0;
+    loop {
+        let Some((head, used)) = response::parse(&buf[at..], head_request, max_head)? else { return Ok(None) };
+        at += used;
+        if head.status == 101 {
+            return Err("the service switched protocols (101), which tend does not forward".into());
+        }
+        if head.status < 200 {
+            continue;
+        }
+        let mut body = BodyState::new(head.framing);
+        let (data, done, extra) = body.feed(&buf[at..])?;
+        let keep = done && !head.close && !extra;
+        return Ok(Some(First { head, body, data, done, keep }));
+    }
+}
+
 /// Methods a kept connection's failure may retry (RFC 9110 §9.2.2).
 pub fn idempotent(method: &str) -> bool {
     matches!(method, "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "TRACE")
@@ -615,6 +619,20 @@ pub fn socket_arc(p: &std::path::Path) -> Arc<Path> {
 mod tests {
     use super::*;
     use std::os::unix::net::UnixListener;
+
+    #[test]
+    fn first_response_skips_interim_and_decides_keep() {
+        let r = |b: &[u8]| first_response(b, false, MAX_RESPONSE_HEAD);
+        assert!(r(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n").unwrap().is_none());
+        let f = r(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi").unwrap().unwrap();
+        assert_eq!((f.head.status, f.data.as_slice(), f.done, f.keep), (200, &b"hi"[..], true, true));
+        // Bytes after the body: complete, but the connection is not reused.
+        let f = r(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nab").unwrap().unwrap();
+        assert_eq!((f.data.as_slice(), f.done, f.keep), (&b"a"[..], true, false));
+        let f = r(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\na").unwrap().unwrap();
+        assert_eq!((f.done, f.keep), (false, false));
+        assert!(matches!(r(b"HTTP/1.1 101 Switching Protocols\r\n\r\n"), Err(e) if e.contains("101")));
+    }
 
     fn job(sock: &Arc<Path>, id: u64, req: &str, timeout: Duration) -> Job {
         Job {
