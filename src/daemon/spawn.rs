@@ -722,7 +722,12 @@ unsafe fn clone3_into(cgroup: RawFd, stack: *mut u8, size: usize, arg: *mut libc
         );
     }
     if ret < 0 {
-        Err((-ret) as i32)
+        let e = (-ret) as i32;
+        // Not this kernel, or a seccomp filter: not worth asking again.
+        if matches!(e, libc::ENOSYS | libc::EPERM) {
+            CLONE3_OK.store(false, std::sync::atomic::Ordering::Relaxed);
+        }
+        Err(e)
     } else {
         Ok(ret as i32)
     }
@@ -789,12 +794,7 @@ pub fn spawn(cmd: &mut Command, setup: ChildSetup) -> Result<u32, SpawnError> {
         match r {
             Ok(p) => pid = p,
             // Not this kernel, or not this cgroup (or a seccomp filter): migrate instead.
-            Err(e) => {
-                if matches!(e, libc::ENOSYS | libc::EPERM) {
-                    CLONE3_OK.store(false, std::sync::atomic::Ordering::Relaxed);
-                }
-                ctx.in_cgroup = false;
-            }
+            Err(_) => ctx.in_cgroup = false,
         }
     }
     let ctx_ptr: *mut Ctx = &mut ctx;
