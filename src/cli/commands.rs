@@ -12,8 +12,8 @@ use serde::Serialize;
 use super::client::{code, Client, ClientError};
 use crate::daemon::control::socket_path;
 use crate::proto::msg::{
-    EventInfo, EventsReq, HttpReq, ListReply, Plain, Reply, ServiceInfo, SignalReq, SignalSpec, StatusReply, Stream,
-    Target, VersionReply,
+    Done, EventInfo, EventsReq, HttpReq, HttpResponse, ListReply, Plain, Reply, ServiceInfo, SignalReq, SignalSpec,
+    StatusReply, Stream, Target, VersionReply,
 };
 use crate::proto::Request;
 
@@ -444,12 +444,11 @@ pub fn status(c: StatusCmd) -> Result<(), ClientError> {
     out(status_text(&s).as_bytes())
 }
 
-fn done(r: Reply, json: bool) -> Result<(), ClientError> {
-    match r {
-        Reply::Done(d) if json => json_line(&serde_json::json!({ "message": d.message })),
-        Reply::Done(d) => out(format!("{}\n", d.message).as_bytes()),
-        r => Err(unexpected(r)),
+fn done(d: Done, json: bool) -> Result<(), ClientError> {
+    if json {
+        return json_line(&serde_json::json!({ "message": d.message }));
     }
+    out(format!("{}\n", d.message).as_bytes())
 }
 
 pub enum Change {
@@ -466,8 +465,7 @@ pub fn change(c: Change) -> Result<(), ClientError> {
     };
     let mut cl = connect(&socket)?;
     let id = cl.next_id();
-    let r = cl.call(make(Target { id, service, wait: !no_wait }))?;
-    done(r, json)
+    done(cl.call_as(make(Target { id, service, wait: !no_wait }))?, json)
 }
 
 pub fn signal(c: SignalCmd) -> Result<(), ClientError> {
@@ -479,9 +477,9 @@ pub fn signal(c: SignalCmd) -> Result<(), ClientError> {
     let id = cl.next_id();
     let r = match crate::proto::msg::parse_job(&c.service, false) {
         Some(job) => {
-            cl.call(Request::JobSignal(crate::proto::msg::JobSignalReq { id, job, signal: spec, group: c.group }))?
+            cl.call_as(Request::JobSignal(crate::proto::msg::JobSignalReq { id, job, signal: spec, group: c.group }))?
         }
-        None => cl.call(Request::Signal(SignalReq { id, service: c.service, signal: spec, group: c.group }))?,
+        None => cl.call_as(Request::Signal(SignalReq { id, service: c.service, signal: spec, group: c.group }))?,
     };
     done(r, c.json)
 }
@@ -557,15 +555,13 @@ pub fn events(c: EventsCmd) -> Result<(), ClientError> {
 pub fn reload(c: ReloadCmd) -> Result<(), ClientError> {
     let mut cl = connect(&c.socket)?;
     let id = cl.next_id();
-    let r = cl.call(Request::Reload(Plain { id }))?;
-    done(r, c.json)
+    done(cl.call_as(Request::Reload(Plain { id }))?, c.json)
 }
 
 pub fn shutdown(c: ShutdownCmd) -> Result<(), ClientError> {
     let mut cl = connect(&c.socket)?;
     let id = cl.next_id();
-    let r = cl.call(Request::Shutdown(Plain { id }))?;
-    done(r, c.json)
+    done(cl.call_as(Request::Shutdown(Plain { id }))?, c.json)
 }
 
 pub fn version(c: VersionCmd) -> Result<(), ClientError> {
@@ -619,14 +615,6 @@ fn select<'a>(all: &'a [ServiceInfo], names: &[String]) -> Result<Vec<&'a Servic
         out.extend(found);
     }
     Ok(out)
-}
-
-fn list(cl: &mut Client, id: u64) -> Result<Vec<ServiceInfo>, ClientError> {
-    match cl.recv()? {
-        Reply::List(l) if l.id == id => Ok(l.services),
-        Reply::Error(e) => Err(ClientError::from_reply(&e)),
-        r => Err(unexpected(r)),
-    }
 }
 
 pub fn wait_ready(c: WaitReadyCmd) -> Result<(), ClientError> {
@@ -708,8 +696,7 @@ pub fn wait_ready(c: WaitReadyCmd) -> Result<(), ClientError> {
 pub fn check(c: CheckCmd) -> Result<(), ClientError> {
     let mut cl = connect(&c.socket)?;
     let id = cl.next_id();
-    cl.send(&Request::List(Plain { id }))?;
-    let services = list(&mut cl, id)?;
+    let services = cl.call_as::<ListReply>(Request::List(Plain { id }))?.services;
     let chosen = select(&services, &[])?;
     let bad = crate::check::problems(&services, true);
     if c.json {
@@ -774,8 +761,8 @@ pub fn request(c: RequestCmd) -> Result<(), ClientError> {
         ));
     }
     let id = cl.next_id();
-    let r = cl.call(Request::Http(HttpReq { id, service: c.service.clone(), method, path, query, headers, body }))?;
-    let Reply::Response(resp) = r else { return Err(unexpected(r)) };
+    let resp: HttpResponse =
+        cl.call_as(Request::Http(HttpReq { id, service: c.service.clone(), method, path, query, headers, body }))?;
     if c.json {
         json_line(&serde_json::json!({
             "status": resp.status,

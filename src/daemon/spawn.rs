@@ -536,6 +536,21 @@ fn code(step: Step) -> libc::c_int {
     step as libc::c_int * STEP_BASE + Errno::last_raw()
 }
 
+/// In the child: a close-on-exec copy of `fd` above `floor`; on failure the child
+/// records the dup2 step in `err` and exits (so: only in the child).
+unsafe fn dup_above(fd: libc::c_int, floor: libc::c_int, err: &mut libc::c_int) -> libc::c_int {
+    // SAFETY: fcntl on a descriptor number; _exit ends the child, which shares no
+    // state needing cleanup with tend.
+    unsafe {
+        let copy = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, floor + 1);
+        if copy < 0 {
+            *err = code(Step::Dup2);
+            libc::_exit(127);
+        }
+        copy
+    }
+}
+
 /// The child, between clone and exec. Raw system calls on prepared memory only.
 extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` is the Ctx that `spawn` passed, alive and not touched by tend
@@ -547,14 +562,8 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         // it first, so that no dup2 below, of a standard stream or of another extra
         // descriptor, clobbers a source not yet placed. The copies are close-on-exec.
         let floor = ctx.extra.iter().map(|e| e.0).max().unwrap_or(0).max(2);
-        for e in ctx.extra.iter_mut() {
-            if e.1 <= floor {
-                e.1 = libc::fcntl(e.1, libc::F_DUPFD_CLOEXEC, floor + 1);
-                if e.1 < 0 {
-                    ctx.err = code(Step::Dup2);
-                    libc::_exit(127);
-                }
-            }
+        for e in ctx.extra.iter_mut().filter(|e| e.1 <= floor) {
+            e.1 = dup_above(e.1, floor, &mut ctx.err);
         }
         if !ctx.pid_slot.is_null() {
             write_pid(ctx.pid_slot, libc::syscall(libc::SYS_getpid) as u32);
@@ -562,11 +571,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         // Sources below 3 are moved up first, so no dup2 clobbers a later source.
         let mut fds = ctx.stdio;
         for fd in fds.iter_mut().filter(|fd| (0..3).contains(*fd)) {
-            *fd = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 3);
-            if *fd < 0 {
-                ctx.err = code(Step::Dup2);
-                libc::_exit(127);
-            }
+            *fd = dup_above(*fd, 2, &mut ctx.err);
         }
         for (target, &fd) in fds.iter().enumerate() {
             if fd >= 0 && libc::dup2(fd, target as libc::c_int) < 0 {
@@ -717,7 +722,12 @@ unsafe fn clone3_into(cgroup: RawFd, stack: *mut u8, size: usize, arg: *mut libc
         );
     }
     if ret < 0 {
-        Err((-ret) as i32)
+        let e = (-ret) as i32;
+        // Not this kernel, or a seccomp filter: not worth asking again.
+        if matches!(e, libc::ENOSYS | libc::EPERM) {
+            CLONE3_OK.store(false, std::sync::atomic::Ordering::Relaxed);
+        }
+        Err(e)
     } else {
         Ok(ret as i32)
     }
@@ -784,12 +794,7 @@ pub fn spawn(cmd: &mut Command, setup: ChildSetup) -> Result<u32, SpawnError> {
         match r {
             Ok(p) => pid = p,
             // Not this kernel, or not this cgroup (or a seccomp filter): migrate instead.
-            Err(e) => {
-                if matches!(e, libc::ENOSYS | libc::EPERM) {
-                    CLONE3_OK.store(false, std::sync::atomic::Ordering::Relaxed);
-                }
-                ctx.in_cgroup = false;
-            }
+            Err(_) => ctx.in_cgroup = false,
         }
     }
     let ctx_ptr: *mut Ctx = &mut ctx;

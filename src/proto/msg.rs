@@ -867,6 +867,7 @@ expected! {
     StatusReply => kind::STATUS_REPLY,
     Done => kind::DONE,
     VersionReply => kind::VERSION_REPLY,
+    HttpResponse => kind::RESPONSE,
 }
 
 /// What came back for a request that expects a `T`.
