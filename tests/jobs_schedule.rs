@@ -5,10 +5,10 @@
 mod support;
 
 use std::fs;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
-use support::{ctl_ok, job_json, jobs_config, start_serving, TestDir};
+use support::{ctl_ok, job_json, jobs_config, start_serving, wait_until, TestDir};
 
 /// `tend ls --jobs --json`: an array of jobs.
 fn jobs(dir: &TestDir) -> Vec<Value> {
@@ -22,15 +22,6 @@ fn jobs(dir: &TestDir) -> Vec<Value> {
 /// Lines of DIR/NAME (empty if it does not exist yet).
 fn lines(dir: &TestDir, name: &str) -> Vec<String> {
     fs::read_to_string(dir.join(name)).unwrap_or_default().lines().map(str::to_string).collect()
-}
-
-#[track_caller]
-fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
-    let end = Instant::now() + timeout;
-    while !cond() {
-        assert!(Instant::now() < end, "timed out after {timeout:?} waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// A run's shell command: appends "start EPOCH_MS" / "end" lines to DIR/log, and a
@@ -52,7 +43,7 @@ fn every_runs_repeatedly_and_each_run_is_a_job() {
         &format!("[job.tick]\ncommand = \"echo tick $TEND_JOB >> {d}/ticks; exit 3\"\nevery = \"300ms\"\n"),
     );
     let tend = start_serving(&dir, &cfg);
-    wait_for("three runs", Duration::from_secs(20), || lines(&dir, "ticks").len() >= 3);
+    wait_until(Duration::from_secs(20), "three runs", || lines(&dir, "ticks").len() >= 3);
     let all = jobs(&dir);
     let ticks: Vec<&Value> = all.iter().filter(|j| j["spec"]["name"] == "tick").collect();
     assert!(ticks.len() >= 3, "{all:?}");
@@ -80,7 +71,7 @@ fn overlap_skip_never_runs_two_at_once() {
     // A run lasts 1.2s, the period is 400ms: two of every three firings are skipped.
     let cfg = jobs_config(&dir, &format!("[job.slow]\ncommand = \"{}\"\nevery = \"400ms\"\n", run_cmd(&dir, "1.2")));
     let tend = start_serving(&dir, &cfg);
-    wait_for("two runs ended", Duration::from_secs(30), || {
+    wait_until(Duration::from_secs(30), "two runs ended", || {
         lines(&dir, "log").iter().filter(|l| l.starts_with("end")).count() >= 2
     });
     assert!(lines(&dir, "overlap").is_empty(), "runs overlapped: {:?}", lines(&dir, "log"));
@@ -104,7 +95,7 @@ fn overlap_queue_starts_one_run_after_the_running_one() {
         &format!("[job.q]\ncommand = \"{}\"\nevery = \"300ms\"\noverlap = \"queue\"\n", run_cmd(&dir, "1")),
     );
     let tend = start_serving(&dir, &cfg);
-    wait_for("three runs ended", Duration::from_secs(30), || {
+    wait_until(Duration::from_secs(30), "three runs ended", || {
         lines(&dir, "log").iter().filter(|l| l.starts_with("end")).count() >= 3
     });
     assert!(lines(&dir, "overlap").is_empty(), "runs overlapped: {:?}", lines(&dir, "log"));
@@ -121,7 +112,7 @@ fn overlap_allow_runs_alongside() {
         &format!("[job.a]\ncommand = \"{}\"\nevery = \"300ms\"\noverlap = \"allow\"\n", run_cmd(&dir, "1")),
     );
     let _tend = start_serving(&dir, &cfg);
-    wait_for("an overlapping run", Duration::from_secs(20), || !lines(&dir, "overlap").is_empty());
+    wait_until(Duration::from_secs(20), "an overlapping run", || !lines(&dir, "overlap").is_empty());
 }
 
 #[test]
@@ -130,7 +121,7 @@ fn cron_with_seconds_runs_each_second() {
     let d = dir.s();
     let cfg = jobs_config(&dir, &format!("[job.c]\ncommand = \"date +%s >> {d}/secs\"\ncron = \"* * * * * *\"\n"));
     let _tend = start_serving(&dir, &cfg);
-    wait_for("three runs", Duration::from_secs(20), || lines(&dir, "secs").len() >= 3);
+    wait_until(Duration::from_secs(20), "three runs", || lines(&dir, "secs").len() >= 3);
     let secs: Vec<u64> = lines(&dir, "secs").iter().map(|l| l.parse().unwrap()).collect();
     // One run per second: three runs take at least two seconds.
     assert!(secs[2] >= secs[0] + 2, "{secs:?}");
@@ -144,12 +135,12 @@ fn reload_removes_and_adds_schedules() {
     let d = dir.s();
     let job = |name: &str| format!("[job.{name}]\ncommand = \"echo {name} >> {d}/runs\"\nevery = \"200ms\"\n");
     let tend = start_serving(&dir, &jobs_config(&dir, &job("one")));
-    wait_for("a run of one", Duration::from_secs(20), || lines(&dir, "runs").contains(&"one".to_string()));
+    wait_until(Duration::from_secs(20), "a run of one", || lines(&dir, "runs").contains(&"one".to_string()));
     fs::write(dir.join("tend.toml"), jobs_config(&dir, &job("two"))).unwrap();
     let out = ctl_ok(&dir, &["reload"]);
     assert!(out.out.contains("scheduled jobs: 1 added, 0 changed, 1 removed"), "{}", out.show());
     // Wait for two runs of "two" after the reload; no "one" after the first "two".
-    wait_for("runs of two", Duration::from_secs(20), || {
+    wait_until(Duration::from_secs(20), "runs of two", || {
         lines(&dir, "runs").iter().filter(|l| *l == "two").count() >= 3
     });
     let runs = lines(&dir, "runs");

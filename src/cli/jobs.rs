@@ -3,7 +3,7 @@
 //! its own stdin (with `-i`) and a signalfd for the signals it forwards to the job.
 
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -310,30 +310,15 @@ fn attach(cl: &mut Client, id: u64, num: u64, interactive: bool) -> Result<JobIn
             }
         }
         let want_out = sent < pending.len();
-        let mut fds = vec![
-            libc::pollfd {
-                fd: cl.as_fd().as_raw_fd(),
-                events: libc::POLLIN | if want_out { libc::POLLOUT } else { 0 },
-                revents: 0,
-            },
-            libc::pollfd { fd: sfd.as_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 },
-        ];
         // Read stdin only while what was read before is sent (the daemon holds this
         // connection while the job is not reading).
         let read_stdin = stdin_open && !want_out;
-        if read_stdin {
-            fds.push(libc::pollfd { fd: stdin.as_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 });
-        }
-        // SAFETY: fds is a valid array of fds.len() pollfd structures.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(ClientError::new(code::FAILED, format!("poll: {e}")));
-        }
-        if fds[1].revents != 0 {
+        let ready = match poll_session(cl, want_out, sfd.as_fd(), read_stdin.then(|| stdin.as_fd())) {
+            Ok(Some(r)) => r,
+            Ok(None) => continue,
+            Err(e) => return Err(ClientError::new(code::FAILED, format!("poll: {e}"))),
+        };
+        if ready.signals {
             while let Ok(Some(si)) = sfd.read_signal() {
                 let sig = crate::daemon::signals::signal_name(si.ssi_signo as i32);
                 let r = Request::JobSignal(JobSignalReq {
@@ -345,7 +330,7 @@ fn attach(cl: &mut Client, id: u64, num: u64, interactive: bool) -> Result<JobIn
                 r.encode(&mut pending);
             }
         }
-        if read_stdin && fds[2].revents != 0 {
+        if ready.stdin {
             let got = match stdin.lock().read(&mut inbuf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -364,7 +349,7 @@ fn attach(cl: &mut Client, id: u64, num: u64, interactive: bool) -> Result<JobIn
                 sent = 0;
             }
         }
-        if fds[0].revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 && !cl.read_some()? {
+        if ready.conn && !cl.read_some()? {
             // Frames read before the end still count.
             while let Some(r) = cl.next_reply()? {
                 if let Reply::Job(j) = r {
@@ -562,4 +547,42 @@ pub fn list(f: ListFilters, socket: &Option<String>, json: bool) -> Result<(), C
     }
     let rows: Vec<&[String]> = rows.iter().map(|r| &r[..]).collect();
     out(super::commands::table_text(&rows, None).as_bytes())
+}
+
+/// What [`poll_session`] found ready.
+pub(super) struct Ready {
+    /// The connection: readable, hung up or in error.
+    pub conn: bool,
+    /// The signalfd.
+    pub signals: bool,
+    /// Standard input (only when it was polled).
+    pub stdin: bool,
+}
+
+/// One poll(2) of an attached session: the connection (and its room to write while
+/// `want_out`), the signalfd and, when given, standard input. None if a signal
+/// interrupted it.
+pub(super) fn poll_session(
+    cl: &Client,
+    want_out: bool,
+    signals: BorrowedFd,
+    stdin: Option<BorrowedFd>,
+) -> std::io::Result<Option<Ready>> {
+    let pfd = |fd: BorrowedFd, events| libc::pollfd { fd: fd.as_raw_fd(), events, revents: 0 };
+    let mut fds = [
+        pfd(cl.as_fd(), libc::POLLIN | if want_out { libc::POLLOUT } else { 0 }),
+        pfd(signals, libc::POLLIN),
+        pfd(stdin.unwrap_or(signals), libc::POLLIN),
+    ];
+    let nfds = if stdin.is_some() { 3 } else { 2 };
+    // SAFETY: fds holds at least nfds valid pollfd structures.
+    if unsafe { libc::poll(fds.as_mut_ptr(), nfds, -1) } < 0 {
+        let e = std::io::Error::last_os_error();
+        return if e.kind() == std::io::ErrorKind::Interrupted { Ok(None) } else { Err(e) };
+    }
+    Ok(Some(Ready {
+        conn: fds[0].revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0,
+        signals: fds[1].revents != 0,
+        stdin: stdin.is_some() && fds[2].revents != 0,
+    }))
 }

@@ -73,7 +73,7 @@ pub enum SignalEvent {
     Quit,
 }
 
-/// The session's signals, blocked and read from a signalfd (the client is
+/// The session's signals (and `tend top`'s), blocked and read from a signalfd (the client is
 /// single-threaded).
 pub struct Signals {
     fd: SignalFd,

@@ -7,11 +7,12 @@
 //! `tend attach %N` comes back to it.
 
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 
 use argh::FromArgs;
 
 use super::client::{code, Client, ClientError};
+use super::jobs::poll_session;
 use super::tty::{window_size, DetachKeys, RawMode, SignalEvent, Signals};
 use crate::proto::msg::{job_name, parse_job, AttachReq, JobInfo, JobRef, Reply, ResizeReq, StdinReq};
 use crate::proto::Request;
@@ -129,37 +130,22 @@ pub fn session(cl: &mut Client, id: u64, num: u64, mut pending: Vec<u8>) -> Resu
             break Outcome::Ended(j);
         }
         let want_out = sent < pending.len();
-        let mut fds = vec![
-            libc::pollfd {
-                fd: cl.as_fd().as_raw_fd(),
-                events: libc::POLLIN | if want_out { libc::POLLOUT } else { 0 },
-                revents: 0,
-            },
-            libc::pollfd { fd: signals.fd().as_raw_fd(), events: libc::POLLIN, revents: 0 },
-        ];
         // Keystrokes are read only once the earlier ones are sent (the daemon stops
         // reading this connection while the job's terminal is full).
         let read_stdin = stdin_open && !want_out;
-        if read_stdin {
-            fds.push(libc::pollfd { fd: stdin.as_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 });
-        }
-        // SAFETY: fds is a valid array of fds.len() pollfd structures.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(failed("poll", e));
-        }
-        if fds[1].revents != 0 {
+        let ready = match poll_session(cl, want_out, signals.fd(), read_stdin.then(|| stdin.as_fd())) {
+            Ok(Some(r)) => r,
+            Ok(None) => continue,
+            Err(e) => return Err(failed("poll", e)),
+        };
+        if ready.signals {
             let evs = signals.drain().map_err(|e| failed("signalfd", e))?;
             if evs.contains(&SignalEvent::Quit) {
                 break Outcome::Detached;
             }
             resize(cl, num, &mut pending);
         }
-        if read_stdin && fds[2].revents != 0 {
+        if ready.stdin {
             let got = match stdin.lock().read(&mut inbuf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -187,7 +173,7 @@ pub fn session(cl: &mut Client, id: u64, num: u64, mut pending: Vec<u8>) -> Resu
                 sent = 0;
             }
         }
-        if fds[0].revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 && !cl.read_some()? {
+        if ready.conn && !cl.read_some()? {
             while let Some(r) = cl.next_reply()? {
                 match r {
                     Reply::LogData(d) if d.id == id => {

@@ -171,9 +171,9 @@ impl Supervisor {
         if self.find_job(token, r.id, r.job).is_none() {
             return;
         }
-        let name = job_name(r.job);
         let Some(job) = self.jobs.get_mut(r.job) else { return };
         let Some(input) = job.input.as_mut().filter(|i| i.is_open()) else {
+            let name = job_name(r.job);
             let msg = if job.spec.stdin {
                 format!("the stdin of job {name} is closed")
             } else {

@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::termios::{self, InputFlags, LocalFlags, SetArg, SpecialCharacterIndices, Termios};
+
+use crate::cli::tty::SignalEvent;
 
 use super::Screen;
 
@@ -67,36 +67,8 @@ pub enum Event {
     Keys(Vec<u8>),
 }
 
-/// The signals the view handles, blocked and read from a signalfd.
-pub struct Signals {
-    fd: SignalFd,
-}
-
-impl Signals {
-    /// Block SIGINT, SIGTERM, SIGHUP, SIGQUIT and SIGWINCH (top is single-threaded)
-    /// and open a signalfd for them.
-    pub fn block() -> io::Result<Signals> {
-        let mut set = SigSet::empty();
-        for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGWINCH] {
-            set.add(s);
-        }
-        sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
-        let fd = SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
-        Ok(Signals { fd })
-    }
-
-    fn drain(&self, out: &mut Vec<Event>) -> io::Result<()> {
-        loop {
-            match self.fd.read_signal() {
-                Ok(Some(si)) if si.ssi_signo == Signal::SIGWINCH as u32 => out.push(Event::Resize),
-                Ok(Some(_)) => out.push(Event::Quit),
-                Ok(None) => return Ok(()),
-                Err(Errno::EINTR) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-}
+/// The signals the view handles (the same as an attached terminal session's).
+pub use crate::cli::tty::Signals;
 
 /// The terminal while the view is on: the alternate screen, the cursor hidden and,
 /// when standard input is a terminal, raw mode. Dropping it restores all three.
@@ -166,7 +138,7 @@ impl Terminal {
     /// Wait at most `timeout` for keys or signals.
     pub fn wait(&mut self, signals: &Signals, timeout: Duration) -> io::Result<Vec<Event>> {
         let stdin = io::stdin();
-        let mut fds = vec![PollFd::new(signals.fd.as_fd(), PollFlags::POLLIN)];
+        let mut fds = vec![PollFd::new(signals.fd(), PollFlags::POLLIN)];
         if self.saved.is_some() {
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
         }
@@ -183,7 +155,10 @@ impl Terminal {
         let input = fds.get(1).and_then(|f| f.revents()).unwrap_or(PollFlags::empty());
         drop(fds);
         if sig_ready {
-            signals.drain(&mut events)?;
+            events.extend(signals.drain()?.into_iter().map(|e| match e {
+                SignalEvent::Quit => Event::Quit,
+                SignalEvent::Resize => Event::Resize,
+            }));
         }
         if input.contains(PollFlags::POLLIN) {
             let mut buf = [0u8; 256];

@@ -10,14 +10,12 @@ use super::{
     unknown_key, Cx, Key, Result, Value, MAX_NAME_LEN,
 };
 use crate::config::JobConfig;
+use crate::daemon::jobs::MAX_RETRIES;
 use crate::daemon::schedule::{parse_cron, Overlap, Schedule};
 
 const JOB_KEYS: &[&str] = &["command", "env", "cwd", "user", "timeout", "retries", "every", "cron", "overlap"];
 
 const OVERLAPS: &[(&str, Overlap)] = &[("skip", Overlap::Skip), ("queue", Overlap::Queue), ("allow", Overlap::Allow)];
-
-/// Most retries of one run (as `tend spawn --retries`).
-pub(super) const MAX_RETRIES: i64 = 1000;
 
 /// The `[job]` table: every `[job.NAME]` in file order.
 pub(super) fn jobs(cx: &Cx, v: &Value) -> Result<Vec<JobConfig>> {
@@ -67,7 +65,7 @@ fn job(cx: &Cx, path: &str, name_key: &Key, v: &Value) -> Result<JobConfig> {
                 }
                 timeout = Some(d);
             }
-            "retries" => retries = integer_in(cx, key, v, 0, MAX_RETRIES)? as u32,
+            "retries" => retries = integer_in(cx, key, v, 0, MAX_RETRIES.into())? as u32,
             "every" | "cron" => {
                 if let Some((first, _)) = &schedule {
                     let msg = format!("{first} is already set: give either every or cron, not both");
