@@ -72,18 +72,23 @@ impl<const N: usize> Arena<N> {
         (o < N).then_some(o)
     }
 
+    /// Write to the arena's first page before anything reads it: a fresh .bss page read
+    /// before it is written faults twice (the zero page, then its copy), and `next`
+    /// shares that page with the first allocations. A locked read-modify-write is a
+    /// write access, so the page faults once: one fault less for every tend process,
+    /// paid once at start rather than on every allocation. Changes nothing. (A
+    /// compare-exchange: an idempotent `fetch_add(0)` is lowered to a plain load on
+    /// x86_64, which would fault as a read.)
+    pub fn touch(&self) {
+        let _ = self.next.compare_exchange(0, 0, AcqRel, Relaxed);
+    }
+
     /// A block for `layout` from the arena, or null if it does not fit.
     fn bump(&self, layout: Layout) -> *mut u8 {
         let base = self.base();
         // Acquire/release on `next`: bytes given back by one thread (a release as the
         // offset moves back) may be handed to another, whose writes must come after.
-        // No load first: the first compare-exchange, against a guess of 0, reads it. A
-        // fresh .bss page read before it is written faults twice (the zero page, then its
-        // copy), and `next` shares the arena's first page with the first allocations; a
-        // locked compare-exchange is a write access even when it fails, so the page
-        // faults once. That is one page fault less for every tend process, for one more
-        // (failing) compare-exchange per allocation.
-        let mut cur = 0;
+        let mut cur = self.next.load(Acquire);
         loop {
             // Aligned as an address (alignments above a page's are allowed too).
             let Some(start) = (base + cur).checked_next_multiple_of(layout.align()) else {

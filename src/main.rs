@@ -35,6 +35,7 @@ const _DISCARD: &[u8] = include_bytes!("../scripts/discard.ld");
 /// Called once by the C runtime with `argc` valid NUL-terminated strings in `argv`.
 #[no_mangle]
 pub unsafe extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
+    ALLOC.touch();
     let mut args = Vec::with_capacity(argc.max(0) as usize);
     for i in 0..argc.max(0) as usize {
         // SAFETY: the C runtime passes argc valid, NUL-terminated strings in argv.
