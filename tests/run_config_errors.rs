@@ -12,28 +12,10 @@ fn run(dir: &TestDir, text: &str) -> (i32, String, String) {
     (code, tend.err.text(), tend.out.text())
 }
 
-/// A config whose line `line` has an error in `key`: exit 78, message `FILE:LINE:COL: KEY:`
-/// containing `fragment`, and the valid service before it never started.
+/// See [`support::check_config_error`].
 #[track_caller]
 fn check(name: &str, bad: &str, line: usize, key: &str, fragment: &str) {
-    let dir = TestDir::new(&format!("config-{name}"));
-    // Line 1-2: a valid service that would leave a mark if it ran; the bad part follows.
-    let text = format!("[service.first]\ncommand = \"touch {d}/started\"\n{bad}", d = dir.s());
-    let (code, err, out) = run(&dir, &text);
-    let path = dir.join("tend.toml").display().to_string();
-    assert_eq!(code, 78, "exit code for {name}; stderr:\n{err}");
-    let msg = err.lines().find(|l| l.starts_with("tend: ")).unwrap_or_else(|| panic!("no message:\n{err}"));
-    let head = format!("tend: {path}:{line}:");
-    assert!(msg.starts_with(&head), "{name}: expected {head:?}..., got {msg:?}");
-    let col = msg[head.len()..].split(':').next().unwrap_or("");
-    assert!(col.parse::<usize>().is_ok_and(|c| c >= 1), "{name}: no column in {msg:?}");
-    if !key.is_empty() {
-        assert!(msg.contains(&format!(": {key}: ")), "{name}: key {key:?} missing from {msg:?}");
-    }
-    assert!(msg.contains(fragment), "{name}: {fragment:?} missing from {msg:?}");
-    assert_eq!(err.lines().count(), 1, "{name}: more than the error on stderr:\n{err}");
-    assert!(out.trim().is_empty(), "{name}: output on stdout: {out:?}");
-    assert!(!dir.join("started").exists(), "{name}: a service ran despite the config error");
+    support::check_config_error("config", name, bad, line, key, fragment);
 }
 
 #[test]

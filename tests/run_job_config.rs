@@ -3,28 +3,11 @@
 
 mod support;
 
-use support::{Tend, TestDir};
 
-/// A config whose line `line` has an error in `key`: exit 78, one message
-/// `FILE:LINE:COL: KEY: ...` containing `fragment`, and the valid service before it never
-/// started.
+/// See [`support::check_config_error`].
 #[track_caller]
 fn check(name: &str, bad: &str, line: usize, key: &str, fragment: &str) {
-    let dir = TestDir::new(&format!("jobcfg-{name}"));
-    let text = format!("[service.first]\ncommand = \"touch {d}/started\"\n{bad}", d = dir.s());
-    let mut tend = Tend::start(&dir, &text);
-    let code = tend.exit_code();
-    let (err, out) = (tend.err.text(), tend.out.text());
-    let path = dir.join("tend.toml").display().to_string();
-    assert_eq!(code, 78, "exit code for {name}; stderr:\n{err}");
-    let msg = err.lines().find(|l| l.starts_with("tend: ")).unwrap_or_else(|| panic!("no message:\n{err}"));
-    let head = format!("tend: {path}:{line}:");
-    assert!(msg.starts_with(&head), "{name}: expected {head:?}..., got {msg:?}");
-    assert!(msg.contains(&format!(": {key}: ")), "{name}: key {key:?} missing from {msg:?}");
-    assert!(msg.contains(fragment), "{name}: {fragment:?} missing from {msg:?}");
-    assert_eq!(err.lines().count(), 1, "{name}: more than the error on stderr:\n{err}");
-    assert!(out.trim().is_empty(), "{name}: output on stdout: {out:?}");
-    assert!(!dir.join("started").exists(), "{name}: a service ran despite the config error");
+    support::check_config_error("jobcfg", name, bad, line, key, fragment);
 }
 
 #[test]

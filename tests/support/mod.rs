@@ -940,3 +940,31 @@ pub fn can_setpriv(test: &str, dir: &TestDir, ids: &[&str]) -> bool {
         }
     }
 }
+
+/// A config whose line `line` has an error in `key` (none checked when empty): tend
+/// exits 78 with one message `tend: FILE:LINE:COL: KEY: ...` containing `fragment` on
+/// stderr, nothing on stdout, and the valid service of lines 1-2, which would leave a
+/// mark if it ran, never started. `bad` follows those two lines; the test directory is
+/// `PREFIX-NAME`.
+#[track_caller]
+pub fn check_config_error(prefix: &str, name: &str, bad: &str, line: usize, key: &str, fragment: &str) {
+    let dir = TestDir::new(&format!("{prefix}-{name}"));
+    let text = format!("[service.first]\ncommand = \"touch {d}/started\"\n{bad}", d = dir.s());
+    let mut tend = Tend::start(&dir, &text);
+    let code = tend.exit_code();
+    let (err, out) = (tend.err.text(), tend.out.text());
+    let path = dir.join("tend.toml").display().to_string();
+    assert_eq!(code, 78, "exit code for {name}; stderr:\n{err}");
+    let msg = err.lines().find(|l| l.starts_with("tend: ")).unwrap_or_else(|| panic!("no message:\n{err}"));
+    let head = format!("tend: {path}:{line}:");
+    assert!(msg.starts_with(&head), "{name}: expected {head:?}..., got {msg:?}");
+    let col = msg[head.len()..].split(':').next().unwrap_or("");
+    assert!(col.parse::<usize>().is_ok_and(|c| c >= 1), "{name}: no column in {msg:?}");
+    if !key.is_empty() {
+        assert!(msg.contains(&format!(": {key}: ")), "{name}: key {key:?} missing from {msg:?}");
+    }
+    assert!(msg.contains(fragment), "{name}: {fragment:?} missing from {msg:?}");
+    assert_eq!(err.lines().count(), 1, "{name}: more than the error on stderr:\n{err}");
+    assert!(out.trim().is_empty(), "{name}: output on stdout: {out:?}");
+    assert!(!dir.join("started").exists(), "{name}: a service ran despite the config error");
+}
