@@ -47,6 +47,20 @@ fn blocks_are_aligned_disjoint_and_inside() {
 }
 
 #[test]
+fn touch_changes_nothing_before_or_after_allocations() {
+    let a = leak::<4096>();
+    a.touch();
+    assert_eq!(a.used(), 0, "touch on a fresh arena");
+    let l = layout(96, 8);
+    let p = unsafe { a.alloc(l) };
+    assert!(a.contains(p));
+    let used = a.used();
+    a.touch();
+    assert_eq!(a.used(), used, "touch after an allocation");
+    assert_eq!(unsafe { a.alloc(l) } as usize, p as usize + 96, "the next block follows the first");
+}
+
+#[test]
 fn freeing_the_newest_block_gives_its_bytes_back() {
     let a = leak::<4096>();
     let l = layout(100, 8);
