@@ -3,7 +3,6 @@
 
 mod support;
 
-
 /// See [`support::check_config_error`].
 #[track_caller]
 fn check(name: &str, bad: &str, line: usize, key: &str, fragment: &str) {

@@ -746,12 +746,16 @@ fn choice<T: Copy>(cx: &Cx, key: &str, v: &Value, options: &[(&str, T)]) -> Resu
 }
 
 fn check_service_name(cx: &Cx, path: &str, k: &Key) -> Result<()> {
+    check_name(cx, path, k, "service", " (dots are reserved for instance names such as NAME.0)")
+}
+
+/// A `[KIND.NAME]` table's NAME: bare (letters, digits, `_`, `-`) and not too long;
+/// `note` follows the message.
+fn check_name(cx: &Cx, path: &str, k: &Key, kind: &str, note: &str) -> Result<()> {
     let name = k.get_ref().as_ref();
     if !is_bare(name) || name.len() > MAX_NAME_LEN {
-        let msg = format!(
-            "invalid service name {name:?}: expected 1 to {MAX_NAME_LEN} letters, digits, \"_\" or \"-\" \
-             (dots are reserved for instance names such as NAME.0)"
-        );
+        let msg =
+            format!("invalid {kind} name {name:?}: expected 1 to {MAX_NAME_LEN} letters, digits, \"_\" or \"-\"{note}");
         return Err(cx.error(k.span(), path, msg));
     }
     Ok(())

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use super::{
-    child, choice, command, duration, entries, env_table, integer_in, is_bare, path_value, run_as, string, table,
-    unknown_key, Cx, Key, Result, Value, MAX_NAME_LEN,
+    check_name, child, choice, command, duration, entries, env_table, integer_in, path_value, run_as, string, table,
+    unknown_key, Cx, Key, Result, Value,
 };
 use crate::config::JobConfig;
 use crate::daemon::jobs::MAX_RETRIES;
@@ -22,12 +22,7 @@ pub(super) fn jobs(cx: &Cx, v: &Value) -> Result<Vec<JobConfig>> {
     let mut out = Vec::new();
     for (k, v) in entries(table(cx, "job", v)?) {
         let path = child("job", k.get_ref().as_ref());
-        let name = k.get_ref().as_ref();
-        if !is_bare(name) || name.len() > MAX_NAME_LEN {
-            let msg =
-                format!("invalid job name {name:?}: expected 1 to {MAX_NAME_LEN} letters, digits, \"_\" or \"-\"");
-            return Err(cx.error(k.span(), &path, msg));
-        }
+        check_name(cx, &path, k, "job", "")?;
         out.push(job(cx, &path, k, v)?);
     }
     Ok(out)
