@@ -16,33 +16,23 @@ use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::termios::{self, InputFlags, LocalFlags, SetArg, SpecialCharacterIndices, Termios};
 
-use crate::cli::tty::SignalEvent;
+use crate::cli::tty::{isatty, SignalEvent};
+use crate::daemon::pty::get_size;
 
 use super::Screen;
 
 const ENTER: &[u8] = b"\x1b[?1049h\x1b[?25l\x1b[H\x1b[2J";
 const LEAVE: &[u8] = b"\x1b[0m\x1b[?25h\x1b[?1049l";
 
-fn isatty(fd: i32) -> bool {
-    // SAFETY: isatty only inspects the fd.
-    unsafe { libc::isatty(fd) == 1 }
-}
-
 pub fn stdout_is_tty() -> bool {
-    isatty(1)
+    isatty(io::stdout().as_fd())
 }
 
 /// Columns and lines of the terminal on standard output; $COLUMNS and $LINES, or
 /// 80x24, when the kernel does not say.
 pub fn size() -> (usize, usize) {
-    // SAFETY: an all-zero winsize is a valid value, and TIOCGWINSZ writes one winsize
-    // into the struct it is given.
-    let ws = unsafe {
-        let mut ws: libc::winsize = std::mem::zeroed();
-        (libc::ioctl(1, libc::TIOCGWINSZ, &mut ws) == 0).then_some(ws)
-    };
-    match ws {
-        Some(ws) if ws.ws_col > 0 && ws.ws_row > 0 => (usize::from(ws.ws_col), usize::from(ws.ws_row)),
+    match get_size(io::stdout().as_fd()) {
+        Ok(ws) if ws.cols > 0 && ws.rows > 0 => (usize::from(ws.cols), usize::from(ws.rows)),
         _ => {
             let env =
                 |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).filter(|v| *v > 0).unwrap_or(d);
@@ -79,7 +69,7 @@ pub struct Terminal {
 impl Terminal {
     pub fn enter() -> io::Result<Terminal> {
         let stdin = io::stdin();
-        let saved = if isatty(0) {
+        let saved = if isatty(io::stdin().as_fd()) {
             let saved = termios::tcgetattr(stdin.as_fd())?;
             let mut raw = saved.clone();
             // Keys one at a time, unechoed; Ctrl-C, Ctrl-\, Ctrl-S as bytes. Output
