@@ -444,7 +444,7 @@ pub fn status(c: StatusCmd) -> Result<(), ClientError> {
     out(status_text(&s).as_bytes())
 }
 
-fn done(d: Done, json: bool) -> Result<(), ClientError> {
+pub(super) fn done(d: Done, json: bool) -> Result<(), ClientError> {
     if json {
         return json_line(&serde_json::json!({ "message": d.message }));
     }

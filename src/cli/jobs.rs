@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use argh::FromArgs;
 
 use super::client::{code, Client, ClientError};
-use super::commands::duration;
+use super::commands::{done, duration};
 use crate::daemon::control::socket_path;
 use crate::proto::msg::{
-    job_name, parse_job, JobInfo, JobListReq, JobRef, JobSignalReq, JobSpec, Reply, SignalSpec, SpawnReq, StdinReq,
-    Stream,
+    job_name, parse_job, Done, JobInfo, JobListReq, JobRef, JobReply, JobSignalReq, JobSpec, Reply, SignalSpec,
+    SpawnReq, StdinReq, Stream,
 };
 use crate::proto::Request;
 
@@ -146,13 +146,6 @@ fn job_arg(s: &str) -> Result<u64, ClientError> {
     parse_job(s, true).ok_or_else(|| usage(format!("bad job id {s:?}: expected %N or N, such as %3")))
 }
 
-fn job_of(r: Reply) -> Result<JobInfo, ClientError> {
-    match r {
-        Reply::Job(j) => Ok(j.job),
-        r => Err(unexpected(r)),
-    }
-}
-
 /// What `spawn` sends.
 fn spec_of(c: &SpawnCmd) -> Result<JobSpec, ClientError> {
     if c.command.is_empty() {
@@ -216,7 +209,7 @@ pub fn spawn(c: SpawnCmd) -> Result<(), ClientError> {
     let spec = spec_of(&c)?;
     let mut cl = connect(&c.socket)?;
     let id = cl.next_id();
-    let job = job_of(cl.call(Request::Spawn(SpawnReq { id, spec, attach: c.attach }))?)?;
+    let job = cl.call_as::<JobReply>(Request::Spawn(SpawnReq { id, spec, attach: c.attach }))?.job;
     if c.json {
         json_line(&job)?;
     } else if !c.attach {
@@ -405,7 +398,7 @@ pub fn retry(c: RetryCmd) -> Result<(), ClientError> {
     let num = job_arg(&c.job)?;
     let mut cl = connect(&c.socket)?;
     let id = cl.next_id();
-    let job = job_of(cl.call(Request::Retry(JobRef { id, job: num }))?)?;
+    let job = cl.call_as::<JobReply>(Request::Retry(JobRef { id, job: num }))?.job;
     if c.json {
         return json_line(&job);
     }
@@ -416,18 +409,14 @@ pub fn rm(c: RmCmd) -> Result<(), ClientError> {
     let num = job_arg(&c.job)?;
     let mut cl = connect(&c.socket)?;
     let id = cl.next_id();
-    match cl.call(Request::JobRm(JobRef { id, job: num }))? {
-        Reply::Done(d) if c.json => json_line(&serde_json::json!({ "message": d.message })),
-        Reply::Done(d) => out(format!("{}\n", d.message).as_bytes()),
-        r => Err(unexpected(r)),
-    }
+    done(cl.call_as::<Done>(Request::JobRm(JobRef { id, job: num }))?, c.json)
 }
 
 /// `tend status %N`.
 pub fn status(num: u64, socket: &Option<String>, json: bool) -> Result<(), ClientError> {
     let mut cl = connect(socket)?;
     let id = cl.next_id();
-    let job = job_of(cl.call(Request::JobStatus(JobRef { id, job: num }))?)?;
+    let job = cl.call_as::<JobReply>(Request::JobStatus(JobRef { id, job: num }))?.job;
     if json {
         return json_line(&job);
     }

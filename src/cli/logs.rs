@@ -8,7 +8,7 @@ use argh::FromArgs;
 
 use super::client::{code, Client, ClientError};
 use crate::daemon::control::socket_path;
-use crate::proto::msg::{LogsReq, Reply, RotateReq, Stream};
+use crate::proto::msg::{Done, LogsReq, Reply, RotateReq, Stream};
 use crate::proto::Request;
 
 #[derive(FromArgs, Debug)]
@@ -172,15 +172,8 @@ pub fn logs(c: LogsCmd) -> Result<(), ClientError> {
         }
         let mut cl = Client::connect(&socket)?;
         let id = cl.next_id();
-        return match cl.call(Request::LogRotate(RotateReq { id, service: c.service }))? {
-            Reply::Done(d) if c.json => {
-                let mut b = serde_json::to_vec(&serde_json::json!({ "message": d.message })).unwrap_or_default();
-                b.push(b'\n');
-                out(&b)
-            }
-            Reply::Done(d) => out(format!("{}\n", d.message).as_bytes()),
-            r => Err(ClientError::new(code::PROTOCOL, format!("unexpected reply {r:?}"))),
-        };
+        let d = cl.call_as::<Done>(Request::LogRotate(RotateReq { id, service: c.service }))?;
+        return super::commands::done(d, c.json);
     }
     let Some(service) = c.service else {
         return Err(usage("tend logs: name a service (or give --rotate)"));

@@ -14,7 +14,7 @@ use argh::FromArgs;
 use super::client::{code, Client, ClientError};
 use super::jobs::poll_session;
 use super::tty::{window_size, DetachKeys, RawMode, SignalEvent, Signals};
-use crate::proto::msg::{job_name, parse_job, AttachReq, JobInfo, JobRef, Reply, ResizeReq, StdinReq};
+use crate::proto::msg::{job_name, parse_job, AttachReq, JobInfo, JobRef, JobReply, Reply, ResizeReq, StdinReq};
 use crate::proto::Request;
 
 #[derive(FromArgs, Debug)]
@@ -47,10 +47,7 @@ pub fn attach_main(c: AttachCmd) -> Result<(), ClientError> {
     let path = crate::daemon::control::socket_path(c.socket.as_deref().map(std::path::Path::new), None);
     let mut cl = Client::connect(&path)?;
     let status_id = cl.next_id();
-    let info = match cl.call(Request::JobStatus(JobRef { id: status_id, job: num }))? {
-        Reply::Job(j) => j.job,
-        r => return Err(ClientError::new(code::PROTOCOL, format!("unexpected reply: {r:?}"))),
-    };
+    let info = cl.call_as::<JobReply>(Request::JobStatus(JobRef { id: status_id, job: num }))?.job;
     if !info.spec.tty {
         let msg =
             format!("job {} has no terminal (it was not spawned with --tty): see tend logs -f {0}", job_name(num));

@@ -868,6 +868,7 @@ expected! {
     Done => kind::DONE,
     VersionReply => kind::VERSION_REPLY,
     HttpResponse => kind::RESPONSE,
+    JobReply => kind::JOB,
 }
 
 /// What came back for a request that expects a `T`.
